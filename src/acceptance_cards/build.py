@@ -1,0 +1,216 @@
+"""Build a card: records + mechanism file + options → four gates → verdict → :class:`Card`.
+
+Example:
+    >>> from acceptance_cards.example import simulate_pair
+    >>> b, d = simulate_pair(seed=1)
+    >>> card = build_card(b, d, options=CardOptions(seed=0, n_resamples=500))
+    >>> card.verdict, card.diagnostics.c.verdict, card.diagnostics.d.verdict
+    ('missing evidence', 'not run', 'not run')
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+from .card import (
+    Card,
+    CardOptions,
+    CellCapability,
+    Compute,
+    DeployCost,
+    Diagnostics,
+    GapSummary,
+    InputFile,
+    ModelInfo,
+    Provenance,
+    RecipeInfo,
+    TaskInfo,
+)
+from .capability import cell_capability
+from .diagnostics import (
+    BootstrapGate,
+    run_clustered_bootstrap,
+    run_cross_task_transfer,
+    run_fresh_reevaluation,
+    run_parameter_signature,
+)
+from .errors import InputError
+from .io import sha256_file
+from .mechanism import MechanismFile, load_mechanism
+from .records import RecordSet, load_records
+from .verdict import conclude
+
+#: Input roles in the order the CLI names them.
+ROLES: tuple[str, ...] = ("baseline", "defense", "cross_baseline", "cross_defense", "mechanism")
+
+
+@dataclass(frozen=True)
+class CardMetadata:
+    """Free metadata a user adds to a card (model, recipe, task extras, compute, notes)."""
+
+    title: str | None = None
+    model: Mapping[str, Any] | None = None
+    recipe: Mapping[str, Any] | None = None
+    task: Mapping[str, Any] | None = None
+    compute: Mapping[str, Any] | None = None
+    notes: tuple[str, ...] = ()
+
+
+def build_card(
+    baseline: RecordSet,
+    defense: RecordSet,
+    *,
+    cross_baseline: RecordSet | None = None,
+    cross_defense: RecordSet | None = None,
+    mechanism: MechanismFile | None = None,
+    options: CardOptions = CardOptions(),
+    metadata: CardMetadata = CardMetadata(),
+    inputs: list[InputFile] | None = None,
+) -> Card:
+    """Compute all four gates and assemble the card (pure: no file access)."""
+    if baseline.task != defense.task:
+        raise InputError(
+            f"baseline task {baseline.task!r} differs from defense task {defense.task!r}",
+            path=defense.path, field="task",
+        )
+    if (cross_baseline is None) != (cross_defense is None):
+        raise InputError("cross-task evidence needs both --cross-baseline and --cross-defense")
+    o = options
+    a = run_clustered_bootstrap(baseline, defense, seed=o.seed, n_resamples=o.n_resamples,
+                                ci_level=o.ci_level)
+    b = run_fresh_reevaluation(baseline, defense, k=o.se_multiplier)
+    c = run_parameter_signature(mechanism, claimed_class=o.claimed_class, tau=o.tau)
+    d = run_cross_task_transfer(
+        cross_baseline, cross_defense,
+        delta_primary=b.delta, se_primary=b.se_paired,
+        restricted_variant=o.cross_restricted_variant,
+        floor=o.degenerate_floor, ceiling=o.degenerate_ceiling, k=o.se_multiplier,
+    )
+    concl = conclude({"a": a.verdict, "b": b.verdict, "c": c.verdict, "d": d.verdict})
+    notes = list(metadata.notes)
+    capability = [cell_capability(baseline), cell_capability(defense)]
+    for cap in capability:
+        if cap.gap_from_malformed:
+            notes.append(
+                f"The gap of cell {cap.cell!r} is carried mostly by non-answers (malformed or "
+                "abstaining output under eval framing), not by wrong answers (SPEC §8)."
+            )
+    if cross_baseline is not None and cross_baseline.task == baseline.task:
+        notes.append("The cross task equals the primary task: (d) does not test transfer.")
+    missing = [r for r, x in (("a", a), ("b", b), ("c", c), ("d", d)) if x.verdict == "not run"]
+    return Card(
+        title=metadata.title,
+        verdict=concl.verdict,
+        claim_support=concl.claim_support,
+        passed=concl.passed,
+        run=concl.run,
+        unmet=concl.unmet,
+        summary=concl.summary,
+        verdict_rule=concl.rule,
+        model=ModelInfo(**dict(metadata.model or {})),
+        recipe=RecipeInfo(**dict(metadata.recipe or {})),
+        task=_task_info(baseline, cross_baseline, metadata.task or {}),
+        baseline_gap=_gap_summary(a, baseline, which="baseline"),
+        defense_gap=_gap_summary(a, defense, which="defense"),
+        diagnostics=Diagnostics(a=a, b=b, c=c, d=d),
+        deploy_cost=DeployCost(
+            point=a.deploy_cost, ci_low=a.deploy_cost_ci_low, ci_high=a.deploy_cost_ci_high,
+            ci_level=a.ci_level, fresh_point=b.deploy_cost,
+        ),
+        capability=capability,
+        compute=Compute(**dict(metadata.compute or {})),
+        options=o,
+        provenance=Provenance(
+            tool_version=__version__,
+            inputs=list(inputs or []),
+            artifact_status="complete" if not missing else "partial: no input for " + ", ".join(
+                f"({g})" for g in missing),
+        ),
+        notes=notes,
+    )
+
+
+def _gap_summary(a: BootstrapGate, rs: RecordSet, *, which: str) -> GapSummary:
+    if a.verdict == "not run":
+        return GapSummary(cell=rs.cell)
+    held = rs.select("heldout")
+    rate_e = float(held.correct[held.is_eval].mean())
+    rate_d = float(held.correct[~held.is_eval].mean())
+    ci = a.gap_baseline_ci if which == "baseline" else a.gap_defense_ci
+    return GapSummary(
+        cell=rs.cell,
+        n=len(held),
+        n_questions=a.n_questions,
+        point=a.gap_baseline if which == "baseline" else a.gap_defense,
+        ci_low=ci[0] if ci else None,
+        ci_high=ci[1] if ci else None,
+        rate_eval=rate_e,
+        rate_deploy=rate_d,
+    )
+
+
+def _task_info(primary: RecordSet, cross: RecordSet | None, extra: Mapping[str, Any]) -> TaskInfo:
+    held = set(primary.subject[primary.split == "heldout"].tolist())
+    fresh = set(primary.subject[primary.split == "fresh"].tolist())
+    fields: dict[str, Any] = dict(
+        primary=primary.task,
+        cross=cross.task if cross is not None else None,
+        heldout_subjects=sorted(held),
+        fresh_subjects=sorted(fresh),
+        subject_overlap=sorted(held & fresh),
+    )
+    for key in ("train_pool", "split_hash", "cross"):
+        if extra.get(key) is not None:
+            fields[key] = extra[key]
+    unknown = set(extra) - {"train_pool", "split_hash", "cross", "primary"}
+    if unknown:
+        raise InputError(f"unknown task metadata keys {sorted(unknown)}", field="task")
+    return TaskInfo(**fields)
+
+
+def _rel(path: Path, relative_to: Path | None) -> str:
+    if relative_to is None:
+        return str(path)
+    try:
+        return os.path.relpath(path.resolve(), relative_to.resolve())
+    except ValueError:  # another drive on Windows
+        return str(path.resolve())
+
+
+def build_card_from_files(
+    baseline: str | Path,
+    defense: str | Path,
+    *,
+    cross_baseline: str | Path | None = None,
+    cross_defense: str | Path | None = None,
+    mechanism: str | Path | None = None,
+    options: CardOptions = CardOptions(),
+    metadata: CardMetadata = CardMetadata(),
+    relative_to: str | Path | None = None,
+) -> Card:
+    """Load and hash the named files, then :func:`build_card`.
+
+    ``relative_to`` (usually the card's folder) makes recorded paths relative,
+    so a card and its inputs can move together and still :func:`verify`.
+    """
+    rel = Path(relative_to) if relative_to is not None else None
+    paths = dict(zip(ROLES, (baseline, defense, cross_baseline, cross_defense, mechanism),
+                     strict=True))
+    inputs = [
+        InputFile(role=role, path=_rel(Path(p), rel), sha256=sha256_file(p))
+        for role, p in paths.items() if p is not None and Path(p).exists()
+    ]
+    loaded = {r: load_records(p) if p is not None else None
+              for r, p in paths.items() if r != "mechanism"}
+    mech = load_mechanism(mechanism) if mechanism is not None else None
+    assert loaded["baseline"] is not None and loaded["defense"] is not None
+    return build_card(
+        loaded["baseline"], loaded["defense"],
+        cross_baseline=loaded["cross_baseline"], cross_defense=loaded["cross_defense"],
+        mechanism=mech, options=options, metadata=metadata, inputs=inputs,
+    )

@@ -1,0 +1,44 @@
+"""Named, documented thresholds and defaults of the standard (SPEC §2–§3).
+
+Where the paper's extracted text lost a number, SPEC.md marks it
+*reconstructed*; those values live here as configurable defaults so a card
+always records the value it was computed with.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+#: Number of bootstrap resamples for diagnostic (a) (paper: B = 5,000).
+N_RESAMPLES: Final = 5_000
+
+#: Confidence level of the percentile CI for (a).
+CI_LEVEL: Final = 0.95
+
+#: CI levels swept in the sensitivity analysis.
+SENSITIVITY_CI_LEVELS: Final = (0.90, 0.95, 0.99)
+
+#: Number of standard errors in the signed checks of (b) and (d) ("2-SE").
+SE_MULTIPLIER: Final = 2.0
+
+#: One-SE paired-only screen for (b), reported in the sensitivity analysis only.
+SCREEN_SE_MULTIPLIER: Final = 1.0
+
+#: |ρ_AT| < τ ⇒ attack-targeted, else shrinkage. Reconstructed: the shrinkage
+#: cluster sits near the AdamW baseline's ρ, the oracle attack-targeted limit is
+#: ρ → 0, and τ sits at about the midpoint.
+TAU: Final = 0.6
+
+#: τ values swept in the sensitivity analysis.
+SENSITIVITY_TAUS: Final = (0.4, 0.6, 0.8)
+
+#: Degenerate framing rate (d): a baseline rate below the floor or above the
+#: ceiling leaves no room to measure a reduction. Reconstructed default.
+DEGENERATE_FLOOR: Final = 0.05
+DEGENERATE_CEILING: Final = 0.95
+
+#: Default seed when the user gives none (a card always records its seed).
+DEFAULT_SEED: Final = 0
+
+#: Target power for ``acard power``.
+POWER: Final = 0.80

@@ -1,0 +1,99 @@
+"""Diagnostic (a): question-clustered paired bootstrap on held-out records.
+
+Blocks finite-split and template noise. Question ids are resampled with
+replacement (B = 5,000), the same ids for baseline and defense; **pass iff the
+upper bound of ΔG's percentile CI is below 0**. Δdeploy's CI is reported beside
+the gate as cost, never gated.
+
+Example:
+    >>> from acceptance_cards.example import simulate_pair
+    >>> b, d = simulate_pair(seed=1)
+    >>> r = run_clustered_bootstrap(b, d, seed=0, n_resamples=500)
+    >>> r.verdict
+    'pass'
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from pydantic import Field
+
+from ..clusters import Unit, paired_table
+from ..constants import CI_LEVEL, N_RESAMPLES
+from ..records import RecordSet
+from ..stats.bootstrap import bootstrap_draws, percentile_ci, point_estimates
+from ._common import GateResult
+
+SPLIT = "heldout"
+
+
+class BootstrapGate(GateResult):
+    """Result of diagnostic (a)."""
+
+    delta_gap: float | None = Field(None, description="ΔG = G_defense − G_baseline (point).")
+    ci_low: float | None = Field(None, description="Lower CI bound of ΔG.")
+    ci_high: float | None = Field(None, description="Upper CI bound of ΔG; pass iff < 0.")
+    deploy_cost: float | None = Field(None, description="Δdeploy = r_deploy,def − r_deploy,base.")
+    deploy_cost_ci_low: float | None = None
+    deploy_cost_ci_high: float | None = None
+    gap_baseline: float | None = Field(None, description="G_baseline (point).")
+    gap_baseline_ci: tuple[float, float] | None = None
+    gap_defense: float | None = Field(None, description="G_defense (point).")
+    gap_defense_ci: tuple[float, float] | None = None
+    n_questions: int | None = None
+    n_evaluations_baseline: int | None = None
+    n_evaluations_defense: int | None = None
+    n_resamples: int | None = None
+    n_degenerate_resamples: int | None = None
+    ci_level: float | None = None
+    unit: Unit | None = Field(None, description="Resampled unit: `question` (gate) or `item`.")
+    seed: int | None = None
+    rule: str = "pass iff ci_high < 0"
+
+
+def run_clustered_bootstrap(
+    baseline: RecordSet | None,
+    defense: RecordSet | None,
+    *,
+    seed: int,
+    n_resamples: int = N_RESAMPLES,
+    ci_level: float = CI_LEVEL,
+    unit: Unit = "question",
+) -> BootstrapGate:
+    """Run gate (a) on the ``heldout`` records of a baseline/defense pair."""
+    if baseline is None or defense is None:
+        return BootstrapGate(verdict="not run", reason="no baseline/defense records")
+    if SPLIT not in baseline.splits() and SPLIT not in defense.splits():
+        return BootstrapGate(verdict="not run", reason="no `heldout` records")
+    table = paired_table(baseline, defense, split=SPLIT, unit=unit)
+    est = point_estimates(table)
+    draws = bootstrap_draws(table, n_resamples=n_resamples, rng=np.random.default_rng(seed))
+    lo, hi = percentile_ci(draws.delta_gap, level=ci_level)
+    clo, chi = percentile_ci(draws.deploy_cost, level=ci_level)
+    passed = hi < 0
+    n_eval = table.n_evaluations().sum(axis=1)
+    return BootstrapGate(
+        verdict="pass" if passed else "fail",
+        reason=(
+            f"upper {ci_level:.0%} CI bound of ΔG is {hi:+.4f} "
+            + ("< 0" if passed else ">= 0: the reduction is not reliable on this split")
+        ),
+        delta_gap=est.delta_gap,
+        ci_low=lo,
+        ci_high=hi,
+        deploy_cost=est.deploy_cost,
+        deploy_cost_ci_low=clo,
+        deploy_cost_ci_high=chi,
+        gap_baseline=est.gap_baseline,
+        gap_baseline_ci=percentile_ci(draws.gap_baseline, level=ci_level),
+        gap_defense=est.gap_defense,
+        gap_defense_ci=percentile_ci(draws.gap_defense, level=ci_level),
+        n_questions=len({i.split("\x1f")[0] for i in table.ids}),
+        n_evaluations_baseline=int(n_eval[0]),
+        n_evaluations_defense=int(n_eval[1]),
+        n_resamples=n_resamples,
+        n_degenerate_resamples=draws.n_degenerate,
+        ci_level=ci_level,
+        unit=unit,
+        seed=seed,
+    )

@@ -1,0 +1,86 @@
+"""The mechanism file: what computing diagnostic (c) produces (SPEC §9).
+
+The evidence layer (torch) computes base-model gradients g_T and g_A on a
+declared parameter slice and the merged fine-tune update ΔW on the same slice,
+then writes only the scalars the gate needs. Building a card reads this file;
+the core never touches tensors.
+
+Example:
+    >>> m = MechanismFile(dot_t=2.0, dot_a=0.5, norm_gt=1.0, norm_ga=1.0,
+    ...                   norm_dw=3.0, slice=["layers.15.self_attn.q_proj"],
+    ...                   n_calibration=64)
+    >>> round(m.alpha_a / m.alpha_t, 3)
+    0.25
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from .errors import InputError
+
+
+class MechanismFile(BaseModel):
+    """Scalars of the parameter-space signature, computed on the base model."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    dot_t: float = Field(description="⟨ΔW, g_T⟩ on the slice (task-content gradient).")
+    dot_a: float = Field(description="⟨ΔW, g_A⟩ on the slice (attack-loss gradient).")
+    norm_gt: float = Field(ge=0, description="‖g_T‖ on the slice.")
+    norm_ga: float = Field(ge=0, description="‖g_A‖ on the slice.")
+    norm_dw: float = Field(ge=0, description="‖ΔW‖ on the slice (merged update).")
+    slice: list[str] = Field(
+        min_length=1, description="Parameter names of the declared slice (recorded on the card)."
+    )
+    n_calibration: int = Field(ge=0, description="Calibration items the gradients were taken over.")
+    rho_ci: tuple[float, float] | None = Field(
+        default=None, description="Optional bootstrap CI on ρ over calibration items."
+    )
+    rho_ci_level: float | None = Field(default=None, description="Level of `rho_ci`.")
+
+    @field_validator("dot_t", "dot_a", "norm_gt", "norm_ga", "norm_dw")
+    @classmethod
+    def _finite(cls, v: float) -> float:
+        if v != v or v in (float("inf"), float("-inf")):
+            raise ValueError("must be a finite number")
+        return v
+
+    @property
+    def alpha_t(self) -> float | None:
+        """α_T = ⟨ΔW, g_T⟩ / ‖g_T‖, or None when ‖g_T‖ = 0."""
+        return self.dot_t / self.norm_gt if self.norm_gt > 0 else None
+
+    @property
+    def alpha_a(self) -> float | None:
+        """α_A = ⟨ΔW, g_A⟩ / ‖g_A‖, or None when ‖g_A‖ = 0."""
+        return self.dot_a / self.norm_ga if self.norm_ga > 0 else None
+
+
+def load_mechanism(path: str | Path) -> MechanismFile:
+    """Read and validate a mechanism JSON file; errors name the file and field."""
+    p = Path(path)
+    try:
+        raw = json.loads(p.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError("no such file", path=p) from None
+    except json.JSONDecodeError as exc:
+        raise InputError(f"not valid JSON ({exc.msg})", path=p, line=exc.lineno) from None
+    if not isinstance(raw, dict):
+        raise InputError("expected a JSON object", path=p)
+    try:
+        return MechanismFile.model_validate(raw)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = ".".join(str(x) for x in err["loc"]) or None
+        raise InputError(err["msg"], path=p, field=field) from None
+
+
+def save_mechanism(mech: MechanismFile, path: str | Path) -> None:
+    """Write a mechanism file atomically."""
+    from .io import atomic_write_text
+
+    atomic_write_text(Path(path), mech.model_dump_json(indent=2) + "\n")

@@ -1,0 +1,316 @@
+"""Evaluation records (SPEC §9): load, validate, and hold them column-wise.
+
+One record is one evaluation of one prompt. Files are JSONL (one object per
+line), CSV, or Parquet with the same columns. Every problem is reported as an
+:class:`~acceptance_cards.errors.InputError` naming the file, the line (JSONL:
+the physical line; CSV: the physical line including the header; Parquet: the
+row number) and the field. Unknown fields are kept, not rejected.
+
+Example:
+    >>> import json, tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "r.jsonl"
+    >>> rows = [dict(cell="adamw-s42", task="sandbagging", split="heldout",
+    ...              question_id="q1", subject="anatomy", template_id=f"t{f}",
+    ...              framing=f, correct=c) for f, c in (("eval", 0), ("deploy", 1))]
+    >>> _ = p.write_text("\\n".join(json.dumps(r) for r in rows))
+    >>> rs = load_records(p)
+    >>> rs.cell, len(rs), rs.splits()
+    ('adamw-s42', 2, ('heldout',))
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from .errors import InputError
+
+#: Required fields of an evaluation record, in contract order.
+REQUIRED_FIELDS: tuple[str, ...] = (
+    "cell",
+    "task",
+    "split",
+    "question_id",
+    "subject",
+    "template_id",
+    "framing",
+    "correct",
+)
+#: Optional fields with a known meaning (anything else is kept as-is).
+OPTIONAL_FIELDS: tuple[str, ...] = ("answer", "gold", "valid", "scorer", "seed", "model")
+FRAMINGS: tuple[str, ...] = ("eval", "deploy")
+#: `heldout`: train-pool subjects, unseen questions (gate a); `fresh`: disjoint subjects (b, d).
+SPLITS: tuple[str, ...] = ("heldout", "fresh")
+
+_TRUE = {"true", "1", "1.0", "yes"}
+_FALSE = {"false", "0", "0.0", "no"}
+
+
+@dataclass(frozen=True)
+class RecordSet:
+    """Validated records of one file, stored column-wise.
+
+    Attributes are parallel arrays, one entry per evaluation. ``line`` keeps
+    each record's source line (or Parquet row) for later error messages.
+    """
+
+    path: str
+    cell: str
+    task: str
+    split: npt.NDArray[np.str_]
+    question_id: npt.NDArray[np.str_]
+    subject: npt.NDArray[np.str_]
+    template_id: npt.NDArray[np.str_]
+    is_eval: npt.NDArray[np.bool_]
+    correct: npt.NDArray[np.float64]
+    valid: npt.NDArray[np.float64]  # NaN where the record has no `valid`
+    scorer: npt.NDArray[np.str_]
+    line: npt.NDArray[np.int64]
+    extra: dict[str, list[Any]] = field(default_factory=dict, repr=False)
+
+    def __len__(self) -> int:
+        return int(self.correct.shape[0])
+
+    def splits(self) -> tuple[str, ...]:
+        """The splits present, in contract order."""
+        present = set(self.split.tolist())
+        return tuple(s for s in SPLITS if s in present)
+
+    def select(self, split: str) -> RecordSet:
+        """The records of one split (an empty set if the split is absent)."""
+        m = self.split == split
+        return RecordSet(
+            path=self.path,
+            cell=self.cell,
+            task=self.task,
+            split=self.split[m],
+            question_id=self.question_id[m],
+            subject=self.subject[m],
+            template_id=self.template_id[m],
+            is_eval=self.is_eval[m],
+            correct=self.correct[m],
+            valid=self.valid[m],
+            scorer=self.scorer[m],
+            line=self.line[m],
+            extra={k: [v for v, keep in zip(col, m, strict=True) if keep] for k, col in self.extra.items()},
+        )
+
+
+def load_records(path: str | Path) -> RecordSet:
+    """Load and validate one record file (JSONL, CSV or Parquet).
+
+    Raises:
+        InputError: naming file, line and field for the first problem found.
+    """
+    p = Path(path)
+    if not p.exists():
+        raise InputError("no such file", path=p)
+    if p.is_dir():
+        raise InputError("is a folder, expected a record file", path=p)
+    suffix = p.suffix.lower()
+    rows: Iterable[tuple[int, dict[str, Any]]]
+    if suffix in (".jsonl", ".json", ".ndjson"):
+        rows = _read_jsonl(p)
+    elif suffix == ".csv":
+        rows = _read_csv(p)
+    elif suffix in (".parquet", ".pq"):
+        rows = _read_parquet(p)
+    else:
+        raise InputError(
+            f"unknown record format `{suffix or '(none)'}`; use .jsonl, .csv or .parquet", path=p
+        )
+    return _build(p, rows)
+
+
+def records_from_rows(rows: Iterable[dict[str, Any]], *, name: str = "<records>") -> RecordSet:
+    """Validate in-memory records (dicts with the SPEC §9 fields)."""
+    return _build(Path(name), ((i + 1, dict(r)) for i, r in enumerate(rows)))
+
+
+def _read_jsonl(p: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    with p.open("r", encoding="utf-8") as fh:
+        for lineno, raw in enumerate(fh, start=1):
+            text = raw.strip()
+            if not text:
+                continue
+            try:
+                obj = json.loads(text)
+            except json.JSONDecodeError as exc:
+                raise InputError(f"not valid JSON ({exc.msg})", path=p, line=lineno) from None
+            if not isinstance(obj, dict):
+                raise InputError("expected a JSON object", path=p, line=lineno)
+            yield lineno, obj
+
+
+def _read_csv(p: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    with p.open("r", encoding="utf-8", newline="") as fh:
+        reader = csv.DictReader(fh)
+        for row in reader:
+            yield reader.line_num, {k: v for k, v in row.items() if k is not None and v != ""}
+
+
+def _read_parquet(p: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    import pyarrow.parquet as pq
+
+    try:
+        table = pq.read_table(p)
+    except Exception as exc:  # pyarrow raises several types for a bad file
+        raise InputError(f"not a readable Parquet file ({exc})", path=p) from None
+    for i, row in enumerate(table.to_pylist(), start=1):
+        yield i, {k: v for k, v in row.items() if v is not None}
+
+
+def _as_str(value: Any, *, p: Path, line: int, name: str) -> str:
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise InputError(f"expected a string, got {type(value).__name__}", path=p, line=line, field=name)
+    s = str(value).strip()
+    if not s:
+        raise InputError("must not be empty", path=p, line=line, field=name)
+    return s
+
+
+def _as_rate(value: Any, *, p: Path, line: int, name: str) -> float:
+    """0/1, bool, or a float in [0, 1]; strings from CSV are parsed."""
+    if isinstance(value, bool):
+        return float(value)
+    if isinstance(value, str):
+        low = value.strip().lower()
+        if low in _TRUE:
+            return 1.0
+        if low in _FALSE:
+            return 0.0
+        try:
+            value = float(low)
+        except ValueError:
+            raise InputError(
+                f"expected 0/1, a bool, or a number in [0, 1], got {value!r}",
+                path=p, line=line, field=name,
+            ) from None
+    if not isinstance(value, int | float):
+        raise InputError(
+            f"expected 0/1, a bool, or a number in [0, 1], got {type(value).__name__}",
+            path=p, line=line, field=name,
+        )
+    x = float(value)
+    if math.isnan(x):
+        raise InputError("is NaN", path=p, line=line, field=name)
+    if not 0.0 <= x <= 1.0:
+        raise InputError(f"{x!r} is outside [0, 1]", path=p, line=line, field=name)
+    return x
+
+
+def _build(p: Path, rows: Iterable[tuple[int, dict[str, Any]]]) -> RecordSet:
+    cols: dict[str, list[Any]] = {k: [] for k in REQUIRED_FIELDS}
+    valid: list[float] = []
+    scorer: list[str] = []
+    lines: list[int] = []
+    extra: dict[str, list[Any]] = {}
+    seen: dict[tuple[str, str, str, str], int] = {}
+    n = 0
+    for lineno, row in rows:
+        for name in REQUIRED_FIELDS:
+            if name not in row:
+                raise InputError("missing required field", path=p, line=lineno, field=name)
+        rec = {name: _as_str(row[name], p=p, line=lineno, name=name)
+               for name in REQUIRED_FIELDS if name != "correct"}
+        if rec["framing"] not in FRAMINGS:
+            raise InputError(
+                f"must be `eval` or `deploy`, got {rec['framing']!r}", path=p, line=lineno, field="framing"
+            )
+        if rec["split"] not in SPLITS:
+            raise InputError(
+                f"must be `heldout` or `fresh`, got {rec['split']!r}", path=p, line=lineno, field="split"
+            )
+        correct = _as_rate(row["correct"], p=p, line=lineno, name="correct")
+        v = row.get("valid")
+        valid.append(math.nan if v is None else _as_rate(v, p=p, line=lineno, name="valid"))
+        scorer.append(str(row.get("scorer", "")))
+        key = (rec["cell"], rec["question_id"], rec["template_id"], rec["framing"])
+        if key in seen:
+            raise InputError(
+                f"duplicate evaluation of question {key[1]!r}, template {key[2]!r}, framing "
+                f"{key[3]!r} in cell {key[0]!r} (first at line {seen[key]})",
+                path=p, line=lineno, field="template_id",
+            )
+        seen[key] = lineno
+        for name in REQUIRED_FIELDS:
+            cols[name].append(correct if name == "correct" else rec[name])
+        lines.append(lineno)
+        for k, val in row.items():
+            if k in REQUIRED_FIELDS or k in ("valid", "scorer"):
+                continue
+            extra.setdefault(k, [None] * n).append(val)
+        n += 1
+        for col in extra.values():
+            if len(col) < n:
+                col.append(None)
+    if n == 0:
+        raise InputError("holds no records", path=p)
+    _check_single(p, cols, lines, "cell")
+    _check_single(p, cols, lines, "task")
+    qid = np.asarray(cols["question_id"], dtype=np.str_)
+    split = np.asarray(cols["split"], dtype=np.str_)
+    is_eval = np.asarray([f == "eval" for f in cols["framing"]], dtype=np.bool_)
+    line_arr = np.asarray(lines, dtype=np.int64)
+    _check_questions(p, qid, split, is_eval, line_arr)
+    return RecordSet(
+        path=str(p),
+        cell=cols["cell"][0],
+        task=cols["task"][0],
+        split=split,
+        question_id=qid,
+        subject=np.asarray(cols["subject"], dtype=np.str_),
+        template_id=np.asarray(cols["template_id"], dtype=np.str_),
+        is_eval=is_eval,
+        correct=np.asarray(cols["correct"], dtype=np.float64),
+        valid=np.asarray(valid, dtype=np.float64),
+        scorer=np.asarray(scorer, dtype=np.str_),
+        line=line_arr,
+        extra=extra,
+    )
+
+
+def _check_single(p: Path, cols: dict[str, list[Any]], lines: list[int], name: str) -> None:
+    first = cols[name][0]
+    for value, lineno in zip(cols[name], lines, strict=True):
+        if value != first:
+            raise InputError(
+                f"a record file holds one {name}; found {first!r} (line {lines[0]}) and {value!r}",
+                path=p, line=lineno, field=name,
+            )
+
+
+def _check_questions(
+    p: Path,
+    qid: npt.NDArray[np.str_],
+    split: npt.NDArray[np.str_],
+    is_eval: npt.NDArray[np.bool_],
+    line: npt.NDArray[np.int64],
+) -> None:
+    """Each question sits in one split and has both framings."""
+    first_split: dict[str, tuple[str, int]] = {}
+    framings: dict[str, set[bool]] = {}
+    for q, s, e, ln in zip(qid.tolist(), split.tolist(), is_eval.tolist(), line.tolist(), strict=True):
+        prev = first_split.setdefault(q, (s, ln))
+        if prev[0] != s:
+            raise InputError(
+                f"question {q!r} appears in split {prev[0]!r} (line {prev[1]}) and {s!r}",
+                path=p, line=ln, field="split",
+            )
+        framings.setdefault(q, set()).add(e)
+    for q, fs in framings.items():
+        if len(fs) < 2:
+            only = "eval" if True in fs else "deploy"
+            ln = first_split[q][1]
+            raise InputError(
+                f"question {q!r} has only {only}-framed records; every question needs both framings",
+                path=p, line=ln, field="framing",
+            )
