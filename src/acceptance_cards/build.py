@@ -92,7 +92,7 @@ def build_card(
         floor=o.degenerate_floor, ceiling=o.degenerate_ceiling, k=o.se_multiplier,
     )
     concl = conclude({"a": a.verdict, "b": b.verdict, "c": c.verdict, "d": d.verdict})
-    notes = list(metadata.notes)
+    notes: list[str] = []
     capability = [cell_capability(baseline), cell_capability(defense)]
     for cap in capability:
         if cap.gap_from_malformed:
@@ -132,6 +132,7 @@ def build_card(
                 f"({g})" for g in missing),
         ),
         notes=notes,
+        remarks=list(metadata.notes),
     )
 
 

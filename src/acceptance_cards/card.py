@@ -190,7 +190,10 @@ class Card(_Frozen):
     compute: Compute
     options: CardOptions
     provenance: Provenance
-    notes: list[str] = Field(default_factory=list, description="Caveats the reader must see.")
+    notes: list[str] = Field(
+        default_factory=list, description="Caveats computed from the evidence; the reader must see them."
+    )
+    remarks: list[str] = Field(default_factory=list, description="Notes supplied by the card's author.")
 
 
 def card_json_schema() -> dict[str, Any]:

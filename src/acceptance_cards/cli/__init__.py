@@ -50,24 +50,10 @@ def main(argv: list[str] | None = None) -> None:
     and exit 2; nothing else is caught, so real bugs keep their traceback.
     """
     try:
-        app(args=argv, standalone_mode=False)
+        app(args=argv, prog_name="acard")
     except (InputError, MissingExtraError) as exc:
         _err.print(f"acard: error: {exc}", markup=False)
         sys.exit(2)
     except FileNotFoundError as exc:
         _err.print(f"acard: error: {exc.filename}: no such file", markup=False)
         sys.exit(2)
-    except SystemExit:
-        raise
-    except KeyboardInterrupt:
-        _err.print("acard: interrupted", markup=False)
-        sys.exit(130)
-    except Exception as exc:  # click usage errors arrive here in non-standalone mode
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
-            sys.exit(2)
-        if isinstance(exc, click.exceptions.Abort):
-            sys.exit(1)
-        raise

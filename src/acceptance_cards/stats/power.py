@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from statistics import NormalDist
 
 from ..constants import CI_LEVEL, POWER
+from ..errors import InputError
+from ..records import RecordSet
 
 
 @dataclass(frozen=True)
@@ -51,3 +53,41 @@ def questions_for_power(
     z_p = nd.inv_cdf(power)
     q = math.ceil(((z_a + z_p) * sd_d / abs(effect)) ** 2)
     return PowerResult(max(q, 2), effect, sd_d, power, ci_level, z_a, z_p)
+
+
+@dataclass(frozen=True)
+class PilotPower:
+    """A power calculation whose σ_d (and, by default, effect) come from pilot records."""
+
+    result: PowerResult
+    pilot_questions: int
+    pilot_delta: float
+
+
+def pilot_power(
+    baseline: RecordSet,
+    defense: RecordSet,
+    *,
+    split: str = "heldout",
+    effect: float | None = None,
+    power: float = POWER,
+    ci_level: float = CI_LEVEL,
+) -> PilotPower:
+    """Estimate σ_d = sd(d_q, ddof=1) from a pilot pair; the effect defaults to its Δ."""
+    from ..clusters import paired_table
+    from .standard_errors import paired_standard_errors
+
+    s = paired_standard_errors(paired_table(baseline, defense, split=split))
+    if s.n_questions < 2:
+        raise InputError("a pilot needs at least 2 questions", path=defense.path, field="question_id")
+    sd_d = s.se_paired * math.sqrt(s.n_questions)
+    eff = s.delta if effect is None else effect
+    if eff >= 0:
+        raise InputError(
+            f"the pilot's Δ is {eff:+.4f} (no reduction); pass the ΔG to detect with --effect",
+            path=defense.path, field="correct",
+        )
+    if sd_d == 0:
+        raise InputError("the pilot's per-question differences have zero spread", path=defense.path)
+    return PilotPower(questions_for_power(effect=eff, sd_d=sd_d, power=power, ci_level=ci_level),
+                      s.n_questions, s.delta)

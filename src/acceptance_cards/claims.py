@@ -1,0 +1,399 @@
+"""The claim-language lint (SPEC §4; the paper's Appendix O).
+
+A card says which claims its evidence supports. :func:`lint_claim` reads a
+claim text (an abstract, a README paragraph) against a card and flags every
+phrase the card's evidence does not permit, with the rule that forbids it and
+the wording the rule allows instead.
+
+**Rules.** Each evidence pattern is one named :class:`ClaimRule` below; a rule
+applies to a card when its pattern holds (see :func:`applicable_rules`):
+
+=================  ============================================================
+``only-a``         only (a) passes
+``a-and-c``        (a) and (c) pass (and the card is not a full-card pass)
+``b-fails``        (b) is ``fail`` or ``borderline``
+``d-na``           (d) is ``n/a`` (undefined by construction)
+``d-not-run``      (d) is ``not run`` (extension: missing evidence is not a
+                   failure either, SPEC §3)
+``deploy-drop``    deployment accuracy drops: the held-out Δdeploy point or
+                   its CI lower bound is below 0, or the fresh-split change
+                   is below 0 (a drop is measured or cannot be excluded); also
+                   when the cost was not measured at all (seed 004: no
+                   capability claim without the capability number)
+``all-four``       all four pass (even then, no deployability claims)
+``not-full-card``  any card that is not a full-card pass: no "defense",
+                   "accepted defense", "generalizes", "transfers", "robust",
+                   "full-card pass", nor the deployability claims
+=================  ============================================================
+
+**Matching.** Case-insensitive and word-bounded. Words of a phrase may be
+separated by any run of spaces or hyphens, and a hyphenated word may also be
+written open or closed ("utility-preserving", "utility preserving",
+"fine tuning", "finetuning"). A few words carry explicit variants
+(:data:`WORD_VARIANTS`: plural, British spelling, verb forms — "defences",
+"generalises", "generalization", "transferred", "robustness"). The bare noun
+"transfer" is deliberately *not* a variant of "transfers": the allowed wording
+"transfer not evaluated under this protocol" uses it.
+
+**Negation.** A match is not flagged when a negation word immediately
+precedes it, optionally with one article or determiner in between
+(:data:`NEGATIONS`, :data:`SKIPPABLE`, or any word ending in "n't"): "not a
+deployable defense", "no defense", "isn't robust" are fine. Only the one word
+before counts; "not only a defense but ..." is still not flagged, so keep
+claims simple.
+
+**Overlaps.** When phrases overlap, the longest match wins ("accepted defense"
+over "defense"); a span forbidden by several rules reports the first in
+:data:`RULES` order (the SPEC table order) and lists the others.
+
+Example:
+    >>> from acceptance_cards.example import example_card
+    >>> lint = lint_claim(example_card(), "A deployable defense. Full-card pass under the protocol.")
+    >>> [(f.phrase, f.rule) for f in lint.findings]
+    [('deployable defense', 'all-four')]
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Final
+
+from pydantic import BaseModel, ConfigDict, Field, computed_field
+
+from .card import Card
+
+
+@dataclass(frozen=True)
+class ClaimRule:
+    """One row of the claim-language table: an evidence pattern and its wording."""
+
+    id: str
+    pattern: str
+    allowed: tuple[str, ...]
+    forbidden: tuple[str, ...]
+
+
+#: Placeholder in an allowed phrase, replaced by the card's deploy cost in pp.
+COST_PLACEHOLDER: Final = "{cost}"
+
+ONLY_A: Final = ClaimRule(
+    id="only-a",
+    pattern="only (a) passes",
+    allowed=("statistically reliable gap reduction on this split",
+             "the gap reduction is statistically reliable on this split"),
+    forbidden=("defense", "safe fine-tuning method", "generalizes"),
+)
+A_AND_C: Final = ClaimRule(
+    id="a-and-c",
+    pattern="(a) and (c) pass",
+    allowed=("reliable gap reduction with mechanism class consistent with the claim",),
+    forbidden=("transfers", "robust to fresh subjects", "accepted defense"),
+)
+B_FAILS: Final = ClaimRule(
+    id="b-fails",
+    pattern="(b) fails or is borderline",
+    allowed=("below the fresh-subject threshold", "partial evidence"),
+    forbidden=("defense", "small but real generalization"),
+)
+D_NA: Final = ClaimRule(
+    id="d-na",
+    pattern="(d) is n/a",
+    allowed=("transfer not evaluated under this protocol", "n/a by construction"),
+    forbidden=("transfer failure", "does not generalize across tasks"),
+)
+D_NOT_RUN: Final = ClaimRule(
+    id="d-not-run",
+    pattern="(d) is not run",
+    allowed=("transfer not evaluated under this protocol",),
+    forbidden=("transfer failure", "does not generalize across tasks"),
+)
+DEPLOY_DROP: Final = ClaimRule(
+    id="deploy-drop",
+    pattern="deployment accuracy drops (or its cost was not measured)",
+    allowed=(f"deployment-accuracy cost of {COST_PLACEHOLDER} reported outside the gate",),
+    forbidden=("without loss of capability", "utility-preserving"),
+)
+ALL_FOUR: Final = ClaimRule(
+    id="all-four",
+    pattern="all four pass",
+    allowed=("full-card pass under the protocol",),
+    forbidden=("deployable defense", "safety-certified", "solves safe fine-tuning"),
+)
+NOT_FULL_CARD: Final = ClaimRule(
+    id="not-full-card",
+    pattern="not a full-card pass",
+    allowed=(),  # card-specific: the card's summary and verdict, see _allowed()
+    forbidden=("defense", "accepted defense", "generalizes", "transfers", "robust",
+               "full-card pass", "deployable defense", "safety-certified",
+               "solves safe fine-tuning"),
+)
+
+#: Every rule, in precedence order (the SPEC §4 table, then the general rule).
+RULES: Final[tuple[ClaimRule, ...]] = (
+    ONLY_A, A_AND_C, B_FAILS, D_NA, D_NOT_RUN, DEPLOY_DROP, ALL_FOUR, NOT_FULL_CARD,
+)
+
+#: Explicit spelling variants of single words (regex alternatives, lower case).
+WORD_VARIANTS: Final[Mapping[str, str]] = {
+    "defense": r"defen[cs]es?",
+    "generalizes": r"generali[sz](?:es|e|ed|ing|ations?)",
+    "generalize": r"generali[sz]e",
+    "generalization": r"generali[sz]ations?",
+    "transfers": r"transfer(?:s|red|ring|r?able)",
+    "robust": r"robust(?:ly|ness)?",
+    "method": r"methods?",
+    "failure": r"failures?",
+    "certified": r"certified",
+    "preserving": r"preserv(?:ing|es|ed)",
+    "solves": r"solv(?:es|ed|ing|e)",
+}
+
+#: Words that negate the phrase right after them.
+NEGATIONS: Final = frozenset({"not", "no", "never", "nor", "neither", "cannot", "without"})
+
+#: Words that may sit between a negation and the phrase ("not *a* defense").
+SKIPPABLE: Final = frozenset({"a", "an", "the", "any", "our", "this", "its"})
+
+
+class ClaimFinding(BaseModel):
+    """One phrase the card's evidence does not permit."""
+
+    model_config = ConfigDict(frozen=True)
+
+    phrase: str = Field(description="The text as written in the claim.")
+    start: int = Field(description="Character offset where it starts.")
+    end: int = Field(description="Character offset one past its end.")
+    rule: str = Field(description="Id of the rule that forbids it (first in RULES order).")
+    forbidden: str = Field(description="The table phrase it matched.")
+    evidence: str = Field(description="What on the card makes the rule apply.")
+    suggestion: str = Field(description="Wording the evidence does permit.")
+    also_forbidden_by: list[str] = Field(default_factory=list)
+
+
+class ClaimLint(BaseModel):
+    """The lint of one claim text against one card."""
+
+    model_config = ConfigDict(frozen=True)
+
+    verdict: str = Field(description="The card-level verdict the claim was checked against.")
+    rules: list[str] = Field(description="Ids of the rules that apply to this card.")
+    findings: list[ClaimFinding]
+    allowed_phrases: list[str] = Field(description="Wording this card's evidence permits.")
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def clean(self) -> bool:
+        """True when nothing was flagged."""
+        return not self.findings
+
+
+def _gates(card: Card) -> dict[str, str]:
+    d = card.diagnostics
+    return {"a": d.a.verdict, "b": d.b.verdict, "c": d.c.verdict, "d": d.d.verdict}
+
+
+def _states(card: Card) -> str:
+    return ", ".join(f"({k}) {v}" for k, v in _gates(card).items())
+
+
+def _only_a(card: Card) -> str | None:
+    g = _gates(card)
+    if g["a"] == "pass" and all(g[k] != "pass" for k in "bcd"):
+        return f"only (a) passes: {_states(card)}"
+    return None
+
+
+def _a_and_c(card: Card) -> str | None:
+    g = _gates(card)
+    if g["a"] == "pass" and g["c"] == "pass" and card.verdict != "full-card pass":
+        return f"(a) and (c) pass but the card is not a full-card pass: {_states(card)}"
+    return None
+
+
+def _b_fails(card: Card) -> str | None:
+    b = card.diagnostics.b
+    return f"(b) is {b.verdict}: {b.reason}" if b.verdict in ("fail", "borderline") else None
+
+
+def _d_na(card: Card) -> str | None:
+    d = card.diagnostics.d
+    return f"(d) is n/a: {d.reason}" if d.verdict == "n/a" else None
+
+
+def _d_not_run(card: Card) -> str | None:
+    d = card.diagnostics.d
+    return f"(d) is not run: {d.reason}" if d.verdict == "not run" else None
+
+
+def _cost_text(card: Card) -> str:
+    # imported here: the render package imports this module for the card's claim section
+    from .render._format import fmt_cost
+
+    c = card.deploy_cost
+    return fmt_cost(c.point, c.ci_low, c.ci_high, c.ci_level)
+
+
+def _deploy_drop(card: Card) -> str | None:
+    c = card.deploy_cost
+    if c.point is None:
+        return "the deployment-accuracy cost was not measured ((a) not run)"
+    why = []
+    if c.point < 0:
+        why.append("the held-out deploy accuracy drops")
+    elif c.ci_low is not None and c.ci_low < 0:
+        why.append("the CI of the deploy-accuracy change reaches below 0")
+    if c.fresh_point is not None and c.fresh_point < 0:
+        why.append(f"the fresh-split deploy accuracy drops ({100 * c.fresh_point:+.1f} pp)")
+    if not why:
+        return None
+    return "; ".join(why) + f": Δdeploy = {_cost_text(card)}"
+
+
+def _all_four(card: Card) -> str | None:
+    return "all four gates pass" if card.verdict == "full-card pass" else None
+
+
+def _not_full_card(card: Card) -> str | None:
+    if card.verdict == "full-card pass":
+        return None
+    unmet = ", ".join(f"({g})" for g in card.unmet)
+    return f"card verdict is {card.verdict} ({card.summary}; unmet: {unmet})"
+
+
+#: When each rule applies: a function of the card returning the evidence text, or None.
+APPLIES: Final[Mapping[str, Callable[[Card], str | None]]] = {
+    ONLY_A.id: _only_a, A_AND_C.id: _a_and_c, B_FAILS.id: _b_fails, D_NA.id: _d_na,
+    D_NOT_RUN.id: _d_not_run, DEPLOY_DROP.id: _deploy_drop, ALL_FOUR.id: _all_four,
+    NOT_FULL_CARD.id: _not_full_card,
+}
+
+
+def applicable_rules(card: Card) -> list[tuple[ClaimRule, str]]:
+    """The rules whose evidence pattern holds on ``card``, with the evidence text."""
+    out = []
+    for rule in RULES:
+        evidence = APPLIES[rule.id](card)
+        if evidence is not None:
+            out.append((rule, evidence))
+    return out
+
+
+def _rule_allowed(rule: ClaimRule, card: Card) -> list[str]:
+    if rule is NOT_FULL_CARD:
+        return [card.summary, f"{card.verdict} under the protocol"]
+    cost = card.deploy_cost.point
+    if rule is DEPLOY_DROP and cost is None:
+        return ["deployment-accuracy cost not measured on this card"]
+    from .render._format import fmt_pp
+
+    return [p.replace(COST_PLACEHOLDER, fmt_pp(cost).lstrip("+")) for p in rule.allowed]
+
+
+def allowed_phrases(card: Card) -> list[str]:
+    """Every wording the card's evidence permits (deduplicated, rule order)."""
+    seen: dict[str, None] = {}
+    for rule, _ in applicable_rules(card):
+        for p in _rule_allowed(rule, card):
+            seen.setdefault(p, None)
+    return list(seen)
+
+
+def _word_regex(word: str) -> str:
+    key = word.lower()
+    if key in WORD_VARIANTS:
+        return WORD_VARIANTS[key]
+    # a hyphenated word may be written hyphenated, open or closed
+    return r"[\s\-]?".join(re.escape(part) for part in key.split("-"))
+
+
+def phrase_regex(phrase: str) -> re.Pattern[str]:
+    """The case-insensitive, word-bounded pattern of a table phrase.
+
+    Example:
+        >>> bool(phrase_regex("utility-preserving").search("Utility preserving update"))
+        True
+        >>> bool(phrase_regex("defense").search("self-defenses"))
+        True
+        >>> bool(phrase_regex("transfers").search("transfer not evaluated"))
+        False
+    """
+    words = phrase.split()
+    body = r"[\s\-]+".join(_word_regex(w) for w in words)
+    return re.compile(rf"(?<!\w){body}(?!\w)", re.IGNORECASE)
+
+
+_WORD = re.compile(r"[\w'\u2019]+")
+
+
+def _negated(text: str, start: int) -> bool:
+    """A negation word right before ``start`` (one skippable word allowed in between)."""
+    before = [w.lower() for w in _WORD.findall(text[:start])[-2:]]
+    if before and before[-1] in SKIPPABLE:
+        before = before[:-1]
+    if not before:
+        return False
+    w = before[-1]
+    return w in NEGATIONS or w.replace("\u2019", "'").endswith("n't")
+
+
+@dataclass(frozen=True)
+class _Hit:
+    start: int
+    end: int
+    forbidden: str
+    rule: ClaimRule
+    evidence: str
+
+
+def lint_claim(card: Card, text: str) -> ClaimLint:
+    """Flag every phrase of ``text`` that ``card``'s evidence does not permit.
+
+    Example:
+        >>> from acceptance_cards.example import example_card
+        >>> lint_claim(example_card(), "This is not a deployable defense.").clean
+        True
+    """
+    rules = applicable_rules(card)
+    hits: list[_Hit] = []
+    for rule, evidence in rules:
+        for phrase in rule.forbidden:
+            for m in phrase_regex(phrase).finditer(text):
+                if not _negated(text, m.start()):
+                    hits.append(_Hit(m.start(), m.end(), phrase, rule, evidence))
+    order = {r.id: i for i, r in enumerate(RULES)}
+    # longest match first, then leftmost, then rule precedence
+    hits.sort(key=lambda h: (-(h.end - h.start), h.start, order[h.rule.id]))
+    chosen: list[tuple[_Hit, list[str]]] = []
+    for h in hits:
+        same = next((c for c in chosen if (c[0].start, c[0].end) == (h.start, h.end)), None)
+        if same is not None:
+            if h.rule.id != same[0].rule.id and h.rule.id not in same[1]:
+                same[1].append(h.rule.id)
+            continue
+        if any(h.start < c.end and c.start < h.end for c, _ in chosen):
+            continue
+        chosen.append((h, []))
+    chosen.sort(key=lambda c: c[0].start)
+    findings = [
+        ClaimFinding(
+            phrase=text[h.start:h.end], start=h.start, end=h.end, rule=h.rule.id,
+            forbidden=h.forbidden, evidence=h.evidence,
+            suggestion=" / ".join(f'"{p}"' for p in _rule_allowed(h.rule, card)),
+            also_forbidden_by=also,
+        )
+        for h, also in chosen
+    ]
+    return ClaimLint(
+        verdict=card.verdict, rules=[r.id for r, _ in rules], findings=findings,
+        allowed_phrases=allowed_phrases(card),
+    )
+
+
+__all__ = [
+    "A_AND_C", "ALL_FOUR", "APPLIES", "B_FAILS", "COST_PLACEHOLDER", "DEPLOY_DROP", "D_NA",
+    "D_NOT_RUN", "NEGATIONS", "NOT_FULL_CARD", "ONLY_A", "RULES", "SKIPPABLE", "WORD_VARIANTS",
+    "ClaimFinding", "ClaimLint", "ClaimRule", "allowed_phrases", "applicable_rules", "lint_claim",
+    "phrase_regex",
+]

@@ -1,0 +1,282 @@
+"""Card commands: card, validate, render, verify, lint-claim, schema, power."""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from ..build import CardMetadata, build_card_from_files
+from ..card import CardOptions, card_to_json, load_card, schema_text
+from ..constants import (
+    CI_LEVEL,
+    DEFAULT_SEED,
+    DEGENERATE_CEILING,
+    DEGENERATE_FLOOR,
+    N_RESAMPLES,
+    POWER,
+    TAU,
+)
+from ..errors import InputError
+from ..io import atomic_write_text
+
+_out = Console(highlight=False, soft_wrap=True)
+
+
+class Claimed(str, Enum):
+    shrinkage = "shrinkage"
+    attack_targeted = "attack-targeted"
+    unstated = "unstated"
+
+
+class Fmt(str, Enum):
+    md = "md"
+    html = "html"
+    tex = "tex"
+
+
+def _read_meta(path: Path | None) -> dict[str, Any]:
+    if path is None:
+        return {}
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError("no such file", path=path) from None
+    try:
+        data = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
+    except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
+        raise InputError(f"cannot parse metadata ({exc})", path=path) from None
+    if not isinstance(data, dict):
+        raise InputError("metadata must be an object/table", path=path)
+    allowed = {"title", "model", "recipe", "task", "compute", "notes"}
+    unknown = set(data) - allowed
+    if unknown:
+        raise InputError(f"unknown top-level keys {sorted(unknown)}; allowed: {sorted(allowed)}",
+                         path=path, field=sorted(unknown)[0])
+    return data
+
+
+def _render(card: Any, fmt: str) -> str:
+    from ..render import render
+
+    return render(card, fmt)  # type: ignore[arg-type]
+
+
+def card(
+    baseline: Annotated[Path, typer.Option("--baseline", "-b", help="Baseline (AdamW) records.")],
+    defense: Annotated[Path, typer.Option("--defense", "-d", help="Defense records.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Card JSON to write.")],
+    cross_baseline: Annotated[Path | None, typer.Option(help="Cross-task baseline records.")] = None,
+    cross_defense: Annotated[Path | None, typer.Option(help="Cross-task defense records.")] = None,
+    mechanism: Annotated[Path | None, typer.Option(help="Mechanism file (gate c).")] = None,
+    claimed_class: Annotated[Claimed, typer.Option(help="Claimed mechanism class.")] = Claimed.unstated,
+    seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = DEFAULT_SEED,
+    resamples: Annotated[int, typer.Option(min=1, help="Bootstrap resamples.")] = N_RESAMPLES,
+    ci_level: Annotated[float, typer.Option(min=0.5, max=0.999, help="CI level of (a).")] = CI_LEVEL,
+    tau: Annotated[float, typer.Option(min=0.0, help="τ of (c).")] = TAU,
+    floor: Annotated[float, typer.Option(help="Degenerate floor of (d).")] = DEGENERATE_FLOOR,
+    ceiling: Annotated[float, typer.Option(help="Degenerate ceiling of (d).")] = DEGENERATE_CEILING,
+    cross_restricted: Annotated[bool, typer.Option(
+        help="The cross task ran a restricted recipe variant (d can only pass with caveat).")] = False,
+    meta: Annotated[Path | None, typer.Option(
+        help="JSON/TOML with title, model, recipe, task, compute, notes.")] = None,
+    title: Annotated[str | None, typer.Option(help="Card title.")] = None,
+    markdown: Annotated[Path | None, typer.Option(help="Also write Markdown here.")] = None,
+    html: Annotated[Path | None, typer.Option(help="Also write HTML here.")] = None,
+) -> None:
+    """Build a card from baseline/defense records (+ cross task, mechanism)."""
+    m = _read_meta(meta)
+    metadata = CardMetadata(
+        title=title or m.get("title"), model=m.get("model"), recipe=m.get("recipe"),
+        task=m.get("task"), compute=m.get("compute"), notes=tuple(m.get("notes", ())),
+    )
+    options = CardOptions(
+        seed=seed, n_resamples=resamples, ci_level=ci_level, tau=tau,
+        degenerate_floor=floor, degenerate_ceiling=ceiling,
+        claimed_class=claimed_class.value,  # type: ignore[arg-type]
+        cross_restricted_variant=cross_restricted,
+    )
+    c = build_card_from_files(
+        baseline, defense, cross_baseline=cross_baseline, cross_defense=cross_defense,
+        mechanism=mechanism, options=options, metadata=metadata,
+        relative_to=output.resolve().parent,
+    )
+    atomic_write_text(output, card_to_json(c))
+    for path, fmt in ((markdown, "md"), (html, "html")):
+        if path is not None:
+            atomic_write_text(path, _render(c, fmt))
+    gates = " ".join(f"({g}) {getattr(c.diagnostics, g).verdict}" for g in "abcd")
+    _out.print(f"{c.verdict} — {c.summary}; {gates}; deploy cost "
+               f"{_pp(c.deploy_cost.point)} → {output}", markup=False)
+
+
+def _pp(x: float | None) -> str:
+    return "n/a" if x is None else f"{x * 100:+.1f} pp"
+
+
+def validate(
+    files: Annotated[list[Path], typer.Argument(help="Record files, mechanism or card JSON.")],
+) -> None:
+    """Validate record files (JSONL/CSV/Parquet), mechanism files or cards."""
+    from ..mechanism import load_mechanism
+    from ..records import load_records
+
+    for f in files:
+        kind = _kind(f)
+        if kind == "card":
+            c = load_card(f)
+            _out.print(f"{f}: valid card ({c.verdict}, {c.summary})", markup=False)
+        elif kind == "mechanism":
+            mm = load_mechanism(f)
+            _out.print(f"{f}: valid mechanism file ({len(mm.slice)} slice tensors, "
+                       f"{mm.n_calibration} calibration items)", markup=False)
+        else:
+            rs = load_records(f)
+            parts = []
+            for split in rs.splits():
+                s = rs.select(split)
+                nq = len(set(s.question_id.tolist()))
+                parts.append(f"{split}: {nq} questions, {int(s.is_eval.sum())} eval + "
+                             f"{int((~s.is_eval).sum())} deploy")
+            _out.print(f"{f}: {len(rs)} valid records, cell {rs.cell!r}, task {rs.task!r}; "
+                       + "; ".join(parts), markup=False)
+
+
+def _kind(f: Path) -> str:
+    if f.suffix.lower() != ".json":
+        return "records"
+    try:
+        head = json.loads(f.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError("no such file", path=f) from None
+    except json.JSONDecodeError:
+        return "records"  # a .json that is JSON lines
+    if isinstance(head, dict) and "diagnostics" in head:
+        return "card"
+    if isinstance(head, dict) and "dot_t" in head:
+        return "mechanism"
+    return "records"
+
+
+def render_cmd(
+    card_path: Annotated[Path, typer.Argument(metavar="CARD", help="Card JSON.")],
+    fmt: Annotated[Fmt, typer.Option("--format", "-f", help="Output format.")] = Fmt.md,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="File (default stdout).")] = None,
+) -> None:
+    """Render a card as Markdown, self-contained HTML, or a LaTeX table."""
+    text = _render(load_card(card_path), fmt.value)
+    if output is None:
+        typer.echo(text, nl=False)
+    else:
+        atomic_write_text(output, text)
+
+
+def verify(
+    card_path: Annotated[Path, typer.Argument(metavar="CARD", help="Card JSON.")],
+) -> None:
+    """Recompute a card from its recorded inputs; exit 1 on any difference."""
+    from ..verify import verify_card
+
+    c = load_card(card_path)
+    rep = verify_card(c, card_dir=card_path.resolve().parent)
+    for chk in rep.inputs:
+        state = "ok" if chk.ok else ("MISSING" if chk.actual_sha256 is None else "CHANGED")
+        _out.print(f"input {chk.role:15s} {state:8s} {chk.path}", markup=False)
+    if rep.error:
+        _out.print(f"cannot recompute: {rep.error}", markup=False)
+    for d in rep.differences:
+        _out.print(f"differs: {d.field}: card has {d.recorded!r}, recomputed {d.recomputed!r}",
+                   markup=False)
+    _out.print("verified: the card matches its inputs" if rep.ok else
+               f"NOT verified ({len(rep.differences)} field(s) differ)", markup=False)
+    if not rep.ok:
+        raise typer.Exit(1)
+
+
+def lint_claim(
+    card_path: Annotated[Path, typer.Argument(metavar="CARD", help="Card JSON.")],
+    text: Annotated[str | None, typer.Option("--text", "-t", help="Claim text.")] = None,
+    file: Annotated[Path | None, typer.Option("--file", "-f", help="File with the claim.")] = None,
+) -> None:
+    """Flag claim wording the card's evidence does not permit (SPEC §4); exit 1 if any."""
+    from ..claims import lint_claim as lint
+
+    if (text is None) == (file is None):
+        raise InputError("give the claim with exactly one of --text or --file")
+    if file is not None:
+        try:
+            text = file.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise InputError("no such file", path=file) from None
+    assert text is not None
+    rep = lint(load_card(card_path), text)
+    for f in rep.findings:
+        _out.print(f"✗ “{f.phrase}” (chars {f.start}–{f.end}): {f.rule}. "
+                   f"Evidence: {f.evidence}. Say instead: “{f.suggestion}”", markup=False)
+    if rep.findings:
+        raise typer.Exit(1)
+    _out.print("✓ no phrase exceeds the card's evidence", markup=False)
+
+
+def schema(
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="File (default stdout).")] = None,
+) -> None:
+    """Print (or write) the card JSON Schema generated from the model."""
+    if output is None:
+        typer.echo(schema_text(), nl=False)
+    else:
+        atomic_write_text(output, schema_text())
+
+
+def power(
+    effect: Annotated[float | None, typer.Option(help="ΔG to detect (negative).")] = None,
+    sd_d: Annotated[float | None, typer.Option(help="SD across questions of d_q.")] = None,
+    baseline: Annotated[Path | None, typer.Option("--baseline", "-b", help="Pilot baseline records.")] = None,
+    defense: Annotated[Path | None, typer.Option("--defense", "-d", help="Pilot defense records.")] = None,
+    split: Annotated[str, typer.Option(help="Pilot split.")] = "heldout",
+    target_power: Annotated[float, typer.Option("--power", help="Target power.")] = POWER,
+    ci_level: Annotated[float, typer.Option(help="CI level of gate (a).")] = CI_LEVEL,
+) -> None:
+    """Held-out questions needed to detect ΔG with the clustered design."""
+    from ..stats.power import pilot_power, questions_for_power
+
+    if baseline is not None or defense is not None:
+        if baseline is None or defense is None:
+            raise InputError("pilot records need both --baseline and --defense")
+        from ..records import load_records
+
+        r = pilot_power(load_records(baseline), load_records(defense), split=split,
+                        effect=effect, power=target_power, ci_level=ci_level)
+        src = f"pilot {split} records ({r.pilot_questions} questions, observed ΔG {r.pilot_delta:+.4f})"
+        res = r.result
+    else:
+        if effect is None or sd_d is None:
+            raise InputError("give --effect and --sd-d, or pilot --baseline/--defense records")
+        try:
+            res = questions_for_power(effect=effect, sd_d=sd_d, power=target_power, ci_level=ci_level)
+        except ValueError as exc:
+            raise InputError(str(exc), field="effect/sd_d") from None
+        src = "assumed SD"
+    t = Table(title="Questions needed for gate (a)")
+    for col in ("ΔG", "σ_d", "power", "CI level", "questions"):
+        t.add_column(col)
+    t.add_row(f"{res.effect:+.4f}", f"{res.sd_d:.4f}", f"{res.power:.2f}", f"{res.ci_level:.2f}",
+              str(res.n_questions))
+    _out.print(t)
+    _out.print(f"σ_d from {src}", markup=False)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("card")(card)
+    app.command("validate")(validate)
+    app.command("render")(render_cmd)
+    app.command("verify")(verify)
+    app.command("lint-claim")(lint_claim)
+    app.command("schema")(schema)
+    app.command("power")(power)

@@ -1,0 +1,35 @@
+"""Render a card as Markdown, self-contained HTML, or a LaTeX table.
+
+Example:
+    >>> from acceptance_cards.example import example_card
+    >>> render(example_card(), "md").startswith("# Acceptance Card")
+    True
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from ..card import Card
+from ..errors import InputError
+from .html import render_html
+from .latex import render_latex
+from .markdown import render_markdown
+
+Format = Literal["md", "html", "tex"]
+#: The formats :func:`render` accepts, in the order the CLI lists them.
+FORMATS: tuple[Format, ...] = ("md", "html", "tex")
+
+
+def render(card: Card, fmt: Format) -> str:
+    """Render ``card`` in format ``fmt`` (``md``, ``html`` or ``tex``)."""
+    if fmt == "md":
+        return render_markdown(card)
+    if fmt == "html":
+        return render_html(card)
+    if fmt == "tex":
+        return render_latex(card)
+    raise InputError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}", field="format")
+
+
+__all__ = ["FORMATS", "Format", "render", "render_html", "render_latex", "render_markdown"]

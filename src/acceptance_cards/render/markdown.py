@@ -1,0 +1,53 @@
+"""Render a card as Markdown (CommonMark / GitHub tables).
+
+All values are escaped by :func:`md_escape`: Markdown punctuation is
+backslash-escaped (so a title like ``<script>`` or ``*bold*`` shows literally)
+and newlines become spaces (a value never breaks a table row).
+
+Example:
+    >>> from acceptance_cards.example import example_card
+    >>> render_markdown(example_card()).splitlines()[0]
+    '# Acceptance Card: Positive control (synthetic)'
+"""
+
+from __future__ import annotations
+
+import re
+from functools import cache
+
+import jinja2
+
+from ..card import Card
+from ._env import environment
+from ._view import card_view
+
+#: Characters CommonMark gives meaning to anywhere in a line (`_` handled apart).
+_ACTIVE = re.compile(r"([\\`*\[\]<>|#&!~])")
+#: `_` opens emphasis only next to a non-alphanumeric; intraword `_` stays readable.
+_UNDERSCORE = re.compile(r"(?<![^\W_])_|_(?![^\W_])")
+_NEWLINES = re.compile(r"\s*[\r\n]+\s*")
+
+
+def md_escape(value: object) -> str:
+    """Escape one value for a Markdown line or table cell.
+
+    Example:
+        >>> md_escape("a|b <script> *x* se_paired _y_")
+        'a\\\\|b \\\\<script\\\\> \\\\*x\\\\* se_paired \\\\_y\\\\_'
+    """
+    text = _NEWLINES.sub(" ", str(value))
+    text = _ACTIVE.sub(r"\\\1", text)
+    return _UNDERSCORE.sub(r"\\_", text)
+
+
+@cache
+def _template() -> jinja2.Template:
+    return environment(finalize=md_escape).get_template("card.md.j2")
+
+
+def render_markdown(card: Card) -> str:
+    """The card as a Markdown document (deterministic; no timestamps)."""
+    return _template().render(v=card_view(card))
+
+
+__all__ = ["md_escape", "render_markdown"]
