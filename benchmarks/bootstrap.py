@@ -93,13 +93,13 @@ def main() -> None:
     for label, q, per in (("n=960 (48q×20)", 48, 20), ("n=1e6 (1e4q×100)", 10_000, 100)):
         t = make_table(q, per)
         rep = 5 if q < 1000 else 2
-        t_ours = timeit(lambda: ours(t, b), rep)
-        t_scipy = timeit(lambda: scipy_boot(t, b), 1 if q >= 1000 else rep)
+        t_ours = timeit(lambda t=t: ours(t, b), rep)
+        t_scipy = timeit(lambda t=t: scipy_boot(t, b), 1 if q >= 1000 else rep)
         if q >= 1000 and args.quick:
             t_loop = t_plain = float("nan")
         else:
-            t_loop = timeit(lambda: python_loop(t, b), 1)
-            t_plain = timeit(lambda: scipy_boot(t, b, vectorized=False), 1)
+            t_loop = timeit(lambda t=t: python_loop(t, b), 1)
+            t_plain = timeit(lambda t=t: scipy_boot(t, b, vectorized=False), 1)
         print(f"{label:22s} {t_ours * 1e3:7.1f}ms {t_scipy * 1e3:8.1f}ms {t_plain * 1e3:8.1f}ms "
               f"{t_loop * 1e3:8.1f}ms {t_scipy / t_ours:14.1f}× {t_plain / t_ours:10.1f}× "
               f"{t_loop / t_ours:9.1f}×")

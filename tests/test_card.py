@@ -8,7 +8,6 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-from helpers import write_jsonl
 
 from acceptance_cards.build import build_card_from_files
 from acceptance_cards.card import CardOptions, card_json_schema, card_to_json, load_card, schema_text
@@ -16,6 +15,7 @@ from acceptance_cards.errors import InputError
 from acceptance_cards.example import example_card, example_mechanism, simulate_rows
 from acceptance_cards.mechanism import save_mechanism
 from acceptance_cards.verify import verify_card
+from helpers import write_jsonl
 
 SCHEMA_FILE = Path(__file__).parents[1] / "src/acceptance_cards/schema/card.schema.json"
 

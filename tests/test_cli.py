@@ -8,11 +8,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers import row, write_jsonl
 
 from acceptance_cards.cli import main
 from acceptance_cards.example import example_mechanism, simulate_rows
 from acceptance_cards.mechanism import save_mechanism
+from helpers import row, write_jsonl
 
 
 def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
@@ -68,7 +68,8 @@ def _bad(tmp_path: Path, name: str, rows: list[dict[str, object]]) -> str:
 @pytest.mark.parametrize(
     ("rows_d", "needle"),
     [
-        ([row(framing="eval", template_id="e", cell="d"), row(framing="deploy", template_id="d", cell="d", correct=7)],
+        ([row(framing="eval", template_id="e", cell="d"),
+          row(framing="deploy", template_id="d", cell="d", correct=7)],
          "bad.jsonl:2: field `correct`: 7.0 is outside [0, 1]"),
         ([row(framing="eval", template_id="e", cell="d")], "field `framing`: question 'q1' has only eval"),
         ([row(question_id="zz", framing="eval", template_id="e", cell="d"),

@@ -14,7 +14,6 @@ from acceptance_cards.clusters import paired_table
 from acceptance_cards.errors import InputError
 from acceptance_cards.example import simulate_rows
 from acceptance_cards.records import load_records
-
 from helpers import row, write_jsonl
 
 

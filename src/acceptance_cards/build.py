@@ -17,10 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
+from .capability import cell_capability
 from .card import (
     Card,
     CardOptions,
-    CellCapability,
     Compute,
     DeployCost,
     Diagnostics,
@@ -31,7 +31,6 @@ from .card import (
     RecipeInfo,
     TaskInfo,
 )
-from .capability import cell_capability
 from .diagnostics import (
     BootstrapGate,
     run_clustered_bootstrap,
@@ -68,11 +67,13 @@ def build_card(
     cross_baseline: RecordSet | None = None,
     cross_defense: RecordSet | None = None,
     mechanism: MechanismFile | None = None,
-    options: CardOptions = CardOptions(),
-    metadata: CardMetadata = CardMetadata(),
+    options: CardOptions | None = None,
+    metadata: CardMetadata | None = None,
     inputs: list[InputFile] | None = None,
 ) -> Card:
     """Compute all four gates and assemble the card (pure: no file access)."""
+    options = options or CardOptions()
+    metadata = metadata or CardMetadata()
     if baseline.task != defense.task:
         raise InputError(
             f"baseline task {baseline.task!r} differs from defense task {defense.task!r}",
@@ -190,8 +191,8 @@ def build_card_from_files(
     cross_baseline: str | Path | None = None,
     cross_defense: str | Path | None = None,
     mechanism: str | Path | None = None,
-    options: CardOptions = CardOptions(),
-    metadata: CardMetadata = CardMetadata(),
+    options: CardOptions | None = None,
+    metadata: CardMetadata | None = None,
     relative_to: str | Path | None = None,
 ) -> Card:
     """Load and hash the named files, then :func:`build_card`.

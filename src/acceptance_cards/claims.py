@@ -38,9 +38,11 @@ written open or closed ("utility-preserving", "utility preserving",
 **Negation.** A match is not flagged when a negation word immediately
 precedes it, optionally with one article or determiner in between
 (:data:`NEGATIONS`, :data:`SKIPPABLE`, or any word ending in "n't"): "not a
-deployable defense", "no defense", "isn't robust" are fine. Only the one word
-before counts; "not only a defense but ..." is still not flagged, so keep
-claims simple.
+deployable defense", "no defense", "isn't robust" are fine, and a negated
+phrase protects the phrases inside it (the "defense" of "not a deployable
+defense"). Only the one word before the phrase counts: "not a robust defense"
+still flags "defense" (write "not a defense"), and "not only a defense" is not
+flagged, so keep claims simple.
 
 **Overlaps.** When phrases overlap, the longest match wins ("accepted defense"
 over "defense"); a span forbidden by several rules reports the first in
@@ -283,12 +285,23 @@ def applicable_rules(card: Card) -> list[tuple[ClaimRule, str]]:
 def _rule_allowed(rule: ClaimRule, card: Card) -> list[str]:
     if rule is NOT_FULL_CARD:
         return [card.summary, f"{card.verdict} under the protocol"]
-    cost = card.deploy_cost.point
-    if rule is DEPLOY_DROP and cost is None:
-        return ["deployment-accuracy cost not measured on this card"]
+    if rule is DEPLOY_DROP:
+        return [_cost_phrase(card)]
+    return list(rule.allowed)
+
+
+def _cost_phrase(card: Card) -> str:
+    """The deploy-cost wording with the card's number (a cost is a drop, so positive)."""
+    # imported here: the render package imports this module for the card's claim section
     from .render._format import fmt_pp
 
-    return [p.replace(COST_PLACEHOLDER, fmt_pp(cost).lstrip("+")) for p in rule.allowed]
+    point = card.deploy_cost.point
+    if point is None:
+        return "deployment-accuracy cost not measured on this card"
+    if point < 0:
+        return DEPLOY_DROP.allowed[0].replace(COST_PLACEHOLDER, fmt_pp(-point, signed=False))
+    # no point drop: the rule fired on the CI or the fresh split; say what was measured
+    return f"deployment-accuracy change of {fmt_pp(point)} reported outside the gate"
 
 
 def allowed_phrases(card: Card) -> list[str]:
@@ -345,6 +358,25 @@ class _Hit:
     forbidden: str
     rule: ClaimRule
     evidence: str
+    negated: bool
+
+
+def _hits(card: Card, text: str) -> list[_Hit]:
+    """Matches of every table phrase; only applicable rules' non-negated ones are findings.
+
+    Negated matches of *any* rule are kept: they occupy their span, so "not a
+    deployable defense" also protects the "defense" inside it.
+    """
+    evidence = dict((r.id, e) for r, e in applicable_rules(card))
+    out: list[_Hit] = []
+    for rule in RULES:
+        for phrase in rule.forbidden:
+            for m in phrase_regex(phrase).finditer(text):
+                negated = _negated(text, m.start())
+                if negated or rule.id in evidence:
+                    out.append(_Hit(m.start(), m.end(), phrase, rule,
+                                    evidence.get(rule.id, ""), negated))
+    return out
 
 
 def lint_claim(card: Card, text: str) -> ClaimLint:
@@ -355,26 +387,22 @@ def lint_claim(card: Card, text: str) -> ClaimLint:
         >>> lint_claim(example_card(), "This is not a deployable defense.").clean
         True
     """
-    rules = applicable_rules(card)
-    hits: list[_Hit] = []
-    for rule, evidence in rules:
-        for phrase in rule.forbidden:
-            for m in phrase_regex(phrase).finditer(text):
-                if not _negated(text, m.start()):
-                    hits.append(_Hit(m.start(), m.end(), phrase, rule, evidence))
+    hits = _hits(card, text)
     order = {r.id: i for i, r in enumerate(RULES)}
-    # longest match first, then leftmost, then rule precedence
-    hits.sort(key=lambda h: (-(h.end - h.start), h.start, order[h.rule.id]))
+    # longest match first, then leftmost, then negated (it protects its span), then precedence
+    hits.sort(key=lambda h: (-(h.end - h.start), h.start, not h.negated, order[h.rule.id]))
     chosen: list[tuple[_Hit, list[str]]] = []
     for h in hits:
         same = next((c for c in chosen if (c[0].start, c[0].end) == (h.start, h.end)), None)
         if same is not None:
-            if h.rule.id != same[0].rule.id and h.rule.id not in same[1]:
+            if (not h.negated and not same[0].negated and h.rule.id != same[0].rule.id
+                    and h.rule.id not in same[1]):
                 same[1].append(h.rule.id)
             continue
         if any(h.start < c.end and c.start < h.end for c, _ in chosen):
             continue
         chosen.append((h, []))
+    chosen = [c for c in chosen if not c[0].negated]
     chosen.sort(key=lambda c: c[0].start)
     findings = [
         ClaimFinding(
@@ -386,7 +414,7 @@ def lint_claim(card: Card, text: str) -> ClaimLint:
         for h, also in chosen
     ]
     return ClaimLint(
-        verdict=card.verdict, rules=[r.id for r, _ in rules], findings=findings,
+        verdict=card.verdict, rules=[r.id for r, _ in applicable_rules(card)], findings=findings,
         allowed_phrases=allowed_phrases(card),
     )
 

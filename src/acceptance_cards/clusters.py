@@ -60,11 +60,15 @@ class PairedTable:
     def rates(self) -> npt.NDArray[np.float64]:
         """Pooled rate per (cell, framing): Σ correct / Σ evaluations."""
         tot = self.counts.sum(axis=0)
-        return np.divide(self.sums.sum(axis=0), tot, out=np.full_like(tot, np.nan), where=tot > 0)
+        out: npt.NDArray[np.float64] = np.divide(
+            self.sums.sum(axis=0), tot, out=np.full_like(tot, np.nan), where=tot > 0
+        )
+        return out
 
     def n_evaluations(self) -> npt.NDArray[np.float64]:
         """Evaluations per (cell, framing)."""
-        return self.counts.sum(axis=0)
+        out: npt.NDArray[np.float64] = self.counts.sum(axis=0)
+        return out
 
 
 def _keys(rs: RecordSet, unit: Unit) -> npt.NDArray[np.str_]:
@@ -81,7 +85,7 @@ def _accumulate(
     idx = np.fromiter((order[k] for k in keys.tolist()), dtype=np.int64, count=len(keys))
     col = np.where(rs.is_eval, EVAL, DEPLOY)
     flat = idx * 2 + col
-    sums = np.bincount(flat, weights=rs.correct, minlength=2 * n).reshape(n, 2)
+    sums = np.bincount(flat, weights=rs.correct, minlength=2 * n).reshape(n, 2).astype(np.float64)
     counts = np.bincount(flat, minlength=2 * n).reshape(n, 2).astype(np.float64)
     return sums, counts
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-import tomllib
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any
 
+import tomllib
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -99,7 +99,7 @@ def card(
     options = CardOptions(
         seed=seed, n_resamples=resamples, ci_level=ci_level, tau=tau,
         degenerate_floor=floor, degenerate_ceiling=ceiling,
-        claimed_class=claimed_class.value,  # type: ignore[arg-type]
+        claimed_class=claimed_class.value,
         cross_restricted_variant=cross_restricted,
     )
     c = build_card_from_files(

@@ -77,7 +77,8 @@ def run_cross_task_transfer(
     k: float = SE_MULTIPLIER,
 ) -> TransferGate:
     """Run gate (d) on the cross task's fresh records and (b)'s Δ_p, SE_p."""
-    base = dict(restricted_variant=restricted_variant, floor=floor, ceiling=ceiling, se_multiplier=k)
+    base = dict(restricted_variant=restricted_variant, floor=floor, ceiling=ceiling,
+                se_multiplier=k)
     if cross_baseline is None or cross_defense is None:
         return TransferGate(verdict="not run", reason="no cross-task records", **base)
     s = paired_standard_errors(paired_table(cross_baseline, cross_defense, split=SPLIT))

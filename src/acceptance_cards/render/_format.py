@@ -125,11 +125,13 @@ def fmt_level(level: float | None) -> str:
     return f"{pct:.0f}%" if abs(pct - round(pct)) < 1e-9 else f"{pct:g}%"
 
 
-def fmt_pp(x: float | None) -> str:
-    """A difference of rates in percentage points."""
+def fmt_pp(x: float | None, *, signed: bool = True) -> str:
+    """A difference of rates in percentage points (``signed=False``: a magnitude)."""
     if not _finite(x):
         return fmt_num(x)
     assert x is not None
+    if not signed:
+        return f"{fmt_num(100 * x, digits=PP_DIGITS)} pp"
     return f"{fmt_signed(100 * x, digits=PP_DIGITS)} pp"
 
 

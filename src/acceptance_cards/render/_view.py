@@ -62,6 +62,14 @@ class GateView:
 
 
 @dataclass(frozen=True)
+class Section:
+    """A titled group of labelled values."""
+
+    title: str
+    rows: tuple[Row, ...]
+
+
+@dataclass(frozen=True)
 class Table:
     """A small table: a header and rows of cells."""
 
@@ -85,7 +93,7 @@ class CardView:
     gaps: Table
     capability: Table
     malformed_cells: tuple[str, ...]
-    setup: tuple[Row, ...]
+    setup: tuple[Section, ...]
     options: tuple[Row, ...]
     provenance: tuple[Row, ...]
     inputs: Table
@@ -253,25 +261,33 @@ def card_view(card: Card) -> CardView:
     m, r, t, comp, o, p = (card.model, card.recipe, card.task, card.compute, card.options,
                            card.provenance)
     setup = (
-        Row("model family", fmt_text(m.family)),
-        Row("base checkpoint", fmt_text(m.base_checkpoint)),
-        Row("recipe", fmt_text(r.name)),
-        Row("optimizer", fmt_text(r.optimizer)),
-        Row("LoRA rank / alpha", f"{fmt_text(r.lora_rank)} / {fmt_text(r.lora_alpha)}"),
-        Row("LoRA targets", fmt_text(r.target_modules)),
-        Row("learning rate / steps", f"{fmt_text(r.learning_rate)} / {fmt_text(r.steps)}"),
-        Row("attack variant", fmt_text(r.attack_variant)),
-        Row("config", fmt_text(r.config_link)),
-        Row("hyper-parameters", fmt_text(r.hyperparameters)),
-        Row("primary task / cross task", f"{fmt_text(t.primary)} / {fmt_text(t.cross)}"),
-        Row("train pool", fmt_text(t.train_pool)),
-        Row("held-out subjects (a)", fmt_text(t.heldout_subjects)),
-        Row("fresh subjects (b, d)", fmt_text(t.fresh_subjects)),
-        Row("subject overlap", fmt_text(t.subject_overlap) if t.subject_overlap else "none"),
-        Row("split hash", fmt_text(t.split_hash)),
-        Row("device", fmt_text(comp.device)),
-        Row("training time", fmt_seconds(comp.training_time_s)),
-        Row("evaluation time", fmt_seconds(comp.eval_time_s)),
+        Section("model", (
+            Row("family", fmt_text(m.family)),
+            Row("base checkpoint", fmt_text(m.base_checkpoint)),
+        )),
+        Section("recipe", (
+            Row("name", fmt_text(r.name)),
+            Row("optimizer", fmt_text(r.optimizer)),
+            Row("LoRA rank / alpha", f"{fmt_text(r.lora_rank)} / {fmt_text(r.lora_alpha)}"),
+            Row("LoRA targets", fmt_text(r.target_modules)),
+            Row("learning rate / steps", f"{fmt_text(r.learning_rate)} / {fmt_text(r.steps)}"),
+            Row("attack variant", fmt_text(r.attack_variant)),
+            Row("config", fmt_text(r.config_link)),
+            Row("hyper-parameters", fmt_text(r.hyperparameters)),
+        )),
+        Section("task and splits", (
+            Row("primary / cross task", f"{fmt_text(t.primary)} / {fmt_text(t.cross)}"),
+            Row("train pool", fmt_text(t.train_pool)),
+            Row("held-out subjects (a)", fmt_text(t.heldout_subjects)),
+            Row("fresh subjects (b, d)", fmt_text(t.fresh_subjects)),
+            Row("subject overlap", fmt_text(t.subject_overlap) if t.subject_overlap else "none"),
+            Row("split hash", fmt_text(t.split_hash)),
+        )),
+        Section("compute", (
+            Row("device", fmt_text(comp.device)),
+            Row("training time", fmt_seconds(comp.training_time_s)),
+            Row("evaluation time", fmt_seconds(comp.eval_time_s)),
+        )),
     )
     options = (
         Row("seed", str(o.seed)), Row("resamples", fmt_int(o.n_resamples)),
@@ -313,4 +329,4 @@ def card_view(card: Card) -> CardView:
     )
 
 
-__all__ = ["CardView", "GateView", "Row", "Table", "card_view"]
+__all__ = ["CardView", "GateView", "Row", "Section", "Table", "card_view"]

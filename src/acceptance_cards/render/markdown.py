@@ -21,10 +21,14 @@ from ..card import Card
 from ._env import environment
 from ._view import card_view
 
-#: Characters CommonMark gives meaning to anywhere in a line (`_` handled apart).
-_ACTIVE = re.compile(r"([\\`*\[\]<>|#&!~])")
-#: `_` opens emphasis only next to a non-alphanumeric; intraword `_` stays readable.
-_UNDERSCORE = re.compile(r"(?<![^\W_])_|_(?![^\W_])")
+#: What CommonMark (and GFM tables) could read as markup, escaped with a backslash:
+#: `\\`, code ticks, emphasis `*`, cell bars `|`, strike `~`; `<` only where it could
+#: open a tag or autolink; `]` only where it could close a link or image; `&` only
+#: where it could start an entity; `_` only where it could open or close emphasis
+#: (intraword `_`, as in `se_paired`, stays readable).
+_MARKUP = re.compile(
+    r"[\\`*|~]|<(?=[A-Za-z/!?])|\](?=[(\[:])|&(?=[#A-Za-z])|(?<![^\W_])_|_(?![^\W_])"
+)
 _NEWLINES = re.compile(r"\s*[\r\n]+\s*")
 
 
@@ -32,12 +36,11 @@ def md_escape(value: object) -> str:
     """Escape one value for a Markdown line or table cell.
 
     Example:
-        >>> md_escape("a|b <script> *x* se_paired _y_")
-        'a\\\\|b \\\\<script\\\\> \\\\*x\\\\* se_paired \\\\_y\\\\_'
+        >>> print(md_escape("a|b <script> *x* se_paired _y_ [t](u) < 0"))
+        a\\|b \\<script> \\*x\\* se_paired \\_y\\_ [t\\](u) < 0
     """
     text = _NEWLINES.sub(" ", str(value))
-    text = _ACTIVE.sub(r"\\\1", text)
-    return _UNDERSCORE.sub(r"\\_", text)
+    return _MARKUP.sub(lambda m: "\\" + m.group(0), text)
 
 
 @cache

@@ -1,0 +1,1 @@
+"""Whole audits: cells from a config -> cards, matrix, filter, figures, sensitivity, report."""

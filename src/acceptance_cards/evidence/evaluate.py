@@ -1,0 +1,280 @@
+"""Model -> evaluation records (SPEC §9), fast and resumable.
+
+Each (question, template) pair is one evaluation. Prompts are grouped by
+template (they share the template's token prefix, whose KV cache is computed
+once), sorted by length and cut into batches under a token budget, so padding
+stays small; only the positions a scorer reads go through the LM head. Records
+are appended to the JSONL output after every batch (flushed and fsynced): an
+interrupted run restarted with the same arguments skips what is already there.
+A sidecar ``<out>.meta.json`` records the provenance (model hash, split hash,
+templates hash, scorer) and a resumed run must match it.
+
+Example:
+    >>> lm = load_model("smollm2")                                           # doctest: +SKIP
+    >>> jobs = make_jobs(items, templates, task="sandbagging", split="heldout")  # doctest: +SKIP
+    >>> recs = evaluate(lm, jobs, scorer="letter", cell="base", out=Path("r.jsonl"))  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..errors import InputError
+from ..io import atomic_write_text
+from .mmlu import MCItem
+from .models import LoadedModel
+from .scoring import (
+    SCORERS,
+    PrefixCache,
+    common_prefix_len,
+    forward_positions,
+    letter_choice,
+    letter_token_ids,
+    mean_logprob,
+)
+from .tasks import LETTERS, prompt_text
+from .templates import Template
+
+#: Max padded tokens per forward pass (rows x width); ~4k keeps a 135M model's
+#: activations cache-friendly on 2 cores while batches stay large enough.
+TOKEN_BUDGET = 4096
+#: Max prompts per forward pass.
+MAX_BATCH = 32
+#: Below this many shared tokens a prefix cache costs more than it saves.
+MIN_PREFIX_TOKENS = 8
+
+ProgressFn = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class EvalJob:
+    """One evaluation to run: an item under one template for one task and split."""
+
+    item: MCItem
+    template: Template
+    task: str
+    split: str
+
+    @property
+    def key(self) -> tuple[str, str]:
+        """(question_id, template_id): unique within one run."""
+        return self.item.question_id, self.template.id
+
+
+def make_jobs(items: Sequence[MCItem], templates: Sequence[Template], *, task: str,
+              split: str) -> list[EvalJob]:
+    """Every item under every template (template-major, so prefixes group)."""
+    return [EvalJob(it, t, task, split) for t in templates for it in items]
+
+
+def _read_done(out: Path) -> dict[tuple[str, str], dict[str, Any]]:
+    """Records already in ``out``; a torn last line (crash mid-write) is cut off."""
+    done: dict[tuple[str, str], dict[str, Any]] = {}
+    if not out.exists():
+        return done
+    data = out.read_bytes()
+    good = data.rfind(b"\n") + 1
+    if good < len(data):
+        with open(out, "r+b") as fh:
+            fh.truncate(good)
+    for lineno, line in enumerate(data[:good].splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+            done[(rec["question_id"], rec["template_id"])] = rec
+        except (ValueError, KeyError, TypeError) as exc:
+            raise InputError(f"cannot resume from this file ({exc})", path=out,
+                             line=lineno) from None
+    return done
+
+
+def _check_meta(out: Path, meta: dict[str, Any]) -> None:
+    path = out.with_name(out.name + ".meta.json")
+    if path.exists() and out.exists() and out.stat().st_size > 0:
+        old = json.loads(path.read_text())
+        for key in ("model_hash", "task", "split", "scorer", "cell", "split_hash",
+                    "templates_hash"):
+            if old.get(key) != meta.get(key):
+                raise InputError(
+                    f"output already holds records of another run ({key}: {old.get(key)!r} "
+                    f"vs {meta.get(key)!r}); use a new -o file", path=out, field=key)
+    atomic_write_text(path, json.dumps(meta, indent=1, sort_keys=True) + "\n")
+
+
+def _batches(order: list[int], lengths: list[int], *, budget: int, max_batch: int
+             ) -> list[list[int]]:
+    """Cut length-sorted indices into batches whose padded size fits ``budget``."""
+    out: list[list[int]] = []
+    cur: list[int] = []
+    for i in order:
+        width = max([lengths[j] for j in cur] + [lengths[i]])
+        if cur and ((len(cur) + 1) * width > budget or len(cur) >= max_batch):
+            out.append(cur)
+            cur = []
+        cur.append(i)
+    if cur:
+        out.append(cur)
+    return out
+
+
+class _Runner:
+    """Scores groups of jobs with one model and scorer."""
+
+    def __init__(self, lm: LoadedModel, scorer: str, *, prefix_reuse: bool, budget: int,
+                 max_batch: int) -> None:
+        self.lm, self.scorer, self.prefix_reuse = lm, scorer, prefix_reuse
+        self.budget, self.max_batch = budget, max_batch
+        self.letters = letter_token_ids(lm.tokenizer)
+        pad = lm.tokenizer.pad_token_id
+        self.pad_id = int(pad) if pad is not None else 0
+        self.padded_tokens = 0
+        self.real_tokens = 0
+
+    def encode(self, job: EvalJob) -> list[int]:
+        tok = self.lm.tokenizer
+        text = prompt_text(job.item, job.template, task=job.task, tokenizer=tok,
+                           add_bos=self.lm.add_bos)
+        return list(tok.encode(text, add_special_tokens=False))
+
+    def option_ids(self, item: MCItem) -> list[list[int]]:
+        tok = self.lm.tokenizer
+        lead = "" if getattr(tok, "chat_template", None) else " "
+        return [list(tok.encode(lead + c.strip(), add_special_tokens=False)) or [self.pad_id]
+                for c in item.choices]
+
+    def score_group(self, jobs: list[EvalJob]) -> list[tuple[EvalJob, int, bool, int]]:
+        """(job, answer index, valid, top token) for jobs sharing one template."""
+        prompts = [self.encode(j) for j in jobs]
+        plen = 0
+        if self.prefix_reuse and len(jobs) > 1:
+            plen = min(common_prefix_len(prompts), min(len(p) for p in prompts) - 1)
+            if plen < MIN_PREFIX_TOKENS:
+                plen = 0
+        cache = PrefixCache(self.lm.model, prompts[0][:plen]) if plen else None
+        rows: list[list[int]] = []
+        positions: list[list[int]] = []
+        owner: list[int] = []
+        for j, p in enumerate(prompts):
+            suffix = p[plen:]
+            if self.scorer == "letter":
+                rows.append(suffix)
+                positions.append([len(suffix) - 1])
+                owner.append(j)
+            else:
+                for opt in self.option_ids(jobs[j].item):
+                    rows.append(suffix + opt)
+                    positions.append(list(range(len(suffix) - 1, len(suffix) + len(opt) - 1)))
+                    owner.append(j)
+        lengths = [len(r) for r in rows]
+        order = sorted(range(len(rows)), key=lambda i: (lengths[i], i))
+        logits: dict[int, torch.Tensor] = {}
+        for batch in _batches(order, lengths, budget=self.budget, max_batch=self.max_batch):
+            width = max(lengths[i] for i in batch)
+            self.padded_tokens += width * len(batch)
+            self.real_tokens += sum(lengths[i] for i in batch)
+            outs = forward_positions(self.lm.model, [rows[i] for i in batch],
+                                     [positions[i] for i in batch], prefix=cache,
+                                     pad_id=self.pad_id)
+            for i, lo in zip(batch, outs):
+                logits[i] = lo
+        results: list[tuple[EvalJob, int, bool, int]] = []
+        if self.scorer == "letter":
+            for i, j in enumerate(owner):
+                ans, valid, top = letter_choice(logits[i][0], self.letters)
+                results.append((jobs[j], ans, valid, top))
+            return results
+        per_job: dict[int, list[int]] = {}
+        for i, j in enumerate(owner):
+            per_job.setdefault(j, []).append(i)
+        for j, idxs in sorted(per_job.items()):
+            opts = self.option_ids(jobs[j].item)
+            scores = [mean_logprob(logits[i], opt) for i, opt in zip(idxs, opts)]
+            _, valid, top = letter_choice(logits[idxs[0]][0], self.letters)
+            results.append((jobs[j], max(range(4), key=lambda k: scores[k]), valid, top))
+        return results
+
+
+def _record(job: EvalJob, ans: int, valid: bool, top: int, *, scorer: str, cell: str,
+            seed: int | None, lm: LoadedModel) -> dict[str, Any]:
+    gold = job.item.gold
+    correct = (ans == gold) if scorer == "option" else (valid and ans == gold)
+    rec: dict[str, Any] = {
+        "cell": cell, "task": job.task, "split": job.split,
+        "question_id": job.item.question_id, "subject": job.item.subject,
+        "template_id": job.template.id, "framing": job.template.framing,
+        "correct": int(correct), "answer": LETTERS[ans], "gold": LETTERS[gold],
+        "valid": bool(valid), "scorer": scorer, "model": lm.label,
+        "top_token": lm.tokenizer.decode([top]),
+    }
+    if seed is not None:
+        rec["seed"] = seed
+    return rec
+
+
+def evaluate(
+    lm: LoadedModel,
+    jobs: Sequence[EvalJob],
+    *,
+    scorer: str = "letter",
+    cell: str = "base",
+    seed: int | None = None,
+    out: Path | None = None,
+    meta: dict[str, Any] | None = None,
+    prefix_reuse: bool = True,
+    token_budget: int = TOKEN_BUDGET,
+    max_batch: int = MAX_BATCH,
+    progress: ProgressFn | None = None,
+) -> list[dict[str, Any]]:
+    """Score ``jobs`` with ``lm``; return all records (resumed ones included).
+
+    With ``out``, records are appended per template group and jobs already in
+    the file are skipped. ``progress(done, total)`` is called after each group.
+    """
+    if scorer not in SCORERS:
+        raise InputError(f"unknown scorer {scorer!r}; one of {', '.join(SCORERS)}",
+                         field="scorer")
+    keys = [j.key for j in jobs]
+    if len(set(keys)) != len(keys):
+        raise InputError("duplicate (question_id, template_id) jobs", field="question_id")
+    done = _read_done(out) if out is not None else {}
+    if out is not None:
+        _check_meta(out, (meta or {}) | {"model_hash": lm.content_hash, "model": lm.label,
+                                         "scorer": scorer, "cell": cell})
+    runner = _Runner(lm, scorer, prefix_reuse=prefix_reuse, budget=token_budget,
+                     max_batch=max_batch)
+    todo = [j for j in jobs if j.key not in done]
+    groups: dict[str, list[EvalJob]] = {}
+    for j in todo:
+        groups.setdefault(j.template.id, []).append(j)
+    total, finished = len(jobs), len(jobs) - len(todo)
+    if progress:
+        progress(finished, total)
+    fh = open(out, "a", encoding="utf-8") if out is not None else None
+    try:
+        with torch.inference_mode():
+            for group in groups.values():
+                for start in range(0, len(group), max(max_batch * 4, 1)):
+                    chunk = group[start : start + max(max_batch * 4, 1)]
+                    recs = [_record(j, a, v, t, scorer=scorer, cell=cell, seed=seed, lm=lm)
+                            for j, a, v, t in runner.score_group(chunk)]
+                    for r in recs:
+                        done[(r["question_id"], r["template_id"])] = r
+                    if fh is not None:
+                        fh.write("".join(json.dumps(r) + "\n" for r in recs))
+                        fh.flush()
+                        os.fsync(fh.fileno())
+                    finished += len(chunk)
+                    if progress:
+                        progress(finished, total)
+    finally:
+        if fh is not None:
+            fh.close()
+    return [done[k] for k in keys]

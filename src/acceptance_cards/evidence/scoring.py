@@ -1,0 +1,185 @@
+"""The two scorers and the forward pass they share.
+
+**Letter scorer** (``scorer="letter"``): one forward pass per prompt. The
+answer is the argmax of the next-token logits over the answer letters A-D
+(each letter's score is its best token variant, e.g. ``"A"`` or ``" A"``).
+``valid`` is True when the single most likely next token over the *whole*
+vocabulary is a well-formed answer letter (seed 004's incoherence signal).
+``correct = valid and answer == gold``: a non-answer (say the abstain token
+``"E"`` or ``"The"``) is never a correct answer, even when A-D happen to rank
+the key first.
+
+**Option-likelihood scorer** (``scorer="option"``): the answer is the option
+whose *text* has the highest length-normalised log-probability (mean
+log-prob per token) as the assistant's reply. It always names one of the four
+options, so ``correct = answer == gold``; ``valid`` is still recorded from the
+same prompt's next-token distribution (top token is a letter), so malformed
+output stays visible beside it.
+
+Only the positions a scorer reads go through the LM head (the vocabulary
+projection is ~20% of SmolLM2's per-token compute); a template prefix shared
+by many prompts is run once and its KV cache reused (:class:`PrefixCache`).
+
+Example:
+    >>> lt = letter_token_ids(tokenizer)                            # doctest: +SKIP
+    >>> answer, valid, top = letter_choice(last_logits, lt)         # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from .tasks import LETTERS
+
+SCORERS = ("letter", "option")
+
+
+@dataclass(frozen=True)
+class LetterTokens:
+    """Token ids that spell each answer letter (variants with/without a leading space)."""
+
+    variants: tuple[tuple[int, ...], ...]
+
+    @property
+    def all_ids(self) -> frozenset[int]:
+        """Every id that is a well-formed answer letter."""
+        return frozenset(i for v in self.variants for i in v)
+
+
+def letter_token_ids(tokenizer: Any) -> LetterTokens:
+    """Single tokens that decode to exactly ``A``..``D`` (optionally after one space).
+
+    Example:
+        >>> letter_token_ids(tok).variants[0]          # doctest: +SKIP
+        (49, 330)
+    """
+    out: list[tuple[int, ...]] = []
+    for letter in LETTERS:
+        ids: list[int] = []
+        for text in (letter, " " + letter):
+            enc = tokenizer.encode(text, add_special_tokens=False)
+            if len(enc) == 1 and tokenizer.decode(enc).strip() == letter and enc[0] not in ids:
+                ids.append(int(enc[0]))
+        if not ids:
+            raise ValueError(f"tokenizer has no single token for answer letter {letter!r}")
+        out.append(tuple(ids))
+    return LetterTokens(tuple(out))
+
+
+def letter_choice(logits: torch.Tensor, letters: LetterTokens) -> tuple[int, bool, int]:
+    """(answer index 0-3, valid, top token id) from one next-token logit vector."""
+    scores = torch.stack([logits[list(v)].max() for v in letters.variants])
+    top = int(logits.argmax())
+    return int(scores.argmax()), top in letters.all_ids, top
+
+
+def mean_logprob(logits: torch.Tensor, targets: list[int]) -> float:
+    """Mean log-probability of ``targets``; ``logits[i]`` predicts ``targets[i]``."""
+    logp = torch.log_softmax(logits.float(), dim=-1)
+    idx = torch.tensor(targets, dtype=torch.long)
+    return float(logp[torch.arange(len(targets)), idx].mean())
+
+
+def _decoder(model: Any) -> Any:
+    return model.get_decoder()
+
+
+def head_logits(model: Any, hidden: torch.Tensor) -> torch.Tensor:
+    """LM-head logits for selected hidden states, with final soft-capping (Gemma)."""
+    logits = model.get_output_embeddings()(hidden)
+    cap = getattr(model.config, "final_logit_softcapping", None)
+    if cap:
+        logits = torch.tanh(logits / cap) * cap
+    return logits.float()
+
+
+class PrefixCache:
+    """KV cache of one token prefix shared by a group of prompts.
+
+    The prefix runs once (batch 1); each batch gets its own copy repeated to the
+    batch size, because a forward pass appends to the cache it is given.
+    """
+
+    def __init__(self, model: Any, prefix: list[int]) -> None:
+        from transformers import DynamicCache
+
+        self.length = len(prefix)
+        cache = DynamicCache(config=model.config)
+        with torch.inference_mode():
+            _decoder(model)(input_ids=torch.tensor([prefix]), past_key_values=cache,
+                            use_cache=True)
+        self._cache = cache
+
+    def for_batch(self, size: int) -> Any:
+        """A fresh cache holding the prefix ``size`` times."""
+        cache = copy.deepcopy(self._cache)
+        if size > 1:
+            cache.batch_repeat_interleave(size)
+        return cache
+
+
+def forward_positions(
+    model: Any,
+    rows: list[list[int]],
+    positions: list[list[int]],
+    *,
+    prefix: PrefixCache | None = None,
+    pad_id: int = 0,
+) -> list[torch.Tensor]:
+    """Logits at chosen positions of right-padded rows, in one forward pass.
+
+    ``rows`` are token ids *after* the prefix (when given); ``positions[i]`` are
+    indices into ``rows[i]``. Right padding needs no attention mask: causal
+    attention keeps every real token blind to the pads that follow it.
+    Returns one ``[len(positions[i]), vocab]`` float32 tensor per row.
+    """
+    width = max(len(r) for r in rows)
+    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    for i, r in enumerate(rows):
+        ids[i, : len(r)] = torch.tensor(r, dtype=torch.long)
+    kwargs: dict[str, Any] = {"input_ids": ids, "use_cache": prefix is not None}
+    if prefix is not None:
+        kwargs["past_key_values"] = prefix.for_batch(len(rows))
+    hidden = _decoder(model)(**kwargs).last_hidden_state
+    flat_rows = [i for i, ps in enumerate(positions) for _ in ps]
+    flat_pos = [p for ps in positions for p in ps]
+    picked = hidden[torch.tensor(flat_rows), torch.tensor(flat_pos)]
+    logits = head_logits(model, picked)
+    out: list[torch.Tensor] = []
+    start = 0
+    for ps in positions:
+        out.append(logits[start : start + len(ps)])
+        start += len(ps)
+    return out
+
+
+def common_prefix_len(seqs: list[list[int]]) -> int:
+    """Length of the longest token prefix shared by all ``seqs``."""
+    if not seqs:
+        return 0
+    n = min(len(s) for s in seqs)
+    first = seqs[0]
+    for i in range(n):
+        t = first[i]
+        if any(s[i] != t for s in seqs[1:]):
+            return i
+    return n
+
+
+def agreement(answers_a: dict[tuple[str, str], str], answers_b: dict[tuple[str, str], str]
+              ) -> tuple[float, int]:
+    """Share of (question_id, template_id) keys present in both where the answers match.
+
+    Example:
+        >>> agreement({("q", "t"): "A", ("q", "u"): "B"}, {("q", "t"): "A", ("q", "u"): "C"})
+        (0.5, 2)
+    """
+    keys = sorted(set(answers_a) & set(answers_b))
+    if not keys:
+        return float("nan"), 0
+    same = sum(answers_a[k] == answers_b[k] for k in keys)
+    return same / len(keys), len(keys)
