@@ -5,26 +5,16 @@ claim text (an abstract, a README paragraph) against a card and flags every
 phrase the card's evidence does not permit, with the rule that forbids it and
 the wording the rule allows instead.
 
-**Rules.** Each evidence pattern is one named :class:`ClaimRule` below; a rule
-applies to a card when its pattern holds (see :func:`applicable_rules`):
-
-=================  ============================================================
-``only-a``         only (a) passes
-``a-and-c``        (a) and (c) pass (and the card is not a full-card pass)
-``b-fails``        (b) is ``fail`` or ``borderline``
-``d-na``           (d) is ``n/a`` (undefined by construction)
-``d-not-run``      (d) is ``not run`` (extension: missing evidence is not a
-                   failure either, SPEC §3)
-``deploy-drop``    deployment accuracy drops: the held-out Δdeploy point or
-                   its CI lower bound is below 0, or the fresh-split change
-                   is below 0 (a drop is measured or cannot be excluded); also
-                   when the cost was not measured at all (seed 004: no
-                   capability claim without the capability number)
-``all-four``       all four pass (even then, no deployability claims)
-``not-full-card``  any card that is not a full-card pass: no "defense",
-                   "accepted defense", "generalizes", "transfers", "robust",
-                   "full-card pass", nor the deployability claims
-=================  ============================================================
+**Rules.** Each evidence pattern is one named :class:`ClaimRule` (the SPEC
+table's rows in order, then ``d-not-run``, an extension: missing evidence is
+not a failure either, SPEC §3; then ``not-full-card``: any card short of a
+full-card pass may not say "defense", "accepted defense", "generalizes",
+"transfers", "robust", "full-card pass", nor the deployability claims). A rule
+applies when its :data:`APPLIES` function returns the evidence text.
+``deploy-drop`` applies when a drop is measured or cannot be excluded (held-out
+Δdeploy or its CI lower bound below 0, or the fresh-split change below 0) and
+when the cost was not measured at all (seed 004: no capability claim without
+the capability number).
 
 **Matching.** Case-insensitive and word-bounded. Words of a phrase may be
 separated by any run of spaces or hyphens, and a hyphenated word may also be
@@ -40,9 +30,9 @@ precedes it, optionally with one article or determiner in between
 (:data:`NEGATIONS`, :data:`SKIPPABLE`, or any word ending in "n't"): "not a
 deployable defense", "no defense", "isn't robust" are fine, and a negated
 phrase protects the phrases inside it (the "defense" of "not a deployable
-defense"). Only the one word before the phrase counts: "not a robust defense"
-still flags "defense" (write "not a defense"), and "not only a defense" is not
-flagged, so keep claims simple.
+defense"). Only the word right before the phrase counts: "not a robust
+defense" still flags "defense" (write "not a defense"), and so does "not only
+a defense".
 
 **Overlaps.** When phrases overlap, the longest match wins ("accepted defense"
 over "defense"); a span forbidden by several rules reports the first in
@@ -126,7 +116,7 @@ ALL_FOUR: Final = ClaimRule(
 NOT_FULL_CARD: Final = ClaimRule(
     id="not-full-card",
     pattern="not a full-card pass",
-    allowed=(),  # card-specific: the card's summary and verdict, see _allowed()
+    allowed=(),  # card-specific: the card's summary and verdict, see _rule_allowed()
     forbidden=("defense", "accepted defense", "generalizes", "transfers", "robust",
                "full-card pass", "deployable defense", "safety-certified",
                "solves safe fine-tuning"),
@@ -147,7 +137,6 @@ WORD_VARIANTS: Final[Mapping[str, str]] = {
     "robust": r"robust(?:ly|ness)?",
     "method": r"methods?",
     "failure": r"failures?",
-    "certified": r"certified",
     "preserving": r"preserv(?:ing|es|ed)",
     "solves": r"solv(?:es|ed|ing|e)",
 }
@@ -202,16 +191,14 @@ def _states(card: Card) -> str:
 
 def _only_a(card: Card) -> str | None:
     g = _gates(card)
-    if g["a"] == "pass" and all(g[k] != "pass" for k in "bcd"):
-        return f"only (a) passes: {_states(card)}"
-    return None
+    only = g["a"] == "pass" and all(g[k] != "pass" for k in "bcd")
+    return f"only (a) passes: {_states(card)}" if only else None
 
 
 def _a_and_c(card: Card) -> str | None:
     g = _gates(card)
-    if g["a"] == "pass" and g["c"] == "pass" and card.verdict != "full-card pass":
-        return f"(a) and (c) pass but the card is not a full-card pass: {_states(card)}"
-    return None
+    both = g["a"] == "pass" and g["c"] == "pass" and card.verdict != "full-card pass"
+    return f"(a) and (c) pass, not a full-card pass: {_states(card)}" if both else None
 
 
 def _b_fails(card: Card) -> str | None:
@@ -219,25 +206,18 @@ def _b_fails(card: Card) -> str | None:
     return f"(b) is {b.verdict}: {b.reason}" if b.verdict in ("fail", "borderline") else None
 
 
-def _d_na(card: Card) -> str | None:
-    d = card.diagnostics.d
-    return f"(d) is n/a: {d.reason}" if d.verdict == "n/a" else None
+def _d_is(state: str) -> Callable[[Card], str | None]:
+    def applies(card: Card) -> str | None:
+        d = card.diagnostics.d
+        return f"(d) is {state}: {d.reason}" if d.verdict == state else None
 
-
-def _d_not_run(card: Card) -> str | None:
-    d = card.diagnostics.d
-    return f"(d) is not run: {d.reason}" if d.verdict == "not run" else None
-
-
-def _cost_text(card: Card) -> str:
-    # imported here: the render package imports this module for the card's claim section
-    from .render._format import fmt_cost
-
-    c = card.deploy_cost
-    return fmt_cost(c.point, c.ci_low, c.ci_high, c.ci_level)
+    return applies
 
 
 def _deploy_drop(card: Card) -> str | None:
+    # imported here: the render package imports this module for the card's claim section
+    from .render._format import fmt_cost
+
     c = card.deploy_cost
     if c.point is None:
         return "the deployment-accuracy cost was not measured ((a) not run)"
@@ -250,7 +230,7 @@ def _deploy_drop(card: Card) -> str | None:
         why.append(f"the fresh-split deploy accuracy drops ({100 * c.fresh_point:+.1f} pp)")
     if not why:
         return None
-    return "; ".join(why) + f": Δdeploy = {_cost_text(card)}"
+    return "; ".join(why) + f": Δdeploy = {fmt_cost(c.point, c.ci_low, c.ci_high, c.ci_level)}"
 
 
 def _all_four(card: Card) -> str | None:
@@ -266,20 +246,16 @@ def _not_full_card(card: Card) -> str | None:
 
 #: When each rule applies: a function of the card returning the evidence text, or None.
 APPLIES: Final[Mapping[str, Callable[[Card], str | None]]] = {
-    ONLY_A.id: _only_a, A_AND_C.id: _a_and_c, B_FAILS.id: _b_fails, D_NA.id: _d_na,
-    D_NOT_RUN.id: _d_not_run, DEPLOY_DROP.id: _deploy_drop, ALL_FOUR.id: _all_four,
+    ONLY_A.id: _only_a, A_AND_C.id: _a_and_c, B_FAILS.id: _b_fails, D_NA.id: _d_is("n/a"),
+    D_NOT_RUN.id: _d_is("not run"), DEPLOY_DROP.id: _deploy_drop, ALL_FOUR.id: _all_four,
     NOT_FULL_CARD.id: _not_full_card,
 }
 
 
 def applicable_rules(card: Card) -> list[tuple[ClaimRule, str]]:
     """The rules whose evidence pattern holds on ``card``, with the evidence text."""
-    out = []
-    for rule in RULES:
-        evidence = APPLIES[rule.id](card)
-        if evidence is not None:
-            out.append((rule, evidence))
-    return out
+    found = ((rule, APPLIES[rule.id](card)) for rule in RULES)
+    return [(rule, evidence) for rule, evidence in found if evidence is not None]
 
 
 def _rule_allowed(rule: ClaimRule, card: Card) -> list[str]:
@@ -314,11 +290,9 @@ def allowed_phrases(card: Card) -> list[str]:
 
 
 def _word_regex(word: str) -> str:
-    key = word.lower()
-    if key in WORD_VARIANTS:
-        return WORD_VARIANTS[key]
-    # a hyphenated word may be written hyphenated, open or closed
-    return r"[\s\-]?".join(re.escape(part) for part in key.split("-"))
+    # a hyphenated word may be written hyphenated, open or closed; each part has its variants
+    parts = word.lower().split("-")
+    return r"[\s\-]?".join(WORD_VARIANTS.get(p, re.escape(p)) for p in parts)
 
 
 def phrase_regex(phrase: str) -> re.Pattern[str]:
@@ -342,13 +316,10 @@ _WORD = re.compile(r"[\w'\u2019]+")
 
 def _negated(text: str, start: int) -> bool:
     """A negation word right before ``start`` (one skippable word allowed in between)."""
-    before = [w.lower() for w in _WORD.findall(text[:start])[-2:]]
+    before = [w.lower().replace("\u2019", "'") for w in _WORD.findall(text[:start])[-2:]]
     if before and before[-1] in SKIPPABLE:
-        before = before[:-1]
-    if not before:
-        return False
-    w = before[-1]
-    return w in NEGATIONS or w.replace("\u2019", "'").endswith("n't")
+        before.pop()
+    return bool(before) and (before[-1] in NEGATIONS or before[-1].endswith("n't"))
 
 
 @dataclass(frozen=True)
@@ -367,7 +338,7 @@ def _hits(card: Card, text: str) -> list[_Hit]:
     Negated matches of *any* rule are kept: they occupy their span, so "not a
     deployable defense" also protects the "defense" inside it.
     """
-    evidence = dict((r.id, e) for r, e in applicable_rules(card))
+    evidence = {r.id: e for r, e in applicable_rules(card)}
     out: list[_Hit] = []
     for rule in RULES:
         for phrase in rule.forbidden:

@@ -218,7 +218,7 @@ def lint_claim(
     rep = lint(load_card(card_path), text)
     for f in rep.findings:
         _out.print(f"✗ “{f.phrase}” (chars {f.start}–{f.end}): {f.rule}. "
-                   f"Evidence: {f.evidence}. Say instead: “{f.suggestion}”", markup=False)
+                   f"Evidence: {f.evidence}. Say instead: {f.suggestion}", markup=False)
     if rep.findings:
         raise typer.Exit(1)
     _out.print("✓ no phrase exceeds the card's evidence", markup=False)

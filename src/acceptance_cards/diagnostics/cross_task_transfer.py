@@ -112,11 +112,10 @@ def run_cross_task_transfer(
     if not have_p:
         return TransferGate(verdict="not run",
                             reason="Δ_p unavailable: (b) has no fresh primary-task result", **fields)
-    ok = reduction and bool(comparable)
-    if ok:
-        verdict = "pass-with-caveat" if restricted_variant else "pass"
-    else:
+    if not (reduction and comparable):
         verdict = "fail"
+    else:
+        verdict = "pass-with-caveat" if restricted_variant else "pass"
     reason = (f"Δ_x = {s.delta:+.4f}, Δ_x+{k:g}·SE_x = {s.delta + k * s.se_paired:+.4f}, "
               f"|Δ_x−Δ_p| = {abs(s.delta - delta_primary):.4f} vs {k:g}·SE_comb = "  # type: ignore[operator]
               f"{k * se_comb:.4f}")  # type: ignore[operator]

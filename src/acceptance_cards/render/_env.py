@@ -22,10 +22,17 @@ import jinja2
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 
 
+def upper_first(value: object) -> str:
+    """Upper-case the first character only (Jinja's ``capitalize`` lower-cases the rest,
+    which would turn ``Δdeploy`` into ``δdeploy``)."""
+    text = str(value)
+    return text[:1].upper() + text[1:]
+
+
 def environment(*, finalize: Callable[[object], str] | None = None,
                 autoescape: bool = False) -> jinja2.Environment:
     """A Jinja2 environment over :data:`TEMPLATE_DIR`."""
-    return jinja2.Environment(
+    env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATE_DIR),
         undefined=jinja2.StrictUndefined,
         autoescape=autoescape,
@@ -34,6 +41,8 @@ def environment(*, finalize: Callable[[object], str] | None = None,
         trim_blocks=True,
         lstrip_blocks=True,
     )
+    env.filters["upper_first"] = upper_first
+    return env
 
 
-__all__ = ["TEMPLATE_DIR", "environment"]
+__all__ = ["TEMPLATE_DIR", "environment", "upper_first"]

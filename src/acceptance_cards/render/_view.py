@@ -310,7 +310,8 @@ def card_view(card: Card) -> CardView:
         summary=card.summary,
         unmet=unmet,
         gates=(_gate_a(d.a), _gate_b(d.b), _gate_c(d.c), _gate_d(d.d)),
-        cost=Row("deployment-accuracy cost (held-out, reported beside the gates, never a gate)",
+        cost=Row("deployment-accuracy cost \u0394deploy = defense - baseline (held-out; "
+                 "negative = accuracy lost; reported beside the gates, never a gate)",
                  fmt_cost(cost.point, cost.ci_low, cost.ci_high, cost.ci_level)),
         cost_fresh=Row("deploy-rate change on the fresh split",
                        fmt_pp(cost.fresh_point) if cost.fresh_point is not None else MISSING),

@@ -1,0 +1,176 @@
+"""Content-addressed step artifacts with manifests: resumable, never half-trusted.
+
+Every step of an audit (split, train, evaluate, mechanism, card) is keyed by
+the hash of its inputs (config section, upstream artifact hashes, code
+version). A finished step lives in ``steps/<kind>/<key>/`` with a
+``manifest.json`` (sha256 of every output, timings, device, package versions).
+While it runs it works in ``work/<kind>/<key>/`` — a folder that survives a
+kill, so a training step resumes from its last checkpoint and an evaluation
+from its last written record — and only a complete folder with its manifest is
+renamed into place (an atomic rename). A folder under ``steps/`` is therefore
+always complete; re-running finds it and does no work again.
+
+A per-step lock file lets parallel workers (Ray tasks) share one store: the
+second worker to reach a step waits and then reuses the first one's result.
+
+Example:
+    >>> import tempfile, pathlib
+    >>> store = Store(pathlib.Path(tempfile.mkdtemp()))
+    >>> def write(work):
+    ...     (work / "x.txt").write_text("hello")
+    >>> r1 = store.run("demo", {"a": 1}, write)
+    >>> r2 = store.run("demo", {"a": 1}, write)
+    >>> r1.cached, r2.cached, r1.path == r2.path
+    (False, True, True)
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import platform
+import shutil
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..io import atomic_write_text, sha256_file
+
+MANIFEST = "manifest.json"
+
+
+def canonical_json(obj: Any) -> str:
+    """Key-sorted, compact JSON: the text whose hash keys a step."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def step_key(kind: str, inputs: Mapping[str, Any]) -> str:
+    """The content address of a step: sha256 of its kind and canonical inputs (24 hex)."""
+    return hashlib.sha256(canonical_json({"kind": kind, "inputs": inputs}).encode()).hexdigest()[:24]
+
+
+def package_versions() -> dict[str, str]:
+    """Versions of the packages that can change a step's numbers."""
+    from importlib import metadata
+
+    out = {"python": platform.python_version()}
+    for name in ("acceptance-cards", "numpy", "torch", "transformers", "peft"):
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return out
+
+
+@dataclass(frozen=True)
+class StepResult:
+    """A finished step: where its outputs are and what its manifest says."""
+
+    kind: str
+    key: str
+    path: Path
+    manifest: dict[str, Any]
+    cached: bool
+
+    @property
+    def seconds(self) -> float:
+        return float(self.manifest.get("seconds", 0.0))
+
+
+class StepCorrupted(RuntimeError):
+    """A finished step's outputs no longer match its manifest."""
+
+
+class Store:
+    """The artifact store rooted at ``root`` (usually ``OUTDIR/artifacts``)."""
+
+    def __init__(self, root: Path, *, device: str = "cpu") -> None:
+        self.root = Path(root)
+        self.device = device
+
+    def final_dir(self, kind: str, key: str) -> Path:
+        return self.root / "steps" / kind / key
+
+    def work_dir(self, kind: str, key: str) -> Path:
+        return self.root / "work" / kind / key
+
+    @contextmanager
+    def _lock(self, kind: str, key: str) -> Iterator[None]:
+        lock = self.root / "locks" / f"{kind}-{key}.lock"
+        lock.parent.mkdir(parents=True, exist_ok=True)
+        with lock.open("a") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
+    def lookup(self, kind: str, key: str, *, verify: bool = True) -> StepResult | None:
+        """The finished step, or None. With ``verify``, re-hash its outputs."""
+        final = self.final_dir(kind, key)
+        mpath = final / MANIFEST
+        if not mpath.is_file():
+            return None
+        manifest = json.loads(mpath.read_text(encoding="utf-8"))
+        if verify:
+            for rel, digest in manifest.get("outputs", {}).items():
+                f = final / rel
+                if not f.is_file() or sha256_file(f) != digest:
+                    raise StepCorrupted(
+                        f"{final}: output {rel} does not match its manifest; delete the folder to rerun"
+                    )
+        return StepResult(kind, key, final, manifest, cached=True)
+
+    def run(
+        self,
+        kind: str,
+        inputs: Mapping[str, Any],
+        fn: Callable[[Path], Any],
+        *,
+        label: str | None = None,
+    ) -> StepResult:
+        """Return the finished step for ``inputs``, running ``fn(work_dir)`` if needed.
+
+        ``fn`` writes its outputs into the folder it is given (which may hold a
+        previous, interrupted attempt's partial state to resume from) and may
+        return a JSON-able mapping of extra manifest fields (anything else is ignored).
+        """
+        key = step_key(kind, inputs)
+        with self._lock(kind, key):
+            done = self.lookup(kind, key)
+            if done is not None:
+                return done
+            work = self.work_dir(kind, key)
+            work.mkdir(parents=True, exist_ok=True)
+            t0 = time.perf_counter()
+            ret = fn(work)
+            extra = dict(ret) if isinstance(ret, Mapping) else {}
+            seconds = time.perf_counter() - t0
+            outputs = {
+                str(p.relative_to(work)): sha256_file(p)
+                for p in sorted(work.rglob("*"))
+                if p.is_file() and p.name != MANIFEST and not p.name.startswith(".")
+            }
+            manifest = {
+                "kind": kind,
+                "key": key,
+                "label": label,
+                "inputs": json.loads(canonical_json(inputs)),
+                "outputs": outputs,
+                "seconds": seconds,
+                "device": self.device,
+                "versions": package_versions(),
+                **extra,
+            }
+            atomic_write_text(work / MANIFEST, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+            final = self.final_dir(kind, key)
+            final.parent.mkdir(parents=True, exist_ok=True)
+            if final.exists():  # a folder without a manifest cannot be trusted
+                shutil.rmtree(final)
+            os.replace(work, final)
+            return StepResult(kind, key, final, manifest, cached=False)

@@ -1,0 +1,436 @@
+"""Sensitivity tables: which verdicts move when a threshold or estimator changes.
+
+Each analysis perturbs one setting of one gate, recomputes that gate from the
+cell's evidence, re-applies the card-level verdict order with the other three
+gates unchanged, and compares against the **default** (the cell's card as
+built). A row lists every move as text (``"(a) at 90%: fail → pass"``), so a
+reader sees at a glance whether a headline depends on a threshold.
+
+- **CI level** for (a): 90 / 95 / 99% (:data:`~acceptance_cards.constants.SENSITIVITY_CI_LEVELS`),
+  same seed and resample count as the card.
+- **Resampling unit** for (a): question-clustered (the gate; the card's CI) vs
+  item-level (every evaluation independent), CI widths side by side. The
+  item-level CI is the error the clustered design prevents; it is never a gate.
+- **τ sweep** for (c): 0.4 / 0.6 / 0.8 (:data:`~acceptance_cards.constants.SENSITIVITY_TAUS`).
+- **One-SE paired-only screen** for (b): Δ + 1·SE_paired < 0
+  (:data:`~acceptance_cards.constants.SCREEN_SE_MULTIPLIER`), an exploratory
+  label beside the strict two-check 2-SE rule, never a replacement.
+
+A cell that carries no records (an imported card) cannot be recomputed for
+(a): its rows say so instead of guessing.
+
+Example:
+    >>> from acceptance_cards.audit.cells import positive_control_cell
+    >>> s = tau_sweep([positive_control_cell(n_resamples=200)])
+    >>> [r.gates for r in s.rows], s.moved
+    ([('pass', 'pass', 'pass')], ())
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Final
+
+from pydantic import BaseModel, ConfigDict
+
+from ..constants import SCREEN_SE_MULTIPLIER, SENSITIVITY_CI_LEVELS, SENSITIVITY_TAUS
+from ..diagnostics import (
+    GATES,
+    GateVerdict,
+    run_clustered_bootstrap,
+    run_parameter_signature,
+    signed_class,
+)
+from ..errors import InputError
+from ..render._format import MISSING, fmt_level, fmt_num, fmt_signed
+from ..verdict import CardVerdict, conclude
+from .cells import CellResult
+from .tables import TextTable
+
+#: Text for a value that cannot be recomputed (the cell carries no records).
+NO_RECORDS: Final = "no records to recompute from"
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+def _states(cell: CellResult) -> dict[str, GateVerdict]:
+    d = cell.card.diagnostics
+    return {"a": d.a.verdict, "b": d.b.verdict, "c": d.c.verdict, "d": d.d.verdict}
+
+
+def _verdict_with(cell: CellResult, gate: str, state: GateVerdict) -> CardVerdict:
+    """The card verdict if ``gate`` came out ``state`` and the other gates stayed."""
+    return conclude({**_states(cell), gate: state}).verdict
+
+
+def _moves(cell: CellResult, gate: str, setting: str, state: GateVerdict | None) -> list[str]:
+    if state is None:
+        return []
+    out = []
+    old = _states(cell)[gate]
+    if state != old:
+        out.append(f"({gate}) {setting}: {old} → {state}")
+    new_v = _verdict_with(cell, gate, state)
+    if new_v != cell.card.verdict:
+        out.append(f"verdict {setting}: {cell.card.verdict} → {new_v}")
+    return out
+
+
+# --- (a) CI level ----------------------------------------------------------------------------
+
+
+class CiLevelRow(_Frozen):
+    """Gate (a) of one cell at each CI level."""
+
+    cell: str
+    default_level: float | None
+    ci_high: tuple[float | None, ...]
+    gates: tuple[GateVerdict | None, ...]
+    verdicts: tuple[CardVerdict | None, ...]
+    moves: tuple[str, ...]
+    note: str | None = None
+
+
+class CiLevelSensitivity(_Frozen):
+    """(a) at every level of :data:`SENSITIVITY_CI_LEVELS`."""
+
+    levels: tuple[float, ...]
+    rows: tuple[CiLevelRow, ...]
+
+    @property
+    def moved(self) -> tuple[str, ...]:
+        """Cells whose (a) state or card verdict moves at some level."""
+        return tuple(r.cell for r in self.rows if r.moves)
+
+
+def ci_level_sensitivity(
+    cells: Sequence[CellResult], *, levels: Sequence[float] = SENSITIVITY_CI_LEVELS
+) -> CiLevelSensitivity:
+    """Recompute (a) at each CI level (same seed and resample count as the card)."""
+    rows = []
+    for cell in cells:
+        a, o = cell.card.diagnostics.a, cell.card.options
+        if a.verdict == "not run":
+            n = len(levels)
+            rows.append(CiLevelRow(cell=cell.name, default_level=None, ci_high=(None,) * n,
+                                   gates=("not run",) * n, verdicts=(cell.card.verdict,) * n,
+                                   moves=()))
+            continue
+        if cell.baseline is None or cell.defense is None:
+            n = len(levels)
+            rows.append(CiLevelRow(cell=cell.name, default_level=a.ci_level, ci_high=(None,) * n,
+                                   gates=(None,) * n, verdicts=(None,) * n, moves=(),
+                                   note=NO_RECORDS))
+            continue
+        highs: list[float | None] = []
+        gates: list[GateVerdict | None] = []
+        verdicts: list[CardVerdict | None] = []
+        moves: list[str] = []
+        for level in levels:
+            g = run_clustered_bootstrap(cell.baseline, cell.defense, seed=o.seed,
+                                        n_resamples=o.n_resamples, ci_level=level)
+            highs.append(g.ci_high)
+            gates.append(g.verdict)
+            verdicts.append(_verdict_with(cell, "a", g.verdict))
+            moves += _moves(cell, "a", f"at {fmt_level(level)}", g.verdict)
+        rows.append(CiLevelRow(cell=cell.name, default_level=a.ci_level, ci_high=tuple(highs),
+                               gates=tuple(gates), verdicts=tuple(verdicts), moves=tuple(moves)))
+    return CiLevelSensitivity(levels=tuple(levels), rows=tuple(rows))
+
+
+# --- (a) resampling unit ---------------------------------------------------------------------
+
+
+class UnitRow(_Frozen):
+    """Question-clustered vs item-level CI of ΔG for one cell."""
+
+    cell: str
+    ci_level: float | None
+    clustered_ci: tuple[float, float] | None
+    item_ci: tuple[float, float] | None
+    clustered_gate: GateVerdict
+    item_gate: GateVerdict | None
+    moves: tuple[str, ...]
+    note: str | None = None
+
+    @property
+    def clustered_width(self) -> float | None:
+        return None if self.clustered_ci is None else self.clustered_ci[1] - self.clustered_ci[0]
+
+    @property
+    def item_width(self) -> float | None:
+        return None if self.item_ci is None else self.item_ci[1] - self.item_ci[0]
+
+    @property
+    def width_ratio(self) -> float | None:
+        """Item-level width / clustered width (the paper found about 0.5)."""
+        cw, iw = self.clustered_width, self.item_width
+        return None if cw is None or iw is None or cw == 0 else iw / cw
+
+
+class UnitSensitivity(_Frozen):
+    """The resampling-unit comparison for every cell."""
+
+    rows: tuple[UnitRow, ...]
+
+    @property
+    def moved(self) -> tuple[str, ...]:
+        return tuple(r.cell for r in self.rows if r.moves)
+
+
+def unit_sensitivity(cells: Sequence[CellResult]) -> UnitSensitivity:
+    """Item-level bootstrap of (a) beside the card's question-clustered CI."""
+    rows = []
+    for cell in cells:
+        a, o = cell.card.diagnostics.a, cell.card.options
+        clustered = (a.ci_low, a.ci_high) if a.ci_low is not None and a.ci_high is not None \
+            else None
+        base = dict(cell=cell.name, ci_level=a.ci_level, clustered_ci=clustered,
+                    clustered_gate=a.verdict)
+        if a.verdict == "not run":
+            rows.append(UnitRow(**base, item_ci=None, item_gate="not run", moves=()))
+            continue
+        if cell.baseline is None or cell.defense is None:
+            rows.append(UnitRow(**base, item_ci=None, item_gate=None, moves=(), note=NO_RECORDS))
+            continue
+        try:
+            g = run_clustered_bootstrap(cell.baseline, cell.defense, seed=o.seed,
+                                        n_resamples=o.n_resamples, ci_level=o.ci_level,
+                                        unit="item")
+        except InputError as exc:
+            rows.append(UnitRow(**base, item_ci=None, item_gate=None, moves=(),
+                                note=f"item-level pairing impossible: {exc.message}"))
+            continue
+        assert g.ci_low is not None and g.ci_high is not None
+        rows.append(UnitRow(**base, item_ci=(g.ci_low, g.ci_high), item_gate=g.verdict,
+                            moves=tuple(_moves(cell, "a", "item-level", g.verdict))))
+    return UnitSensitivity(rows=tuple(rows))
+
+
+# --- (c) τ sweep ---------------------------------------------------------------------------------
+
+
+class TauRow(_Frozen):
+    """Gate (c) of one cell at each τ."""
+
+    cell: str
+    rho: float | None
+    claimed_class: str
+    signed: tuple[str | None, ...]
+    gates: tuple[GateVerdict, ...]
+    verdicts: tuple[CardVerdict, ...]
+    moves: tuple[str, ...]
+
+
+class TauSensitivity(_Frozen):
+    """(c) at every τ of :data:`SENSITIVITY_TAUS`."""
+
+    taus: tuple[float, ...]
+    rows: tuple[TauRow, ...]
+
+    @property
+    def moved(self) -> tuple[str, ...]:
+        return tuple(r.cell for r in self.rows if r.moves)
+
+
+def _gate_c_at(cell: CellResult, tau: float) -> tuple[str | None, GateVerdict]:
+    c = cell.card.diagnostics.c
+    if cell.mechanism is not None:
+        g = run_parameter_signature(cell.mechanism, claimed_class=c.claimed_class, tau=tau)
+        return g.signed_class, g.verdict
+    if c.rho is None:  # not run, or undefined: τ cannot change that
+        return None, c.verdict
+    # An imported card without its mechanism file: apply the class rule to its ρ.
+    cls = signed_class(c.rho, tau=tau)
+    if c.claimed_class == "unstated":
+        return cls, "fail"
+    return cls, "pass" if cls == c.claimed_class else "fail"
+
+
+def tau_sweep(cells: Sequence[CellResult], *, taus: Sequence[float] = SENSITIVITY_TAUS
+              ) -> TauSensitivity:
+    """Re-sign (c) at each τ; the claimed class stays what the card declared."""
+    rows = []
+    for cell in cells:
+        c = cell.card.diagnostics.c
+        signed: list[str | None] = []
+        gates: list[GateVerdict] = []
+        moves: list[str] = []
+        for tau in taus:
+            cls, g = _gate_c_at(cell, tau)
+            signed.append(cls)
+            gates.append(g)
+            moves += _moves(cell, "c", f"at τ={tau:g}", g)
+        rows.append(TauRow(cell=cell.name, rho=c.rho, claimed_class=c.claimed_class,
+                           signed=tuple(signed), gates=tuple(gates),
+                           verdicts=tuple(_verdict_with(cell, "c", g) for g in gates),
+                           moves=tuple(moves)))
+    return TauSensitivity(taus=tuple(taus), rows=tuple(rows))
+
+
+# --- (b) one-SE paired-only screen ----------------------------------------------------------------
+
+
+class ScreenRow(_Frozen):
+    """Gate (b) of one cell beside the one-SE paired-only screen."""
+
+    cell: str
+    delta: float | None
+    se_paired: float | None
+    gate: GateVerdict
+    screen: GateVerdict
+    verdict_with_screen: CardVerdict
+    moves: tuple[str, ...]
+
+
+class ScreenSensitivity(_Frozen):
+    """The one-SE paired-only screen for every cell."""
+
+    multiplier: float
+    rows: tuple[ScreenRow, ...]
+
+    @property
+    def moved(self) -> tuple[str, ...]:
+        return tuple(r.cell for r in self.rows if r.moves)
+
+
+def one_se_screen(cells: Sequence[CellResult], *, k: float = SCREEN_SE_MULTIPLIER
+                  ) -> ScreenSensitivity:
+    """Screen (b) with Δ + k·SE_paired < 0 only (k = 1): an exploratory label, not the gate."""
+    rows = []
+    for cell in cells:
+        b = cell.card.diagnostics.b
+        screen: GateVerdict
+        if b.verdict in ("not run", "n/a") or b.delta is None or b.se_paired is None:
+            screen = b.verdict
+        else:
+            screen = "pass" if b.delta + k * b.se_paired < 0 else "fail"
+        rows.append(ScreenRow(cell=cell.name, delta=b.delta, se_paired=b.se_paired,
+                              gate=b.verdict, screen=screen,
+                              verdict_with_screen=_verdict_with(cell, "b", screen),
+                              moves=tuple(_moves(cell, "b", f"{k:g}-SE screen", screen))))
+    return ScreenSensitivity(multiplier=k, rows=tuple(rows))
+
+
+# --- tables ------------------------------------------------------------------------------------
+
+
+def _g(x: str | None) -> str:
+    return MISSING if x is None else x
+
+
+def _moves_text(moves: tuple[str, ...]) -> str:
+    return "; ".join(moves) if moves else "none"
+
+
+def _moved_note(moved: tuple[str, ...], n: int) -> str:
+    if not moved:
+        return f"No verdict moves relative to the default in any of {n} cell(s)."
+    return f"{len(moved)} of {n} cell(s) move relative to the default: {', '.join(moved)}."
+
+
+def ci_level_table(s: CiLevelSensitivity) -> TextTable:
+    """The CI-level analysis as a :class:`TextTable`."""
+    cols = ["cell", "default level"]
+    for lv in s.levels:
+        cols += [f"CI high @{fmt_level(lv)}", f"(a) @{fmt_level(lv)}", f"verdict @{fmt_level(lv)}"]
+    rows = []
+    for r in s.rows:
+        vals = [r.cell, fmt_level(r.default_level)]
+        for hi, g, v in zip(r.ci_high, r.gates, r.verdicts, strict=True):
+            vals += [fmt_signed(hi), _g(g), _g(v)]
+        rows.append((*vals, r.note or _moves_text(r.moves)))
+    return TextTable(title="Sensitivity: CI level of (a)", columns=(*cols, "moves"),
+                     rows=tuple(rows), notes=(
+                         "Pass iff the upper CI bound of ΔG < 0; same seed and resamples as the "
+                         "card.", _moved_note(s.moved, len(s.rows))))
+
+
+def unit_table(s: UnitSensitivity) -> TextTable:
+    """The resampling-unit comparison as a :class:`TextTable`."""
+    rows = []
+    for r in s.rows:
+        rows.append((
+            r.cell, fmt_level(r.ci_level),
+            MISSING if r.clustered_ci is None else f"[{fmt_signed(r.clustered_ci[0])}, "
+                                                   f"{fmt_signed(r.clustered_ci[1])}]",
+            fmt_num(r.clustered_width),
+            MISSING if r.item_ci is None else f"[{fmt_signed(r.item_ci[0])}, "
+                                              f"{fmt_signed(r.item_ci[1])}]",
+            fmt_num(r.item_width), fmt_num(r.width_ratio, digits=2),
+            r.clustered_gate, _g(r.item_gate), r.note or _moves_text(r.moves),
+        ))
+    return TextTable(
+        title="Sensitivity: resampling unit of (a)",
+        columns=("cell", "level", "clustered CI", "clustered width", "item-level CI",
+                 "item-level width", "item/clustered", "(a) clustered", "(a) item-level",
+                 "moves"),
+        rows=tuple(rows),
+        notes=("Question-clustered resampling is the gate; item-level resampling treats every "
+               "evaluation as independent and understates the CI width (the paper found about "
+               "half). Shown for comparison only.", _moved_note(s.moved, len(s.rows))))
+
+
+def tau_table(s: TauSensitivity) -> TextTable:
+    """The τ sweep as a :class:`TextTable`."""
+    cols = ["cell", "ρ", "claimed"]
+    for t in s.taus:
+        cols += [f"signed @τ={t:g}", f"(c) @τ={t:g}", f"verdict @τ={t:g}"]
+    rows = []
+    for r in s.rows:
+        vals = [r.cell, fmt_signed(r.rho), r.claimed_class]
+        for cls, g, v in zip(r.signed, r.gates, r.verdicts, strict=True):
+            vals += [_g(cls), g, v]
+        rows.append((*vals, _moves_text(r.moves)))
+    return TextTable(title="Sensitivity: τ of (c)", columns=(*cols, "moves"), rows=tuple(rows),
+                     notes=("attack-targeted iff |ρ| < τ; pass iff the claimed class equals the "
+                            "signed class.", _moved_note(s.moved, len(s.rows))))
+
+
+def screen_table(s: ScreenSensitivity) -> TextTable:
+    """The one-SE screen as a :class:`TextTable`."""
+    k = f"{s.multiplier:g}"
+    rows = tuple(
+        (r.cell, fmt_signed(r.delta), fmt_num(r.se_paired),
+         fmt_signed(None if r.delta is None or r.se_paired is None
+                    else r.delta + s.multiplier * r.se_paired),
+         r.gate, r.screen, r.verdict_with_screen, _moves_text(r.moves))
+        for r in s.rows
+    )
+    return TextTable(
+        title=f"Sensitivity: {k}-SE paired-only screen for (b)",
+        columns=("cell", "Δ", "SE paired", f"Δ+{k}·SE paired", "(b) strict",
+                 f"{k}-SE screen", "verdict with screen", "moves"),
+        rows=rows,
+        notes=(f"Screen: pass iff Δ + {k}·SE_paired < 0 (exploratory); the gate needs both "
+               "Δ + 2·SE_paired < 0 and Δ + 2·SE_ind < 0.", _moved_note(s.moved, len(s.rows))))
+
+
+class SensitivityReport(_Frozen):
+    """All four analyses."""
+
+    ci_level: CiLevelSensitivity
+    unit: UnitSensitivity
+    tau: TauSensitivity
+    screen: ScreenSensitivity
+
+    def tables(self) -> dict[str, TextTable]:
+        """File stem → table, in report order."""
+        return {"ci_level": ci_level_table(self.ci_level), "resampling_unit": unit_table(self.unit),
+                "tau": tau_table(self.tau), "one_se_screen": screen_table(self.screen)}
+
+
+def sensitivity_report(cells: Sequence[CellResult]) -> SensitivityReport:
+    """Run all four analyses on ``cells``."""
+    return SensitivityReport(ci_level=ci_level_sensitivity(cells), unit=unit_sensitivity(cells),
+                             tau=tau_sweep(cells), screen=one_se_screen(cells))
+
+
+__all__ = [
+    "GATES", "CiLevelRow", "CiLevelSensitivity", "ScreenRow", "ScreenSensitivity",
+    "SensitivityReport", "TauRow", "TauSensitivity", "UnitRow", "UnitSensitivity",
+    "ci_level_sensitivity", "ci_level_table", "one_se_screen", "screen_table",
+    "sensitivity_report", "tau_sweep", "tau_table", "unit_sensitivity", "unit_table",
+]

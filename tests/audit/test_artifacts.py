@@ -1,0 +1,119 @@
+"""The artifact store: content addressing, manifests, resume after SIGKILL."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from acceptance_cards.audit.artifacts import StepCorrupted, Store, step_key
+from acceptance_cards.io import sha256_file
+
+
+def test_key_is_content_address() -> None:
+    assert step_key("train", {"a": 1, "b": [1, 2]}) == step_key("train", {"b": [1, 2], "a": 1})
+    assert step_key("train", {"a": 1}) != step_key("train", {"a": 2})
+    assert step_key("train", {"a": 1}) != step_key("eval", {"a": 1})
+
+
+def test_run_once_then_cached_with_manifest(tmp_path: Path) -> None:
+    store = Store(tmp_path)
+    calls = []
+
+    def fn(work: Path) -> dict[str, int]:
+        calls.append(1)
+        (work / "out.txt").write_text("x")
+        (work / "sub").mkdir(exist_ok=True)
+        (work / "sub" / "y.json").write_text("{}")
+        return {"n_items": 3}
+
+    r1 = store.run("k", {"v": 1}, fn)
+    r2 = store.run("k", {"v": 1}, fn)
+    assert len(calls) == 1 and not r1.cached and r2.cached
+    m = json.loads((r1.path / "manifest.json").read_text())
+    assert m["outputs"] == {"out.txt": sha256_file(r1.path / "out.txt"),
+                            "sub/y.json": sha256_file(r1.path / "sub/y.json")}
+    assert m["n_items"] == 3 and m["seconds"] >= 0 and "numpy" in m["versions"]
+    assert not store.work_dir("k", r1.key).exists()
+    # other inputs -> another step
+    store.run("k", {"v": 2}, fn)
+    assert len(calls) == 2
+    # a corrupted finished output is detected, never silently trusted
+    (r1.path / "out.txt").write_text("tampered")
+    with pytest.raises(StepCorrupted):
+        store.run("k", {"v": 1}, fn)
+
+
+def test_failed_step_leaves_nothing_final(tmp_path: Path) -> None:
+    store = Store(tmp_path)
+
+    def boom(work: Path) -> None:
+        (work / "partial.txt").write_text("half")
+        raise RuntimeError("crash")
+
+    with pytest.raises(RuntimeError):
+        store.run("k", {"v": 1}, boom)
+    key = step_key("k", {"v": 1})
+    assert store.lookup("k", key) is None
+    # the next attempt sees the partial state in its work folder (resume)
+    seen = []
+
+    def resume(work: Path) -> None:
+        seen.append((work / "partial.txt").read_text())
+        (work / "done.txt").write_text("ok")
+
+    store.run("k", {"v": 1}, resume)
+    assert seen == ["half"]
+
+
+_CHILD = textwrap.dedent("""
+    import sys, time
+    from pathlib import Path
+    from acceptance_cards.audit.artifacts import Store
+    store = Store(Path(sys.argv[1]))
+    store.run("fast", {"i": 0}, lambda w: (w / "a.txt").write_text("a"))
+    def slow(w):
+        n = len(list(w.glob("chunk-*")))
+        for i in range(n, 50):
+            (w / f"chunk-{i}").write_text(str(i))
+            print("chunk", i, flush=True)
+            time.sleep(0.05)
+    store.run("slow", {"i": 1}, slow)
+    print("finished", flush=True)
+""")
+
+
+def test_sigkill_mid_step_resumes_without_redoing_finished_work(tmp_path: Path) -> None:
+    script = tmp_path / "child.py"
+    script.write_text(_CHILD)
+    root = tmp_path / "store"
+    env = dict(os.environ)
+    p = subprocess.Popen([sys.executable, str(script), str(root)], stdout=subprocess.PIPE, text=True,
+                         env=env)
+    assert p.stdout is not None
+    for line in p.stdout:
+        if line.startswith("chunk 10"):
+            break
+    os.kill(p.pid, signal.SIGKILL)
+    p.wait()
+    store = Store(root)
+    fast_key, slow_key = step_key("fast", {"i": 0}), step_key("slow", {"i": 1})
+    fast = store.lookup("fast", fast_key)
+    assert fast is not None and store.lookup("slow", slow_key) is None
+    fast_mtime = (fast.path / "manifest.json").stat().st_mtime_ns
+    time.sleep(0.01)
+    out = subprocess.run([sys.executable, str(script), str(root)], capture_output=True, text=True,
+                         env=env, check=True).stdout
+    # resumed from chunk >= 10, the finished step was not rerun
+    first = int(out.splitlines()[0].split()[1])
+    assert first >= 10 and out.strip().endswith("finished")
+    assert (fast.path / "manifest.json").stat().st_mtime_ns == fast_mtime
+    slow = store.lookup("slow", slow_key)
+    assert slow is not None and len(slow.manifest["outputs"]) == 50
