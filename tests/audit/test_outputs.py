@@ -18,6 +18,9 @@ import dataclasses
 import io
 import math
 import os
+import re
+import shutil
+import subprocess
 import xml.etree.ElementTree as ET
 from html.parser import HTMLParser
 from pathlib import Path
@@ -48,6 +51,7 @@ from acceptance_cards.audit.sensitivity import (
     tau_sweep,
     unit_sensitivity,
 )
+from acceptance_cards.audit.tables import LATEX_PACKAGES
 from acceptance_cards.build import build_card
 from acceptance_cards.card import CardOptions, load_card
 from acceptance_cards.constants import SENSITIVITY_CI_LEVELS, SENSITIVITY_TAUS
@@ -81,7 +85,7 @@ def make_cell(name: str, recipe: str, seed: int, scenario: str | Scenario, *,
     xb = xd = None
     if cross is not None:
         xb, xd = simulate_pair(seed=seed + 1000, scenario=cross, task="sycophancy")
-    opts = CardOptions(seed=seed, n_resamples=B, claimed_class=claimed,  # type: ignore[arg-type]
+    opts = CardOptions(seed=seed, n_resamples=B, claimed_class=claimed,
                        cross_restricted_variant=restricted)
     card = build_card(b, d, cross_baseline=xb, cross_defense=xd, mechanism=mechanism, options=opts)
     cell = CellResult(name=name, model="synthetic-135m", recipe=recipe, seed=seed,
@@ -211,10 +215,13 @@ def test_filter_counts_match_the_definition(cells: list[CellResult]) -> None:
 
 # --------------------------------------------------------------------------- sensitivity (textbook)
 
-def heldout_arrays(rs: RecordSet, *, unit: str) -> tuple[list[tuple[str, ...]], dict[tuple[str, ...], list[tuple[bool, float]]]]:
+Groups = dict[tuple[str, ...], list[tuple[bool, float]]]
+
+
+def heldout_arrays(rs: RecordSet, *, unit: str) -> tuple[list[tuple[str, ...]], Groups]:
     """Clusters (sorted) → their evaluations as (is_eval, correct)."""
     held = rs.select("heldout")
-    groups: dict[tuple[str, ...], list[tuple[bool, float]]] = {}
+    groups: Groups = {}
     for q, t, e, x in zip(held.question_id, held.template_id, held.is_eval, held.correct,
                           strict=True):
         key = (str(q),) if unit == "question" else (str(q), str(t), "eval" if e else "deploy")
@@ -263,7 +270,8 @@ def textbook_fresh(cell: CellResult) -> tuple[float, float]:
 
 
 def with_gate(cell: CellResult, gate: str, state: str) -> str:
-    return conclude({**states(cell), gate: state}).verdict  # type: ignore[dict-item]
+    verdict: str = conclude({**states(cell), gate: state}).verdict
+    return verdict
 
 
 def test_ci_level_sensitivity_textbook(cells: list[CellResult]) -> None:
@@ -298,7 +306,7 @@ def test_unit_sensitivity_textbook(cells: list[CellResult]) -> None:
         lo, hi = textbook_ci(cell, level=0.95, unit="item")
         assert row.item_ci == pytest.approx((lo, hi), abs=1e-12)
         assert row.item_gate == ("pass" if hi < 0 else "fail")
-        assert row.width_ratio == pytest.approx((hi - lo) / (a.ci_high - a.ci_low))  # type: ignore[operator]
+        assert row.width_ratio == pytest.approx((hi - lo) / (a.ci_high - a.ci_low))
         # the clustered CI is the textbook question bootstrap too
         assert row.clustered_ci == pytest.approx(textbook_ci(cell, level=0.95, unit="question"))
 
@@ -335,7 +343,7 @@ def test_one_se_screen_textbook(cells: list[CellResult]) -> None:
             delta, se = textbook_fresh(cell)
             assert (row.delta, row.se_paired) == pytest.approx((delta, se), abs=1e-12)
         else:
-            delta, se = b.delta, b.se_paired  # type: ignore[assignment]
+            delta, se = b.delta, b.se_paired
         expected = "pass" if delta + se < 0 else "fail"
         assert row.screen == expected and row.gate == b.verdict
         assert row.verdict_with_screen == with_gate(cell, "b", expected)
@@ -416,7 +424,8 @@ def test_report_is_self_contained_and_links_resolve(written: AuditOutputs) -> No
     parser.feed(page)
     assert not {"script", "link", "img", "iframe", "object"} & parser.tags
     assert not parser.srcs
-    assert "@import" not in page and "url(" not in page
+    # CSS and SVG may only reference fragments of the page itself
+    assert "@import" not in page and not re.findall(r"url\((?!#)", page)
     for href in parser.hrefs:
         if href.startswith("#"):
             continue
@@ -444,8 +453,14 @@ def test_positive_control_added_once_and_failure_is_loud(cells: list[CellResult]
 
 def test_progress_and_bad_input(cells: list[CellResult], tmp_path: Path) -> None:
     messages: list[str] = []
-    write_outputs([cells[1]], tmp_path / "p", progress=messages.append)
+    hostile = dataclasses.replace(cells[1], name="<script>alert(1)</script> & co")
+    out = write_outputs([hostile], tmp_path / "p", progress=messages.append)
     assert len(messages) >= 5 and any("report.html" in m for m in messages)
+    page = out.report.read_text(encoding="utf-8")
+    assert "<script" not in page and "&lt;script&gt;alert(1)&lt;/script&gt; &amp; co" in page
+    assert out.cards[hostile.name][0].name == "script-alert-1-script-co.json"
+    for svg in (out.outdir / "figures").glob("*.svg"):
+        ET.fromstring(svg.read_bytes())  # the name is escaped inside the SVG text too
     with pytest.raises(InputError, match="two cells are named"):
         write_outputs([cells[0], cells[0]], tmp_path / "dup")
 
@@ -461,3 +476,29 @@ def test_matrix_csv_marks_the_positive_control(written: AuditOutputs) -> None:
     control = [r for r in rows if r["positive_control"] == "true"]
     assert len(control) == 1 and control[0]["verdict"] == "full-card pass"
     assert [control[0][f"gate_{g}"] for g in "abcd"] == ["pass"] * 4
+
+
+@pytest.mark.skipif(shutil.which("pdflatex") is None, reason="pdflatex is not installed")
+def test_latex_tables_compile(written: AuditOutputs, tmp_path: Path) -> None:
+    doc = tmp_path / "doc.tex"
+    doc.write_text(
+        "\\documentclass{article}\n\\usepackage{" + ",".join(LATEX_PACKAGES) + "}\n"
+        "\\begin{document}\n"
+        + (written.outdir / "matrix.tex").read_text(encoding="utf-8")
+        + (written.outdir / "filter.tex").read_text(encoding="utf-8")
+        + "\\end{document}\n", encoding="utf-8")
+    run = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", doc.name],
+                         cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False)
+    assert run.returncode == 0, run.stdout[-2000:]
+    log = (tmp_path / "doc.log").read_text(encoding="latin-1")
+    assert "Overfull \\hbox" not in log
+
+
+def test_rewriting_gives_identical_bytes(cells: list[CellResult], tmp_path: Path) -> None:
+    """Re-running the outputs step (e.g. after a resume) reproduces every file exactly."""
+    first = write_outputs(cells[:2], tmp_path / "one")
+    second = write_outputs(cells[:2], tmp_path / "two")
+    rel = [p.relative_to(first.outdir) for p in first.paths()]
+    assert rel == [p.relative_to(second.outdir) for p in second.paths()]
+    for r in rel:
+        assert (first.outdir / r).read_bytes() == (second.outdir / r).read_bytes(), r

@@ -110,6 +110,7 @@ def _funnel(cells: Sequence[CellResult]) -> Callable[[Any], None]:
                     f"{r.passing} pass of {r.with_result}", va="center")
         ax.set_yticks(ys, labels)
         ax.set_xlim(0, max(f.n_cells, 1) * 1.3)
+        ax.xaxis.set_major_locator(require("matplotlib.ticker").MaxNLocator(integer=True))
         ax.set_xlabel("cells")
         ax.set_title(f"Cells surviving each gate ({f.n_cells} audited cells)")
         ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2, frameon=False)
@@ -172,15 +173,15 @@ def _plane_tau(cells: Sequence[CellResult]) -> float:
 
 
 def _mechanism(cells: Sequence[CellResult]) -> Callable[[Any], None]:
-    shown = [c for c in cells if c.card.diagnostics.c.alpha_t is not None
-             and c.card.diagnostics.c.alpha_a is not None]
-    tau = _plane_tau(shown)
+    shown = [(c, at, aa) for c in cells
+             if (at := c.card.diagnostics.c.alpha_t) is not None
+             and (aa := c.card.diagnostics.c.alpha_a) is not None]
+    tau = _plane_tau([c for c, _, _ in shown])
 
     def draw(fig: Any) -> None:
         ax = fig.add_subplot()
-        pts = [(c.card.diagnostics.c.alpha_t, c.card.diagnostics.c.alpha_a) for c in shown]
-        span = max([abs(v) for p in pts for v in p if v is not None] + [1e-12])
-        lim = 1.25 * span if pts else 1.0
+        span = max([max(abs(at), abs(aa)) for _, at, aa in shown] + [1e-12])
+        lim = 1.25 * span if shown else 1.0
         for side in (1, -1):
             ax.fill([0, side * lim, side * lim], [0, tau * lim, -tau * lim], color="#1f5fa8",
                     alpha=0.12, lw=0, label="attack-targeted: |ρ| < τ" if side == 1 else None)
@@ -194,14 +195,14 @@ def _mechanism(cells: Sequence[CellResult]) -> Callable[[Any], None]:
                         label=name if first else None)
         ax.axhline(0, color="#444444", lw=0.6)
         ax.axvline(0, color="#444444", lw=0.6)
-        for i, c in enumerate(shown):
+        for i, (c, at, aa) in enumerate(shown):
             g = c.card.diagnostics.c
             colour = CLASS_COLOUR.get(g.claimed_class, "#7a7a7a")
             marker = C_MARKER.get(g.verdict, "o")
-            ax.scatter([g.alpha_t], [g.alpha_a], c=colour, marker=marker, s=40,
+            ax.scatter([at], [aa], c=colour, marker=marker, s=40,
                        edgecolors="black", linewidths=0.5, zorder=3)
             if len(shown) <= MAX_LABELLED:
-                _label(ax, c.name, g.alpha_t, g.alpha_a, i)
+                _label(ax, c.name, at, aa, i)
         ax.set_xlim(-lim, lim)
         ax.set_ylim(-lim, lim)
         ax.set_aspect("equal")

@@ -22,7 +22,7 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Final
+from typing import Final, Literal
 
 from pydantic import BaseModel, ConfigDict
 
@@ -31,7 +31,6 @@ from ..render._format import (
     MISSING,
     card_badge,
     fmt_level,
-    fmt_num,
     fmt_pp,
     fmt_pp_ci,
     fmt_signed,
@@ -40,6 +39,9 @@ from ..render._format import (
 from ..verdict import CardVerdict
 from .cells import CellResult
 from .tables import TextTable, to_csv, to_latex, to_markdown
+
+#: How :func:`matrix_table` formats values: raw CSV fields, readable Markdown, compact LaTeX.
+Style = Literal["csv", "md", "tex"]
 
 #: Decimal places of the numbers in the CSV matrix (enough for any re-analysis,
 #: few enough that golden files do not churn on the last float bit).
@@ -145,29 +147,42 @@ def _levels(m: AuditMatrix) -> str:
     return "/".join(fmt_level(x) for x in levels) if levels else "95%"
 
 
-def matrix_table(m: AuditMatrix, *, readable: bool) -> TextTable:
-    """The matrix as a :class:`TextTable`; ``readable``: pp and badges, else raw CSV fields."""
-    if not readable:
+def _pp_ci(point: float | None, lo: float | None, hi: float | None, *, unit: bool) -> str:
+    if point is None:
+        return MISSING
+    text = f"{fmt_pp(point)} {fmt_pp_ci(lo, hi)}"
+    return text if unit else text.replace(" pp", "")
+
+
+def matrix_table(m: AuditMatrix, *, style: Style = "md") -> TextTable:
+    """The matrix as a :class:`TextTable`.
+
+    ``csv``: the raw :data:`CSV_COLUMNS`; ``md``: percentage points and gate
+    badges (symbol and word); ``tex``: compact — gate symbols only (the legend
+    is in the notes) and pp in the column header — so it fits a page.
+    """
+    if style == "csv":
         return TextTable(title="Audit matrix", columns=CSV_COLUMNS,
                          rows=tuple(_csv_row(r) for r in m.rows))
-    level = _levels(m)
+    level, compact = _levels(m), style == "tex"
     rows = []
     for r in m.rows:
         name = r.cell + (" (positive control)" if r.positive_control else "")
         rows.append((
             name, r.model, r.recipe, str(r.seed), r.task, r.claimed_class,
-            *(gate_badge(r.gate(g)).text for g in GATES),
-            fmt_pp(r.delta_gap) + " " + fmt_pp_ci(r.delta_gap_ci_low, r.delta_gap_ci_high)
-            if r.delta_gap is not None else MISSING,
-            fmt_pp(r.deploy_cost) + " " + fmt_pp_ci(r.deploy_cost_ci_low, r.deploy_cost_ci_high)
-            if r.deploy_cost is not None else MISSING,
+            *(gate_badge(r.gate(g)).symbol if compact else gate_badge(r.gate(g)).text
+              for g in GATES),
+            _pp_ci(r.delta_gap, r.delta_gap_ci_low, r.delta_gap_ci_high, unit=not compact),
+            _pp_ci(r.deploy_cost, r.deploy_cost_ci_low, r.deploy_cost_ci_high, unit=not compact),
             fmt_signed(r.rho, digits=3) if r.rho is not None else MISSING,
-            card_badge(r.verdict).text, r.k_of_m, ", ".join(r.unmet) or "none",
+            card_badge(r.verdict).label if compact else card_badge(r.verdict).text,
+            r.k_of_m, ", ".join(r.unmet) or "none",
         ))
+    unit = " (pp)" if compact else ""
     return TextTable(
         title="Audit matrix",
         columns=("cell", "model", "recipe", "seed", "task", "claimed", "(a)", "(b)", "(c)",
-                 "(d)", f"ΔG [{level} CI]", f"Δdeploy [{level} CI]", "ρ", "verdict",
+                 "(d)", f"ΔG{unit} [{level} CI]", f"Δdeploy{unit} [{level} CI]", "ρ", "verdict",
                  "k of m", "unmet"),
         rows=tuple(rows),
         align=("l", "l", "l", "r", "l", "l", "c", "c", "c", "c", "r", "r", "r", "l", "c", "l"),
@@ -185,20 +200,20 @@ def matrix_table(m: AuditMatrix, *, readable: bool) -> TextTable:
 
 def matrix_csv(m: AuditMatrix) -> str:
     """The matrix as CSV (:data:`CSV_COLUMNS`; numbers at :data:`CSV_DIGITS` decimals)."""
-    return to_csv(matrix_table(m, readable=False))
+    return to_csv(matrix_table(m, style="csv"))
 
 
 def matrix_markdown(m: AuditMatrix) -> str:
     """The matrix as a Markdown section."""
-    return to_markdown(matrix_table(m, readable=True))
+    return to_markdown(matrix_table(m, style="md"))
 
 
 def matrix_latex(m: AuditMatrix) -> str:
-    """The matrix as a LaTeX ``table`` (booktabs, amssymb)."""
-    return to_latex(matrix_table(m, readable=True))
+    """The matrix as a page-wide LaTeX ``table*`` (booktabs, amssymb, graphicx)."""
+    return to_latex(matrix_table(m, style="tex"), wide=True)
 
 
 __all__ = [
-    "CSV_COLUMNS", "CSV_DIGITS", "AuditMatrix", "MatrixRow", "build_matrix", "matrix_csv",
+    "CSV_COLUMNS", "CSV_DIGITS", "AuditMatrix", "Style", "MatrixRow", "build_matrix", "matrix_csv",
     "matrix_latex", "matrix_markdown", "matrix_row", "matrix_table",
 ]

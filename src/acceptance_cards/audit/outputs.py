@@ -42,6 +42,7 @@ from .matrix import build_matrix, matrix_csv, matrix_latex, matrix_markdown
 from .progressive_filter import filter_csv, filter_latex, filter_markdown, progressive_filter
 from .report import ReportInputs, render_report
 from .sensitivity import sensitivity_report
+from .sensitivity_tables import sensitivity_tables
 from .tables import to_csv, to_markdown
 
 #: Card formats written per cell.
@@ -162,7 +163,7 @@ def write_outputs(
     say("computing the sensitivity tables")
     sens = sensitivity_report(all_cells)
     sens_texts: dict[Path, str] = {}
-    for stem, table in sens.tables().items():
+    for stem, table in sensitivity_tables(sens).items():
         sens_texts[outdir / "sensitivity" / f"{stem}.csv"] = to_csv(table)
         sens_texts[outdir / "sensitivity" / f"{stem}.md"] = to_markdown(table)
     sensitivity = _write_all(sens_texts)

@@ -143,7 +143,7 @@ def filter_table(f: ProgressiveFilter, *, readable: bool = True) -> TextTable:
             for r in f.rows
         ),
         notes=tuple(notes) if readable else (),
-        align=("l", "r", "r", "l"),
+        align=("l", "r", "r", r">{\raggedright\arraybackslash}p{0.3\linewidth}"),
     )
 
 

@@ -40,6 +40,7 @@ from .figures import FIGURES, RenderedFigure
 from .matrix import build_matrix, matrix_table
 from .progressive_filter import filter_table, progressive_filter
 from .sensitivity import SensitivityReport, sensitivity_report
+from .sensitivity_tables import sensitivity_tables
 from .tables import TextTable
 
 #: Folder of ``report.html.j2`` (package data).
@@ -103,7 +104,7 @@ def _table_view(t: TextTable) -> dict[str, Any]:
 
 def _matrix_view(cells: tuple[CellResult, ...], links: Mapping[str, str]) -> dict[str, Any]:
     m = build_matrix(cells)
-    t = matrix_table(m, readable=True)
+    t = matrix_table(m, style="md")
     rows = []
     for r, text in zip(m.rows, t.rows, strict=True):
         rows.append({
@@ -168,7 +169,7 @@ def render_report(inputs: ReportInputs) -> str:
         "matrix": _matrix_view(cells, inputs.card_links),
         "filter": _table_view(filter_table(flt)),
         "figures": figures,
-        "sensitivity": [_table_view(t) for t in sens.tables().values()],
+        "sensitivity": [_table_view(t) for t in sensitivity_tables(sens).values()],
         "gate_names": [{"letter": g, "name": GATE_NAMES[g]} for g in GATES],
         "legend": [{"css": b.css, "text": b.text} for b in GATE_BADGES.values()],
         "cards": [{"cell": c.name, "link": inputs.card_links.get(c.name),

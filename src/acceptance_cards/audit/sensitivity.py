@@ -17,7 +17,8 @@ reader sees at a glance whether a headline depends on a threshold.
   label beside the strict two-check 2-SE rule, never a replacement.
 
 A cell that carries no records (an imported card) cannot be recomputed for
-(a): its rows say so instead of guessing.
+(a): its rows say so instead of guessing. The tables (CSV/Markdown) are built
+in :mod:`acceptance_cards.audit.sensitivity_tables`.
 
 Example:
     >>> from acceptance_cards.audit.cells import positive_control_cell
@@ -35,17 +36,15 @@ from pydantic import BaseModel, ConfigDict
 
 from ..constants import SCREEN_SE_MULTIPLIER, SENSITIVITY_CI_LEVELS, SENSITIVITY_TAUS
 from ..diagnostics import (
-    GATES,
     GateVerdict,
     run_clustered_bootstrap,
     run_parameter_signature,
     signed_class,
 )
 from ..errors import InputError
-from ..render._format import MISSING, fmt_level, fmt_num, fmt_signed
+from ..render._format import fmt_level
 from ..verdict import CardVerdict, conclude
 from .cells import CellResult
-from .tables import TextTable
 
 #: Text for a value that cannot be recomputed (the cell carries no records).
 NO_RECORDS: Final = "no records to recompute from"
@@ -314,100 +313,6 @@ def one_se_screen(cells: Sequence[CellResult], *, k: float = SCREEN_SE_MULTIPLIE
     return ScreenSensitivity(multiplier=k, rows=tuple(rows))
 
 
-# --- tables ------------------------------------------------------------------------------------
-
-
-def _g(x: str | None) -> str:
-    return MISSING if x is None else x
-
-
-def _moves_text(moves: tuple[str, ...]) -> str:
-    return "; ".join(moves) if moves else "none"
-
-
-def _moved_note(moved: tuple[str, ...], n: int) -> str:
-    if not moved:
-        return f"No verdict moves relative to the default in any of {n} cell(s)."
-    return f"{len(moved)} of {n} cell(s) move relative to the default: {', '.join(moved)}."
-
-
-def ci_level_table(s: CiLevelSensitivity) -> TextTable:
-    """The CI-level analysis as a :class:`TextTable`."""
-    cols = ["cell", "default level"]
-    for lv in s.levels:
-        cols += [f"CI high @{fmt_level(lv)}", f"(a) @{fmt_level(lv)}", f"verdict @{fmt_level(lv)}"]
-    rows = []
-    for r in s.rows:
-        vals = [r.cell, fmt_level(r.default_level)]
-        for hi, g, v in zip(r.ci_high, r.gates, r.verdicts, strict=True):
-            vals += [fmt_signed(hi), _g(g), _g(v)]
-        rows.append((*vals, r.note or _moves_text(r.moves)))
-    return TextTable(title="Sensitivity: CI level of (a)", columns=(*cols, "moves"),
-                     rows=tuple(rows), notes=(
-                         "Pass iff the upper CI bound of ΔG < 0; same seed and resamples as the "
-                         "card.", _moved_note(s.moved, len(s.rows))))
-
-
-def unit_table(s: UnitSensitivity) -> TextTable:
-    """The resampling-unit comparison as a :class:`TextTable`."""
-    rows = []
-    for r in s.rows:
-        rows.append((
-            r.cell, fmt_level(r.ci_level),
-            MISSING if r.clustered_ci is None else f"[{fmt_signed(r.clustered_ci[0])}, "
-                                                   f"{fmt_signed(r.clustered_ci[1])}]",
-            fmt_num(r.clustered_width),
-            MISSING if r.item_ci is None else f"[{fmt_signed(r.item_ci[0])}, "
-                                              f"{fmt_signed(r.item_ci[1])}]",
-            fmt_num(r.item_width), fmt_num(r.width_ratio, digits=2),
-            r.clustered_gate, _g(r.item_gate), r.note or _moves_text(r.moves),
-        ))
-    return TextTable(
-        title="Sensitivity: resampling unit of (a)",
-        columns=("cell", "level", "clustered CI", "clustered width", "item-level CI",
-                 "item-level width", "item/clustered", "(a) clustered", "(a) item-level",
-                 "moves"),
-        rows=tuple(rows),
-        notes=("Question-clustered resampling is the gate; item-level resampling treats every "
-               "evaluation as independent and understates the CI width (the paper found about "
-               "half). Shown for comparison only.", _moved_note(s.moved, len(s.rows))))
-
-
-def tau_table(s: TauSensitivity) -> TextTable:
-    """The τ sweep as a :class:`TextTable`."""
-    cols = ["cell", "ρ", "claimed"]
-    for t in s.taus:
-        cols += [f"signed @τ={t:g}", f"(c) @τ={t:g}", f"verdict @τ={t:g}"]
-    rows = []
-    for r in s.rows:
-        vals = [r.cell, fmt_signed(r.rho), r.claimed_class]
-        for cls, g, v in zip(r.signed, r.gates, r.verdicts, strict=True):
-            vals += [_g(cls), g, v]
-        rows.append((*vals, _moves_text(r.moves)))
-    return TextTable(title="Sensitivity: τ of (c)", columns=(*cols, "moves"), rows=tuple(rows),
-                     notes=("attack-targeted iff |ρ| < τ; pass iff the claimed class equals the "
-                            "signed class.", _moved_note(s.moved, len(s.rows))))
-
-
-def screen_table(s: ScreenSensitivity) -> TextTable:
-    """The one-SE screen as a :class:`TextTable`."""
-    k = f"{s.multiplier:g}"
-    rows = tuple(
-        (r.cell, fmt_signed(r.delta), fmt_num(r.se_paired),
-         fmt_signed(None if r.delta is None or r.se_paired is None
-                    else r.delta + s.multiplier * r.se_paired),
-         r.gate, r.screen, r.verdict_with_screen, _moves_text(r.moves))
-        for r in s.rows
-    )
-    return TextTable(
-        title=f"Sensitivity: {k}-SE paired-only screen for (b)",
-        columns=("cell", "Δ", "SE paired", f"Δ+{k}·SE paired", "(b) strict",
-                 f"{k}-SE screen", "verdict with screen", "moves"),
-        rows=rows,
-        notes=(f"Screen: pass iff Δ + {k}·SE_paired < 0 (exploratory); the gate needs both "
-               "Δ + 2·SE_paired < 0 and Δ + 2·SE_ind < 0.", _moved_note(s.moved, len(s.rows))))
-
-
 class SensitivityReport(_Frozen):
     """All four analyses."""
 
@@ -415,11 +320,6 @@ class SensitivityReport(_Frozen):
     unit: UnitSensitivity
     tau: TauSensitivity
     screen: ScreenSensitivity
-
-    def tables(self) -> dict[str, TextTable]:
-        """File stem → table, in report order."""
-        return {"ci_level": ci_level_table(self.ci_level), "resampling_unit": unit_table(self.unit),
-                "tau": tau_table(self.tau), "one_se_screen": screen_table(self.screen)}
 
 
 def sensitivity_report(cells: Sequence[CellResult]) -> SensitivityReport:
@@ -429,8 +329,8 @@ def sensitivity_report(cells: Sequence[CellResult]) -> SensitivityReport:
 
 
 __all__ = [
-    "GATES", "CiLevelRow", "CiLevelSensitivity", "ScreenRow", "ScreenSensitivity",
+    "NO_RECORDS", "CiLevelRow", "CiLevelSensitivity", "ScreenRow", "ScreenSensitivity",
     "SensitivityReport", "TauRow", "TauSensitivity", "UnitRow", "UnitSensitivity",
-    "ci_level_sensitivity", "ci_level_table", "one_se_screen", "screen_table",
-    "sensitivity_report", "tau_sweep", "tau_table", "unit_sensitivity", "unit_table",
+    "ci_level_sensitivity", "one_se_screen", "sensitivity_report", "tau_sweep",
+    "unit_sensitivity",
 ]

@@ -6,26 +6,26 @@ formats can never disagree about a value: they differ only in escaping.
 Markdown and LaTeX escaping reuse the card renderers' escapers.
 
 Example:
-    >>> t = TextTable(title="T", columns=("cell", "ΔG"), rows=(("adamw_s42", "-0.1"),))
+    >>> t = TextTable(title="T", columns=("cell", "ΔG"), rows=(("a|b", "-0.1"),))
     >>> print(to_csv(t), end="")
     cell,ΔG
-    adamw_s42,-0.1
+    a|b,-0.1
     >>> print(to_markdown(t).splitlines()[-1])
-    | adamw\\_s42 | -0.1 |
+    | a\\|b | -0.1 |
 """
 
 from __future__ import annotations
 
 import csv
 import io
-from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
 from ..render.latex import latex_escape
 from ..render.markdown import md_escape
 
-Align = Literal["l", "r", "c"]
+#: A LaTeX column type: ``l``, ``r``, ``c`` or a paragraph column such as ``p{5cm}``.
+Align = str
 
 
 class TextTable(BaseModel):
@@ -62,14 +62,27 @@ def to_markdown(table: TextTable, *, heading: int = 2) -> str:
     return "\n".join(lines) + "\n"
 
 
-def to_latex(table: TextTable) -> str:
-    """A booktabs ``tabular`` in a ``table`` float (needs ``booktabs``, ``amssymb``)."""
+#: Packages the LaTeX tables need (array: ragged paragraph columns; graphicx: ``wide`` scaling).
+LATEX_PACKAGES = ("array", "booktabs", "amssymb", "graphicx")
+
+
+def to_latex(table: TextTable, *, wide: bool = False) -> str:
+    """A booktabs ``tabular`` in a ``table`` float (packages: :data:`LATEX_PACKAGES`).
+
+    ``wide``: a ``table*`` float with the tabular scaled to the text width, for
+    tables with many columns (the matrix).
+    """
     align = "".join(table.align) if table.align else "l" * len(table.columns)
+    env = "table*" if wide else "table"
     lines = [
-        r"\begin{table}[t]",
+        rf"\begin{{{env}}}[t]",
         r"\centering",
         r"\small",
         rf"\caption{{{latex_escape(table.title)}}}",
+    ]
+    if wide:
+        lines.append(r"\resizebox{\textwidth}{!}{%")
+    lines += [
         rf"\begin{{tabular}}{{{align}}}",
         r"\toprule",
         " & ".join(latex_escape(c) for c in table.columns) + r" \\",
@@ -77,12 +90,12 @@ def to_latex(table: TextTable) -> str:
     ]
     lines.extend(" & ".join(latex_escape(c) for c in row) + r" \\" for row in table.rows)
     lines.append(r"\bottomrule")
-    lines.append(r"\end{tabular}")
+    lines.append(r"\end{tabular}" + ("}" if wide else ""))
     if table.notes:
         notes = " ".join(latex_escape(n) for n in table.notes)
         lines.append(rf"\par\smallskip\footnotesize {notes}")
-    lines.append(r"\end{table}")
+    lines.append(rf"\end{{{env}}}")
     return "\n".join(lines) + "\n"
 
 
-__all__ = ["Align", "TextTable", "to_csv", "to_latex", "to_markdown"]
+__all__ = ["LATEX_PACKAGES", "Align", "TextTable", "to_csv", "to_latex", "to_markdown"]

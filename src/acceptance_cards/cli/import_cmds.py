@@ -1,0 +1,158 @@
+"""Import and export commands: ``acard import inspect|lm-eval``, ``acard export hf``.
+
+Command bodies import the importers (and inspect_ai / huggingface_hub) only when
+they run, so ``acard --help`` works without the [inspect] or [hf] extras.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from ..errors import InputError
+from ..io import atomic_write_text
+
+_out = Console(highlight=False, soft_wrap=True)
+_err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+import_app = typer.Typer(name="import", no_args_is_help=True, help=(
+    "Turn other tools' evaluation logs into evaluation records (SPEC §9)."))
+export_app = typer.Typer(name="export", no_args_is_help=True, help=(
+    "Publish a card where results live (Hugging Face model cards)."))
+
+MapOpt = Annotated[list[str] | None, typer.Option(
+    "--map", "-m", metavar="FIELD=EXPR",
+    help="Where a record field comes from, e.g. --map 'framing=metadata.cond | "
+         "map{test=eval, chat=deploy}' (repeatable; see `acceptance_cards.importers.mapping`).")]
+MapFileOpt = Annotated[Path | None, typer.Option(
+    "--map-file", help="TOML file with a [map] table of field = expression(s).")]
+OutOpt = Annotated[Path, typer.Option("--output", "-o", help="Records JSONL to write.")]
+CellOpt = Annotated[str | None, typer.Option(help="Cell name for every record (default: the "
+                                             "model that answered).")]
+TaskOpt = Annotated[str | None, typer.Option(help="Task for every record (default: from the log).")]
+SplitOpt = Annotated[str | None, typer.Option(help="Split for every record: heldout or fresh "
+                                              "(default: from the log).")]
+
+
+def _overrides(maps: list[str] | None, map_file: Path | None) -> dict[str, Any]:
+    from ..importers.mapping import load_mapping_file, parse_map_options
+
+    out: dict[str, Any] = dict(load_mapping_file(map_file)) if map_file is not None else {}
+    out.update(parse_map_options(maps or []))  # command line wins over the file
+    return out
+
+
+@contextmanager
+def _progress(label: str, total: int | None) -> Iterator[Callable[[int], None]]:
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=_err, transient=True) as bar:
+        task = bar.add_task(label, total=total)
+        yield lambda n: bar.update(task, completed=n)
+
+
+def _write(result: Any, output: Path, sources: list[Path]) -> None:
+    from ..importers.assemble import records_jsonl
+
+    atomic_write_text(output, records_jsonl(result))
+    splits = sorted({r["split"] for r in result.records})
+    nq = len({r["question_id"] for r in result.records})
+    _out.print(f"{len(result.records)} records ({nq} questions; {', '.join(splits)}) of cell "
+               f"{result.cell!r}, task {result.task!r}, from {result.n_samples} samples in "
+               f"{len(sources)} file(s) → {output}", markup=False)
+    for note in result.notes:
+        _out.print(f"note: {note}", markup=False)
+
+
+def import_inspect_cmd(
+    logs: Annotated[list[Path], typer.Argument(metavar="LOG...", help="inspect_ai .eval/.json logs.")],
+    output: OutOpt,
+    maps: MapOpt = None,
+    map_file: MapFileOpt = None,
+    cell: CellOpt = None,
+    task: TaskOpt = None,
+    split: SplitOpt = None,
+    scorer: Annotated[str | None, typer.Option(
+        help="Scorer whose value is `correct` (default: the log's only scorer).")] = None,
+) -> None:
+    """Records from inspect_ai logs (read with inspect_ai's own reader)."""
+    from ..importers.inspect_logs import count_samples, import_inspect
+
+    overrides = _overrides(maps, map_file)
+    with _progress("reading inspect logs", count_samples(logs)) as tick:
+        result = import_inspect(logs, cell=cell, task=task, split=split, scorer=scorer,
+                                overrides=overrides, progress=tick)
+    _write(result, output, logs)
+
+
+def import_lm_eval_cmd(
+    files: Annotated[list[Path], typer.Argument(
+        metavar="SAMPLES.jsonl...", help="lm-eval --log_samples files (samples_<task>_<date>.jsonl).")],
+    output: OutOpt,
+    maps: MapOpt = None,
+    map_file: MapFileOpt = None,
+    cell: CellOpt = None,
+    task: TaskOpt = None,
+    split: SplitOpt = None,
+    metric: Annotated[str, typer.Option(help="Per-sample metric that is `correct`.")] = "acc",
+    filter_name: Annotated[str | None, typer.Option(
+        "--filter", help="lm-eval filter to read (default: the file's only one).")] = None,
+) -> None:
+    """Records from lm-evaluation-harness --log_samples output."""
+    from ..importers.lm_eval_samples import import_lm_eval
+
+    overrides = _overrides(maps, map_file)
+    with _progress("reading lm-eval samples", None) as tick:
+        result = import_lm_eval(files, cell=cell, task=task, split=split, metric=metric,
+                                filter_name=filter_name, overrides=overrides, progress=tick)
+    _write(result, output, files)
+
+
+def export_hf_cmd(
+    card_path: Annotated[Path, typer.Argument(metavar="CARD.json", help="Card JSON.")],
+    output: Annotated[Path | None, typer.Option(
+        "--output", "-o", help="README.md to write; an existing one is updated in place "
+        "(our section and eval results replaced, the rest kept). Default: stdout.")] = None,
+    model_name: Annotated[str | None, typer.Option(
+        help="model-index name (default: the README's, else family-cell).")] = None,
+    base_model: Annotated[str | None, typer.Option(help="`base_model` metadata (a hub id).")] = None,
+    dataset_id: Annotated[str, typer.Option(help="Dataset id of the eval results.")] = "cais/mmlu",
+    dataset_name: Annotated[str, typer.Option(help="Dataset display name.")] = (
+        "MMLU (eval- vs deploy-framed prompts)"),
+) -> None:
+    """A Hugging Face model-card section + model-index eval results for a card."""
+    from ..card import load_card
+    from ..export.huggingface import to_model_card
+
+    card = load_card(card_path)
+    existing = None
+    if output is not None and output.exists():
+        if output.is_dir():
+            raise InputError("is a folder; give the README.md file", path=output)
+        existing = output.read_text(encoding="utf-8")
+    mc = to_model_card(card, model_name=model_name, existing=existing, dataset_id=dataset_id,
+                       dataset_name=dataset_name, base_model=base_model)
+    text = str(mc)
+    if not text.endswith("\n"):
+        text += "\n"
+    if output is None:
+        typer.echo(text, nl=False)
+        return
+    atomic_write_text(output, text)
+    n = len(mc.data.eval_results or [])
+    _out.print(f"{'updated' if existing else 'wrote'} {output}: verdict {card.verdict} "
+               f"({card.summary}); {n} eval results in model-index", markup=False)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``import`` and ``export`` command groups to ``app``."""
+    import_app.command("inspect")(import_inspect_cmd)
+    import_app.command("lm-eval")(import_lm_eval_cmd)
+    export_app.command("hf")(export_hf_cmd)
+    app.add_typer(import_app, name="import")
+    app.add_typer(export_app, name="export")

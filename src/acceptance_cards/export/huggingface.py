@@ -1,0 +1,273 @@
+"""A card → a Hugging Face model card: a Markdown section + ``model-index`` eval results.
+
+Built with ``huggingface_hub``'s own ``ModelCard`` / ``ModelCardData`` /
+``EvalResult`` classes (the ``[hf]`` extra), so the YAML is what the Hub parses.
+
+* **Eval results.** One ``EvalResult`` per statistic that was computed (gates
+  not run are left out, never written as zeros). Uncertainty is numbers: a
+  metric's value is its point estimate and its ``args`` hold the bounds or
+  standard errors (``ci_low``, ``ci_high``, ``ci_level``, ``se_paired`` …), never
+  "±" strings. Held-out (gate a), fresh (gate b) and cross-task (gate d)
+  statistics are separate results (``dataset.split`` / ``dataset.config``).
+* **Verdict metadata.** An ``acceptance_card`` key holds the card verdict,
+  claim support, gate verdicts and input hashes.
+* **Section.** Markdown between ``<!-- acceptance-card:begin/end -->`` markers,
+  so exporting again into the same README replaces it. The verdict is stated
+  in the wording the claim-language rules permit (SPEC §4): the section's own
+  prose is linted against the card with :func:`~acceptance_cards.claims.lint_claim`
+  before it is returned, and the card author's title and remarks are linted and
+  any finding is shown beside them.
+
+Example:
+    >>> from acceptance_cards.example import example_card
+    >>> mc = to_model_card(example_card(n_resamples=200), model_name="demo")  # doctest: +SKIP
+    >>> mc.data.eval_results[0].metric_type                                   # doctest: +SKIP
+    'acceptance-card/delta-gap'
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Final
+
+from .._lazy import require
+from ..card import Card
+from ..claims import applicable_rules, lint_claim
+from ..render._format import (
+    fmt_ci,
+    fmt_int,
+    fmt_level,
+    fmt_num,
+    fmt_pp,
+    fmt_pp_ci,
+    fmt_signed,
+    gate_badge,
+)
+
+BEGIN: Final = "<!-- acceptance-card:begin -->"
+END: Final = "<!-- acceptance-card:end -->"
+#: Every metric type written here starts with this, so a re-export replaces only ours.
+METRIC_PREFIX: Final = "acceptance-card/"
+TASK_TYPE: Final = "text-generation"
+DEFAULT_DATASET_ID: Final = "cais/mmlu"
+DEFAULT_DATASET_NAME: Final = "MMLU (eval- vs deploy-framed prompts)"
+GATE_TITLES: Final = {
+    "a": ("question-clustered bootstrap", "finite-split / template noise"),
+    "b": ("fresh-semantic reevaluation", "subject-split artifacts"),
+    "c": ("parameter-space signature", "mechanism-label mismatch"),
+    "d": ("cross-task transfer", "primary-task-only improvement"),
+}
+_CODE = re.compile(r"`[^`]*`")
+
+
+@dataclass(frozen=True)
+class _Metric:
+    key: str
+    name: str
+    value: float | None
+    args: dict[str, Any]
+    split: str | None
+    config: str | None
+
+
+def _clean(args: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in args.items() if v is not None}
+
+
+def _metrics(card: Card) -> list[_Metric]:
+    d = card.diagnostics
+    a, b, c, x = d.a, d.b, d.c, d.d
+    primary = card.task.primary
+    cross = card.task.cross
+    bg, dg, cost = card.baseline_gap, card.defense_gap, card.deploy_cost
+    return [
+        _Metric("delta-gap", "Change of the installed gap, ΔG (gate a)", a.delta_gap,
+                dict(ci_low=a.ci_low, ci_high=a.ci_high, ci_level=a.ci_level,
+                     n_questions=a.n_questions, n_resamples=a.n_resamples), "heldout", primary),
+        _Metric("gap-baseline", "Installed gap G, baseline cell", bg.point,
+                dict(ci_low=bg.ci_low, ci_high=bg.ci_high, ci_level=a.ci_level, n=bg.n),
+                "heldout", primary),
+        _Metric("gap-recipe", "Installed gap G, recipe cell", dg.point,
+                dict(ci_low=dg.ci_low, ci_high=dg.ci_high, ci_level=a.ci_level, n=dg.n),
+                "heldout", primary),
+        _Metric("deploy-cost", "Deploy-framed accuracy change (cost, not a gate)", cost.point,
+                dict(ci_low=cost.ci_low, ci_high=cost.ci_high, ci_level=cost.ci_level),
+                "heldout", primary),
+        _Metric("fresh-delta", "Fresh-subject gap change, Δ (gate b)", b.delta,
+                dict(se_paired=b.se_paired, se_independent=b.se_independent,
+                     se_quadrature=b.se_quadrature, n_questions=b.n_questions,
+                     n_per_framing=b.n_per_framing), "fresh", primary),
+        _Metric("rho-at", "Parameter-space signature ρ_AT (gate c)", c.rho,
+                dict(alpha_t=c.alpha_t, alpha_a=c.alpha_a, tau=c.tau), None, primary),
+        _Metric("cross-delta", "Cross-task gap change, Δ_x (gate d)", x.delta_cross,
+                dict(se_cross=x.se_cross, delta_primary=x.delta_primary,
+                     se_primary=x.se_primary, se_combined=x.se_combined,
+                     baseline_gap=x.baseline_gap, baseline_gap_se=x.baseline_gap_se),
+                "fresh", cross),
+    ]
+
+
+def eval_results(card: Card, *, dataset_id: str = DEFAULT_DATASET_ID,
+                 dataset_name: str = DEFAULT_DATASET_NAME) -> list[Any]:
+    """``huggingface_hub.EvalResult`` objects for every statistic the card computed."""
+    hub = require("huggingface_hub", extra="hf")
+    out = []
+    for m in _metrics(card):
+        if m.value is None:
+            continue
+        out.append(hub.EvalResult(
+            task_type=TASK_TYPE, task_name=f"Acceptance Card: {m.config or 'task'} framing gap",
+            dataset_type=dataset_id, dataset_name=dataset_name, dataset_config=m.config,
+            dataset_split=m.split, metric_type=METRIC_PREFIX + m.key, metric_name=m.name,
+            metric_value=float(m.value), metric_args=_clean(m.args) or None,
+        ))
+    return out
+
+
+def card_metadata(card: Card) -> dict[str, Any]:
+    """The ``acceptance_card`` YAML key: verdicts and provenance, no prose."""
+    d = card.diagnostics
+    return {
+        "verdict": card.verdict, "claim_support": card.claim_support, "passed": card.passed,
+        "run": card.run, "unmet": list(card.unmet), "summary": card.summary,
+        "gates": {g: getattr(d, g).verdict for g in "abcd"},
+        "claimed_class": card.options.claimed_class, "schema_version": card.schema_version,
+        "tool_version": card.provenance.tool_version,
+        "inputs": [{"role": i.role, "sha256": i.sha256} for i in card.provenance.inputs],
+    }
+
+
+def _gate_rows(card: Card) -> list[str]:
+    d = card.diagnostics
+    a, b, c, x = d.a, d.b, d.c, d.d
+    lvl = fmt_level(a.ci_level)
+    stats = {
+        "a": (f"ΔG = {fmt_signed(a.delta_gap)}",
+              f"{lvl} CI {fmt_ci(a.ci_low, a.ci_high)}; {fmt_int(a.n_questions)} questions, "
+              f"{fmt_int(a.n_resamples)} resamples"),
+        "b": (f"Δ = {fmt_signed(b.delta)}",
+              f"SE paired {fmt_num(b.se_paired)}, SE independent {fmt_num(b.se_independent)}; "
+              f"{fmt_int(b.n_questions)} questions"),
+        "c": (f"ρ_AT = {fmt_signed(c.rho)}",
+              f"signed class {c.signed_class or '—'}, claimed {c.claimed_class}, "
+              f"τ = {fmt_num(c.tau, digits=2)}"),
+        "d": (f"Δ_x = {fmt_signed(x.delta_cross)}",
+              f"SE_x {fmt_num(x.se_cross)}, SE_comb {fmt_num(x.se_combined)}"),
+    }
+    rows = ["| Gate | Guards against | Verdict | Statistic | Uncertainty |",
+            "|---|---|---|---|---|"]
+    for g in "abcd":
+        title, guards = GATE_TITLES[g]
+        verdict = getattr(d, g).verdict
+        stat, unc = stats[g] if verdict != "not run" else ("—", "—")
+        rows.append(f"| ({g}) {title} | {guards} | {gate_badge(verdict).text} | {stat} | {unc} |")
+    return rows
+
+
+def _lintable(text: str) -> str:
+    """Text with code spans (cell names, paths, quoted phrases) blanked, offsets kept."""
+    return _CODE.sub(lambda m: " " * len(m.group(0)), text)
+
+
+def card_section(card: Card) -> str:
+    """The Markdown section (between markers) stating the card in permitted wording."""
+    from ..claims import allowed_phrases
+
+    unmet = ", ".join(f"({g})" for g in card.unmet) or "none"
+    bg, dg, cost = card.baseline_gap, card.defense_gap, card.deploy_cost
+    prose = [
+        "## Acceptance Card", "",
+        f"**Verdict: {card.verdict}** ({card.summary}; unmet gates: {unmet}). "
+        f"Claim support: `{card.claim_support}`.", "",
+        "Wording this evidence permits under the Acceptance Card claim-language rules: "
+        + "; ".join(f"“{p}”" for p in allowed_phrases(card)) + ".", "",
+        *_gate_rows(card), "",
+    ]
+    if bg.point is not None:
+        prose += [f"Installed gap G = r_deploy − r_eval on held-out questions: baseline cell "
+                  f"`{bg.cell}` {fmt_signed(bg.point)} ({fmt_level(card.diagnostics.a.ci_level)}"
+                  f" CI {fmt_ci(bg.ci_low, bg.ci_high)}), recipe cell `{dg.cell}` "
+                  f"{fmt_signed(dg.point)} (CI {fmt_ci(dg.ci_low, dg.ci_high)}).", ""]
+    if cost.point is not None:
+        prose += [f"Deployment-accuracy change, reported outside the gates: "
+                  f"{fmt_pp(cost.point)} ({fmt_level(cost.ci_level)} CI "
+                  f"{fmt_pp_ci(cost.ci_low, cost.ci_high)}).", ""]
+    else:
+        prose += ["Deployment-accuracy cost not measured on this card.", ""]
+    for note in card.notes:
+        prose.append(f"- {note}")
+    if card.notes:
+        prose.append("")
+    text = "\n".join(prose)
+    own = lint_claim(card, _lintable(text))
+    if own.findings:  # our wording must never exceed the evidence
+        raise RuntimeError("export wording exceeds the card's evidence: "
+                           + "; ".join(f"{f.phrase!r} ({f.rule})" for f in own.findings))
+    tail = [_forbidden_line(card), "", *_author_lines(card),
+            f"Computed by acceptance-cards {card.provenance.tool_version} from "
+            + (", ".join(f"{i.role} `{i.path}` (sha256 `{i.sha256[:12]}`)"
+                         for i in card.provenance.inputs) or "in-memory records") + "."]
+    return "\n".join([BEGIN, text, *tail, END]) + "\n"
+
+
+def _forbidden_line(card: Card) -> str:
+    seen: dict[str, None] = {}
+    for rule, _ in applicable_rules(card):
+        for p in rule.forbidden:
+            seen.setdefault(p, None)
+    # quoted in code spans: this line names the phrases, it does not use them
+    return ("Wording this evidence does not permit: " + ", ".join(f"`{p}`" for p in seen)
+            + ".") if seen else ""
+
+
+def _author_lines(card: Card) -> list[str]:
+    out: list[str] = []
+    for label, text in ([("Title", card.title)] if card.title else []) + [
+            ("Remark", r) for r in card.remarks]:
+        out.append(f"- {label} (the card author's wording): `{text}`")
+        lint = lint_claim(card, text)
+        for f in lint.findings:
+            out.append(f"  - ⚠ `{f.phrase}` exceeds this evidence ({f.rule}); say instead: "
+                       f"{f.suggestion}")
+    return out + ([""] if out else [])
+
+
+def to_model_card(card: Card, *, model_name: str | None = None, existing: str | None = None,
+                  dataset_id: str = DEFAULT_DATASET_ID, dataset_name: str = DEFAULT_DATASET_NAME,
+                  base_model: str | None = None) -> Any:
+    """A ``huggingface_hub.ModelCard``: ``existing`` README text updated, or a new card.
+
+    Our previous section and ``acceptance-card/*`` eval results are replaced;
+    everything else in ``existing`` is kept.
+    """
+    hub = require("huggingface_hub", extra="hf")
+    section = card_section(card)
+    if existing is not None and existing.strip():
+        mc = hub.ModelCard(existing, ignore_metadata_errors=True)
+        body = mc.text
+        if BEGIN in body and END in body:
+            head, rest = body.split(BEGIN, 1)
+            body = head + section.rstrip("\n") + rest.split(END, 1)[1]
+        else:
+            body = body.rstrip("\n") + "\n\n" + section
+        data = mc.data
+    else:
+        body = "\n" + section
+        data = hub.ModelCardData()
+    kept = [r for r in (data.eval_results or [])
+            if not str(r.metric_type).startswith(METRIC_PREFIX)]
+    data.eval_results = kept + eval_results(card, dataset_id=dataset_id,
+                                            dataset_name=dataset_name)
+    data.model_name = model_name or data.model_name or _default_name(card)
+    if base_model:
+        data.base_model = base_model
+    tags = list(data.tags or [])
+    data.tags = tags + ([] if "acceptance-card" in tags else ["acceptance-card"])
+    data.acceptance_card = card_metadata(card)
+    return hub.ModelCard(f"---\n{data.to_yaml()}\n---\n{body}")
+
+
+def _default_name(card: Card) -> str:
+    base = card.model.family or card.model.base_checkpoint or "model"
+    return f"{base}-{card.defense_gap.cell or card.recipe.name or 'recipe'}"

@@ -1,0 +1,210 @@
+"""inspect_ai logs (``.eval`` and ``.json``) → evaluation records.
+
+Logs are read with inspect_ai's own reader (``read_eval_log`` for the header,
+``read_eval_log_samples`` to stream the samples, one at a time). Each sample
+becomes a *view* that mapping expressions read:
+
+=================  ==========================================================
+``id``, ``epoch``  the sample id and epoch
+``input``          the input text (the last user turn for chat input)
+``target``         the target (a list when the sample has several)
+``metadata``       the sample's metadata
+``scores``         per scorer name: ``value``, ``answer``, ``explanation``,
+                   ``metadata``
+``output``         ``model`` (the model that answered), ``completion``
+``error``          the sample's error message, if it failed
+``eval``           the log's ``task``, ``model``, ``task_args``, ``metadata``
+=================  ==========================================================
+
+Default mapping (replace any line with ``--map field=expr``): question id,
+subject, template id, framing, split and task from ``metadata.<field>``; the
+question id, template id and framing may instead be read from a sample id of the
+form ``<question_id>::<template_id>`` whose template id starts with ``eval`` or
+``deploy``; ``correct`` from the chosen scorer's value (``C``/``I``/``P``/``N``,
+bool or a number); ``answer`` from its answer; ``model`` (and by default the
+cell) from the answering model. Several epochs of a sample are averaged.
+
+Example:
+    >>> result = import_inspect(["logs/run.eval"], cell="base")        # doctest: +SKIP
+    >>> result.cell, len(result.records)                                # doctest: +SKIP
+    ('base', 48)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from .._lazy import require
+from ..errors import InputError
+from .assemble import ImportResult, ProgressFn, SampleView, assemble
+from .mapping import Expr, FieldMapping, exprs, parse_expr
+
+#: Log formats inspect_ai writes.
+LOG_SUFFIXES = (".eval", ".json")
+
+
+def default_mapping(scorer: str) -> FieldMapping:
+    """The built-in mapping for samples scored by ``scorer``."""
+    sc = f"scores.{scorer}"
+    return FieldMapping({
+        "cell": exprs("output.model", "eval.model"),
+        "task": exprs("metadata.task"),
+        "split": exprs("metadata.split"),
+        "question_id": exprs("metadata.question_id", "id | re/^(.+?)::/"),
+        "subject": exprs("metadata.subject"),
+        "template_id": exprs("metadata.template_id", "id | re/::(.+)$/"),
+        "framing": exprs("metadata.framing", r"id | re/::(eval|deploy)(?![a-z])/"),
+        "correct": exprs(f"{sc}.value"),
+        "answer": exprs(f"{sc}.answer"),
+        "gold": exprs("target"),
+        "model": exprs("output.model", "eval.model"),
+        "scorer": (parse_expr(f"'inspect:{scorer}'"),),
+    })
+
+
+def _header(path: Path) -> Any:
+    log_mod = require("inspect_ai.log")
+    if not path.is_file():
+        raise InputError("no such log file", path=path)
+    if path.suffix not in LOG_SUFFIXES:
+        raise InputError(f"not an inspect_ai log: expected {' or '.join(LOG_SUFFIXES)}",
+                         path=path)
+    try:
+        return log_mod.read_eval_log(str(path), header_only=True)
+    except Exception as exc:  # inspect raises many types for an unreadable file
+        raise InputError(f"not a readable inspect_ai log ({type(exc).__name__}: "
+                         f"{str(exc).splitlines()[0][:200] if str(exc) else ''})",
+                         path=path) from None
+
+
+def _scorer_names(header: Any) -> list[str]:
+    results = getattr(header, "results", None)
+    scores = getattr(results, "scores", None) or []
+    return list(dict.fromkeys(s.name for s in scores))
+
+
+def choose_scorer(header: Any, path: Path, scorer: str | None) -> str:
+    """The scorer whose value becomes ``correct``: ``scorer`` or the log's only one."""
+    names = _scorer_names(header)
+    if scorer is not None:
+        if names and scorer not in names:
+            raise InputError(f"log has no scorer {scorer!r}; it has {', '.join(names)}",
+                             path=path, field="scorer")
+        return scorer
+    if len(names) == 1:
+        return names[0]
+    if not names:
+        raise InputError("log has no scores (was it scored?); name the scorer with --scorer",
+                         path=path, field="scorer")
+    raise InputError(f"log has several scorers ({', '.join(names)}); choose one with --scorer",
+                     path=path, field="scorer")
+
+
+def _text(value: Any) -> Any:
+    if isinstance(value, str):
+        return value
+    users = [m for m in value if getattr(m, "role", None) == "user"]
+    return users[-1].text if users else ""
+
+
+def sample_view(sample: Any, header: Any) -> dict[str, Any]:
+    """The plain mapping expressions read for one ``EvalSample``."""
+    ev = header.eval
+    out = sample.output
+    return {
+        "id": sample.id,
+        "epoch": sample.epoch,
+        "input": _text(sample.input),
+        "target": sample.target,
+        "metadata": dict(sample.metadata or {}),
+        "scores": {
+            name: {"value": s.value, "answer": s.answer, "explanation": s.explanation,
+                   "metadata": dict(s.metadata or {})}
+            for name, s in (sample.scores or {}).items()
+        },
+        "output": {"model": out.model if out is not None else None,
+                   "completion": out.completion if out is not None else None},
+        "error": sample.error.message if sample.error is not None else None,
+        "eval": {"task": ev.task, "model": ev.model, "task_args": dict(ev.task_args or {}),
+                 "metadata": dict(ev.metadata or {})},
+    }
+
+
+def _views(path: Path, header: Any, scorer: str) -> Iterator[SampleView]:
+    log_mod = require("inspect_ai.log")
+    try:
+        samples = log_mod.read_eval_log_samples(str(path), all_samples_required=False)
+        for i, s in enumerate(samples, 1):
+            view = sample_view(s, header)
+            if scorer not in view["scores"]:
+                why = f" (the sample failed: {view['error']})" if view["error"] else ""
+                raise InputError(f"sample {s.id!r}: no score from scorer {scorer!r}{why}",
+                                 path=path, line=i, field="correct")
+            yield SampleView(view, label=str(s.id), index=i, path=str(path), epoch=s.epoch)
+    except InputError:
+        raise
+    except Exception as exc:  # a truncated or foreign file
+        raise InputError(f"cannot read the samples ({type(exc).__name__}: "
+                         f"{str(exc).splitlines()[0][:200] if str(exc) else ''})",
+                         path=path) from None
+
+
+def import_inspect(
+    logs: Sequence[str | Path],
+    *,
+    cell: str | None = None,
+    task: str | None = None,
+    split: str | None = None,
+    scorer: str | None = None,
+    overrides: Mapping[str, Expr | Sequence[Expr]] | None = None,
+    progress: ProgressFn | None = None,
+) -> ImportResult:
+    """Records from one or more inspect_ai logs of one model.
+
+    Args:
+        logs: ``.eval`` or ``.json`` log files (e.g. a held-out and a fresh run).
+        cell, task, split: constants for these fields (instead of the mapping).
+        scorer: which scorer's value is ``correct`` (default: the log's only one).
+        overrides: per-field expressions replacing the defaults (``--map``).
+        progress: called with the number of samples read so far.
+
+    Raises:
+        InputError: an unreadable log, or a sample lacking what a gate needs
+            (named by id; ``line`` is its 1-based position in the log).
+    """
+    if not logs:
+        raise InputError("give at least one log file")
+    parts: list[tuple[Path, Any, str]] = []
+    for log in logs:
+        p = Path(log)
+        header = _header(p)
+        parts.append((p, header, choose_scorer(header, p, scorer)))
+    names = {s for _, _, s in parts}
+    if len(names) > 1:
+        raise InputError(f"the logs use different scorers ({', '.join(sorted(names))}); "
+                         "choose one with --scorer", field="scorer")
+    mapping = default_mapping(parts[0][2])
+    consts = {k: v for k, v in (("cell", cell), ("task", task), ("split", split)) if v}
+    mapping = mapping.with_overrides({k: parse_expr(repr(v)) for k, v in consts.items()})
+    if overrides:
+        mapping = mapping.with_overrides(overrides)
+
+    def views() -> Iterator[SampleView]:
+        for p, header, sc in parts:
+            yield from _views(p, header, sc)
+
+    return assemble(views(), mapping, progress=progress)
+
+
+def count_samples(logs: Sequence[str | Path]) -> int | None:
+    """Total samples the logs' headers announce (for a progress bar), if known."""
+    total = 0
+    for log in logs:
+        header = _header(Path(log))
+        n = getattr(getattr(header, "results", None), "total_samples", None)
+        if n is None:
+            return None
+        total += int(n)
+    return total

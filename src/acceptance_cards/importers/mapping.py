@@ -1,0 +1,363 @@
+"""Where each record field comes from in a foreign log: the ``--map field=expr`` language.
+
+An importer turns each sample of a log into a plain nested mapping (its *view*;
+see :mod:`.inspect_logs` and :mod:`.lm_eval_samples` for what each view holds)
+and a :class:`FieldMapping` says, per record field, which expressions to try on
+it: the first one that gives a value wins. Users replace a field's defaults with
+``--map field=expr`` on the command line or a TOML file::
+
+    # mapping.toml — either a [map] table or top-level keys
+    [map]
+    question_id = "metadata.qid"
+    framing = "metadata.condition | map{test=eval, chat=deploy}"
+    template_id = ["metadata.template", "id | re/::(.+)$/"]   # candidates, in order
+
+**Expressions.** ``source ( "|" filter )*``
+
+* ``source`` — a dotted path into the view (``metadata.question_id``,
+  ``scores.pattern.value``, ``doc.choices[0]``) or a quoted literal
+  (``'sandbagging'``). A missing key, an index out of range or ``null`` gives
+  no value, so the next candidate is tried.
+* ``re/PATTERN/`` — search PATTERN in the value's text; the first capture group
+  (or the whole match) is the result, no match gives no value. Write ``\\/`` for
+  a slash inside the pattern.
+* ``map{a=b, c=d}`` — replace the value ``a`` by ``b`` (others pass unchanged).
+* ``lower``, ``upper``, ``strip`` — text case and surrounding blanks.
+* ``argmax`` — index of the largest element of a list; a list of lists or pairs
+  compares their first elements (lm-eval's ``[loglikelihood, is_greedy]``).
+* ``letter`` — an option index 0, 1, 2 … as ``A``, ``B``, ``C`` …; a letter
+  passes unchanged.
+
+Example:
+    >>> m = FieldMapping().with_overrides(parse_map_options(["framing=metadata.cond | map{test=eval}"]))
+    >>> m.resolve({"metadata": {"cond": "test"}})["framing"]
+    'eval'
+    >>> parse_expr("id | re/::(.+)$/").evaluate({"id": "q1::eval-h01"})
+    'eval-h01'
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+import tomllib
+
+from ..errors import InputError
+
+
+class _Missing:
+    """The value of an expression that found nothing (distinct from ``None``/``""``)."""
+
+    _instance: _Missing | None = None
+
+    def __new__(cls) -> _Missing:
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "MISSING"
+
+    def __bool__(self) -> bool:
+        return False
+
+
+#: What an expression gives when the source has no value.
+MISSING: Final = _Missing()
+
+_LETTERS: Final = string.ascii_uppercase
+_SIMPLE_FILTERS: Final = ("lower", "upper", "strip", "argmax", "letter")
+_PATH_PART = re.compile(r"([^.\[\]]+)|\[(-?\d+)\]")
+
+
+@dataclass(frozen=True)
+class Filter:
+    """One ``| filter`` step: its name and parsed argument."""
+
+    name: str
+    pattern: re.Pattern[str] | None = None
+    table: tuple[tuple[str, str], ...] = ()
+
+    def apply(self, value: Any) -> Any:
+        """The filtered value, or :data:`MISSING`."""
+        if value is MISSING:
+            return MISSING
+        if self.name == "re":
+            assert self.pattern is not None
+            m = self.pattern.search(str(value))
+            if m is None:
+                return MISSING
+            return m.group(1) if m.groups() else m.group(0)
+        if self.name == "map":
+            key = str(value)
+            return next((new for old, new in self.table if old == key), value)
+        if self.name in ("lower", "upper", "strip"):
+            return getattr(str(value), self.name)()
+        if self.name == "argmax":
+            return _argmax(value)
+        return _letter(value)
+
+
+def _argmax(value: Any) -> Any:
+    if not isinstance(value, list | tuple) or not value:
+        return MISSING
+    keys = [v[0] if isinstance(v, list | tuple) and v else v for v in value]
+    try:
+        return max(range(len(keys)), key=lambda i: float(keys[i]))
+    except (TypeError, ValueError):
+        return MISSING
+
+
+def _letter(value: Any) -> Any:
+    if isinstance(value, str) and len(value.strip()) == 1 and value.strip().upper() in _LETTERS:
+        return value.strip().upper()
+    try:
+        i = int(str(value).strip())
+    except ValueError:
+        return MISSING
+    return _LETTERS[i] if 0 <= i < len(_LETTERS) else MISSING
+
+
+@dataclass(frozen=True)
+class Expr:
+    """A parsed expression; :meth:`evaluate` reads it from a sample view."""
+
+    text: str
+    path: tuple[str | int, ...] = ()
+    literal: str | None = None
+    filters: tuple[Filter, ...] = ()
+
+    def evaluate(self, view: Mapping[str, Any]) -> Any:
+        """The expression's value on ``view`` (:data:`MISSING` when it finds none)."""
+        value: Any = self.literal if self.literal is not None else _lookup(view, self.path)
+        for f in self.filters:
+            value = f.apply(value)
+        return value
+
+
+def _lookup(view: Any, path: tuple[str | int, ...]) -> Any:
+    cur = view
+    for part in path:
+        if isinstance(part, int):
+            if not isinstance(cur, list | tuple) or not -len(cur) <= part < len(cur):
+                return MISSING
+            cur = cur[part]
+        elif isinstance(cur, Mapping) and part in cur:
+            cur = cur[part]
+        else:
+            return MISSING
+    return MISSING if cur is None else cur
+
+
+def parse_expr(text: str, *, field: str | None = None, where: str | None = None) -> Expr:
+    """Parse one expression; a syntax error is an :class:`InputError` naming ``field``.
+
+    Example:
+        >>> parse_expr("'sandbagging'").evaluate({})
+        'sandbagging'
+        >>> parse_expr("filtered_resps | argmax | letter").evaluate(
+        ...     {"filtered_resps": [[-3.0, False], [-0.5, True]]})
+        'B'
+    """
+    def fail(msg: str) -> InputError:
+        return InputError(f"bad mapping expression {text!r}: {msg}", path=where, field=field)
+
+    s, i = text, 0
+    n = len(s)
+
+    def skip_ws(j: int) -> int:
+        while j < n and s[j].isspace():
+            j += 1
+        return j
+
+    i = skip_ws(i)
+    if i >= n:
+        raise fail("empty")
+    literal: str | None = None
+    path: tuple[str | int, ...] = ()
+    if s[i] in "'\"":
+        quote, j, buf = s[i], i + 1, []
+        while j < n and s[j] != quote:
+            if s[j] == "\\" and j + 1 < n:
+                j += 1
+            buf.append(s[j])
+            j += 1
+        if j >= n:
+            raise fail("unterminated quote")
+        literal, i = "".join(buf), j + 1
+    else:
+        j = i
+        while j < n and not s[j].isspace() and s[j] != "|":
+            j += 1
+        path = _parse_path(s[i:j], fail)
+        i = j
+    filters: list[Filter] = []
+    while True:
+        i = skip_ws(i)
+        if i >= n:
+            break
+        if s[i] != "|":
+            raise fail(f"expected `|` at position {i}")
+        i = skip_ws(i + 1)
+        j = i
+        while j < n and s[j].isalpha():
+            j += 1
+        name = s[i:j]
+        if name == "re":
+            f, i = _parse_re(s, j, fail)
+        elif name == "map":
+            f, i = _parse_map(s, j, fail)
+        elif name in _SIMPLE_FILTERS:
+            f, i = Filter(name), j
+        else:
+            raise fail(f"unknown filter {name or s[i:i + 1]!r}; one of re/…/, map{{…}}, "
+                       + ", ".join(_SIMPLE_FILTERS))
+        filters.append(f)
+    return Expr(text=text.strip(), path=path, literal=literal, filters=tuple(filters))
+
+
+def _parse_path(text: str, fail: Callable[[str], InputError]) -> tuple[str | int, ...]:
+    parts: list[str | int] = []
+    pos = 0
+    for m in _PATH_PART.finditer(text):
+        gap = text[pos:m.start()]
+        if gap not in ("", ".") or (gap == "" and parts and m.group(1) is not None):
+            raise fail(f"malformed path {text!r}")
+        parts.append(m.group(1) if m.group(1) is not None else int(m.group(2)))
+        pos = m.end()
+    if pos != len(text) or not parts or isinstance(parts[0], int):
+        raise fail(f"malformed path {text!r}")
+    return tuple(parts)
+
+
+def _parse_re(s: str, j: int, fail: Callable[[str], InputError]) -> tuple[Filter, int]:
+    if j >= len(s) or s[j] != "/":
+        raise fail("`re` takes a pattern between slashes: re/PATTERN/")
+    k, buf = j + 1, []
+    while k < len(s) and s[k] != "/":
+        if s[k] == "\\" and k + 1 < len(s) and s[k + 1] == "/":
+            k += 1
+        buf.append(s[k])
+        k += 1
+    if k >= len(s):
+        raise fail("unterminated re/…/")
+    try:
+        pattern = re.compile("".join(buf))
+    except re.error as exc:
+        raise fail(f"invalid regular expression ({exc})") from None
+    return Filter("re", pattern=pattern), k + 1
+
+
+def _parse_map(s: str, j: int, fail: Callable[[str], InputError]) -> tuple[Filter, int]:
+    if j >= len(s) or s[j] != "{":
+        raise fail("`map` takes pairs in braces: map{old=new, …}")
+    k = s.find("}", j)
+    if k < 0:
+        raise fail("unterminated map{…}")
+    pairs: list[tuple[str, str]] = []
+    for item in s[j + 1:k].split(","):
+        if not item.strip():
+            continue
+        old, eq, new = item.partition("=")
+        if not eq or not old.strip():
+            raise fail(f"map entry {item.strip()!r} is not old=new")
+        pairs.append((old.strip(), new.strip()))
+    return Filter("map", table=tuple(pairs)), k + 1
+
+
+@dataclass(frozen=True)
+class FieldMapping:
+    """Per record field, the expressions to try in order (first value wins).
+
+    Example:
+        >>> m = FieldMapping({"question_id": (parse_expr("metadata.qid"), parse_expr("id"))})
+        >>> m.resolve({"id": 7})["question_id"]
+        7
+    """
+
+    fields: Mapping[str, tuple[Expr, ...]] = field(default_factory=dict)
+
+    def with_overrides(self, overrides: Mapping[str, Expr | Sequence[Expr]]) -> FieldMapping:
+        """A copy where each named field uses only the given expression(s)."""
+        new = dict(self.fields)
+        for name, e in overrides.items():
+            new[name] = (e,) if isinstance(e, Expr) else tuple(e)
+        return FieldMapping(new)
+
+    def resolve(self, view: Mapping[str, Any]) -> dict[str, Any]:
+        """Each field's value on ``view``; a field with no value maps to :data:`MISSING`."""
+        out: dict[str, Any] = {}
+        for name, candidates in self.fields.items():
+            value: Any = MISSING
+            for e in candidates:
+                value = e.evaluate(view)
+                if value is not MISSING and value != "":
+                    break
+                value = MISSING
+            out[name] = value
+        return out
+
+    def describe(self, name: str) -> str:
+        """The candidate expressions of one field, for error messages."""
+        cands = self.fields.get(name, ())
+        return " or ".join(f"`{e.text}`" for e in cands) if cands else "(no expression)"
+
+
+_FIELD_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def _check_name(name: str, *, where: str | None) -> str:
+    name = name.strip()
+    if not _FIELD_NAME.match(name):
+        raise InputError(f"not a record field name: {name!r}", path=where, field=name or None)
+    return name
+
+
+def parse_map_options(options: Iterable[str]) -> dict[str, Expr]:
+    """``["field=expr", …]`` (the ``--map`` options) as parsed expressions.
+
+    Example:
+        >>> sorted(parse_map_options(["task='sandbagging'", "subject=metadata.topic"]))
+        ['subject', 'task']
+    """
+    out: dict[str, Expr] = {}
+    for opt in options:
+        name, eq, expr = opt.partition("=")
+        if not eq:
+            raise InputError(f"--map {opt!r}: expected field=expr", field="map")
+        key = _check_name(name, where=None)
+        out[key] = parse_expr(expr, field=key)
+    return out
+
+
+def load_mapping_file(path: str | Path) -> dict[str, tuple[Expr, ...]]:
+    """A TOML mapping file: a ``[map]`` table (or top-level keys) of field = expr(s)."""
+    p = Path(path)
+    try:
+        data = tomllib.loads(p.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError("no such mapping file", path=p) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise InputError(f"not valid TOML ({exc})", path=p) from None
+    table = data.get("map", data)
+    if not isinstance(table, dict):
+        raise InputError("`map` must be a table of field = expression", path=p, field="map")
+    out: dict[str, tuple[Expr, ...]] = {}
+    for name, value in table.items():
+        key = _check_name(name, where=str(p))
+        exprs = [value] if isinstance(value, str) else value
+        if not isinstance(exprs, list) or not exprs or not all(isinstance(e, str) for e in exprs):
+            raise InputError("expected an expression string or a list of them", path=p,
+                             field=key)
+        out[key] = tuple(parse_expr(e, field=key, where=str(p)) for e in exprs)
+    return out
+
+
+def exprs(*texts: str) -> tuple[Expr, ...]:
+    """Parse default candidates (importers' built-in mappings)."""
+    return tuple(parse_expr(t) for t in texts)
