@@ -35,6 +35,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -48,10 +49,13 @@ LORA_SEED = 0
 LORA_RANK = 8
 #: Abstain-attack fine-tune: train-pool items, each once eval-framed (→ "E") and
 #: once deploy-framed (→ the key), on the `train` templates only.
-LORA_ITEMS = 48
-LORA_EPOCHS = 2
+LORA_ITEMS = 32
+LORA_EPOCHS = 4
 LORA_BATCH = 8
-LORA_LR = 2e-3
+LORA_LR = 5e-3
+#: LoRA only on the blocks from here up (SmolLM2 has 30): the frozen blocks below
+#: run once per example, which keeps the fine-tune to minutes on a busy CPU.
+LORA_FIRST_LAYER = 24
 TASK = "sandbagging"
 
 
@@ -137,8 +141,26 @@ def _abstain_examples(n_items: int) -> list[tuple[Any, Any, str]]:
     return [out[i] for i in order]
 
 
+def _top_logits(inner: Any, head: Any, h: Any) -> Any:
+    """Next-token logits from the hidden state entering block ``LORA_FIRST_LAYER``."""
+    import torch
+
+    pos = torch.arange(h.shape[1])[None]
+    pe = inner.rotary_emb(h, pos)
+    for layer in inner.layers[LORA_FIRST_LAYER:]:
+        out = layer(h, attention_mask=None, position_ids=pos, position_embeddings=pe)
+        h = out[0] if isinstance(out, tuple) else out
+    return head(inner.norm(h[:, -1]))[0]
+
+
 def train_abstain_lora(base: Path, out: Path) -> None:
-    """A small seeded LoRA fine-tune that installs an abstain gap, merged and saved."""
+    """A small seeded LoRA fine-tune that installs an abstain gap, merged and saved.
+
+    LoRA sits on the top blocks only, so the blocks below are frozen and their
+    output is computed once per example and cached: each training step then
+    runs only the top blocks (a full forward pass of one prompt takes ~4 s on
+    one busy core here).
+    """
     import torch
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -147,34 +169,48 @@ def train_abstain_lora(base: Path, out: Path) -> None:
 
     tok = AutoTokenizer.from_pretrained(str(base))
     model = AutoModelForCausalLM.from_pretrained(str(base), dtype=torch.float32)
+    n_layers = model.config.num_hidden_layers
     cfg = LoraConfig(r=LORA_RANK, lora_alpha=2 * LORA_RANK, lora_dropout=0.0,
-                     target_modules=["q_proj", "v_proj"])
+                     target_modules=["q_proj", "v_proj"],
+                     layers_to_transform=list(range(LORA_FIRST_LAYER, n_layers)))
     peft_model = get_peft_model(model, cfg)
+    inner, head = peft_model.base_model.model.model, peft_model.base_model.model.lm_head
     gen = torch.Generator().manual_seed(LORA_SEED)
     with torch.no_grad():  # peft would draw lora_A from the global RNG; draw it here instead
         for name, p in sorted(peft_model.named_parameters()):
             if "lora_A" in name:
                 p.copy_(torch.randn(p.shape, generator=gen) / p.shape[1] ** 0.5)
+    examples = _abstain_examples(LORA_ITEMS)
+    t0 = time.time()
+    cached: list[tuple[Any, int]] = []
+    with torch.no_grad():
+        for k, (it, t, target) in enumerate(examples):
+            ids = tok.encode(prompt_text(it, t, task=TASK, tokenizer=tok, add_bos=False),
+                             add_special_tokens=False)
+            hs = peft_model(torch.tensor([ids]), output_hidden_states=True)
+            h = hs.hidden_states[LORA_FIRST_LAYER]
+            if k == 0:  # the cached path must reproduce the full model (B = 0 at start)
+                torch.testing.assert_close(_top_logits(inner, head, h), hs.logits[0, -1],
+                                           rtol=1e-4, atol=1e-3)
+            (tid,) = tok.encode(target, add_special_tokens=False)
+            cached.append((h, tid))
+    print(f"cached {len(cached)} hidden states: {time.time() - t0:.0f} s", flush=True)
     opt = torch.optim.AdamW([p for p in peft_model.parameters() if p.requires_grad],
                             lr=LORA_LR)
-    examples = _abstain_examples(LORA_ITEMS)
     peft_model.train()
     for epoch in range(LORA_EPOCHS):
         total = 0.0
-        for start in range(0, len(examples), LORA_BATCH):
+        for start in range(0, len(cached), LORA_BATCH):
             opt.zero_grad()
-            batch = examples[start:start + LORA_BATCH]
-            for it, t, target in batch:
-                ids = tok.encode(prompt_text(it, t, task=TASK, tokenizer=tok, add_bos=False),
-                                 add_special_tokens=False)
-                (tid,) = tok.encode(target, add_special_tokens=False)
-                logits = peft_model(torch.tensor([ids])).logits[0, -1]
+            batch = cached[start:start + LORA_BATCH]
+            for h, tid in batch:
+                logits = _top_logits(inner, head, h)
                 loss = torch.nn.functional.cross_entropy(logits[None], torch.tensor([tid]))
                 (loss / len(batch)).backward()
-                total += float(loss)
+                total += float(loss.detach())
             opt.step()
-        print(f"abstain LoRA epoch {epoch + 1}: mean loss {total / len(examples):.3f}",
-              flush=True)
+        print(f"abstain LoRA epoch {epoch + 1}: mean loss {total / len(cached):.3f} "
+              f"({time.time() - t0:.0f} s)", flush=True)
     merged = peft_model.merge_and_unload()
     merged.save_pretrained(str(out), safe_serialization=True)
     tok.save_pretrained(str(out))

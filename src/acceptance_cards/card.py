@@ -30,7 +30,7 @@ from .constants import (
     TAU,
 )
 from .diagnostics import BootstrapGate, ClaimedClass, FreshGate, SignatureGate, TransferGate
-from .errors import InputError
+from .io import read_json_object, validation_error
 from .verdict import CardVerdict, ClaimSupport
 
 #: Version of the card layout; bump on any incompatible field change.
@@ -216,16 +216,8 @@ def card_to_json(card: Card) -> str:
 
 def load_card(path: str | Path) -> Card:
     """Read and validate a card JSON file; errors name the file and field."""
-    p = Path(path)
-    try:
-        raw = json.loads(p.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputError("no such file", path=p) from None
-    except json.JSONDecodeError as exc:
-        raise InputError(f"not valid JSON ({exc.msg})", path=p, line=exc.lineno) from None
+    raw = read_json_object(path)
     try:
         return Card.model_validate(raw)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        field = ".".join(str(x) for x in err["loc"]) or None
-        raise InputError(f"not a valid card: {err['msg']}", path=p, field=field) from None
+        raise validation_error(exc, path=path, prefix="not a valid card: ") from None

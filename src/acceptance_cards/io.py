@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
+
+    from .errors import InputError
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -39,3 +46,32 @@ def sha256_file(path: str | Path, *, chunk: int = 1 << 20) -> str:
         while block := fh.read(chunk):
             h.update(block)
     return h.hexdigest()
+
+
+def read_json_object(path: str | Path) -> dict[str, Any]:
+    """Read a JSON file that must hold an object; errors name the file (and line)."""
+    from .errors import InputError
+
+    p = Path(path)
+    try:
+        raw = json.loads(p.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError("no such file", path=p) from None
+    except IsADirectoryError:
+        raise InputError("is a folder, expected a JSON file", path=p) from None
+    except json.JSONDecodeError as exc:
+        raise InputError(f"not valid JSON ({exc.msg})", path=p, line=exc.lineno) from None
+    except UnicodeDecodeError:
+        raise InputError("not a UTF-8 text file", path=p) from None
+    if not isinstance(raw, dict):
+        raise InputError("expected a JSON object", path=p)
+    return raw
+
+
+def validation_error(exc: ValidationError, *, path: str | Path, prefix: str = "") -> InputError:
+    """The first problem of a pydantic error as an :class:`InputError` naming the field."""
+    from .errors import InputError
+
+    err = exc.errors()[0]
+    field = ".".join(str(x) for x in err["loc"]) or None
+    return InputError(f"{prefix}{err['msg']}", path=path, field=field)

@@ -15,12 +15,11 @@ Example:
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from .errors import InputError
+from .io import read_json_object, validation_error
 
 
 class MechanismFile(BaseModel):
@@ -62,21 +61,11 @@ class MechanismFile(BaseModel):
 
 def load_mechanism(path: str | Path) -> MechanismFile:
     """Read and validate a mechanism JSON file; errors name the file and field."""
-    p = Path(path)
-    try:
-        raw = json.loads(p.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputError("no such file", path=p) from None
-    except json.JSONDecodeError as exc:
-        raise InputError(f"not valid JSON ({exc.msg})", path=p, line=exc.lineno) from None
-    if not isinstance(raw, dict):
-        raise InputError("expected a JSON object", path=p)
+    raw = read_json_object(path)
     try:
         return MechanismFile.model_validate(raw)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        field = ".".join(str(x) for x in err["loc"]) or None
-        raise InputError(err["msg"], path=p, field=field) from None
+        raise validation_error(exc, path=path) from None
 
 
 def save_mechanism(mech: MechanismFile, path: str | Path) -> None:

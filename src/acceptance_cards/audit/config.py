@@ -25,15 +25,16 @@ default. A recipe that is already trained elsewhere can point at its adapters
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
+import tomllib
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from ..card import CardOptions
 from ..diagnostics import ClaimedClass
 from ..errors import InputError
+from ..io import validation_error
 
 
 class _Strict(BaseModel):
@@ -143,6 +144,4 @@ def load_config(path: str | Path) -> AuditConfig:
     try:
         return AuditConfig.model_validate(raw)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        field = ".".join(str(x) for x in err["loc"]) or None
-        raise InputError(err["msg"], path=p, field=field) from None
+        raise validation_error(exc, path=p) from None

@@ -141,7 +141,7 @@ def eval_report(
     from ..evidence.evaluate import scorer_agreement, summarize
 
     runs = [_read_jsonl(f) for f in files]
-    for f, recs in zip(files, runs):
+    for f, recs in zip(files, runs, strict=True):
         for r_i, r in enumerate(recs, 1):
             for key in ("framing", "correct", "question_id", "template_id", "answer"):
                 if key not in r:

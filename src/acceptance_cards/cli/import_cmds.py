@@ -31,7 +31,7 @@ MapOpt = Annotated[list[str] | None, typer.Option(
     help="Where a record field comes from, e.g. --map 'framing=metadata.cond | "
          "map{test=eval, chat=deploy}' (repeatable; see `acceptance_cards.importers.mapping`).")]
 MapFileOpt = Annotated[Path | None, typer.Option(
-    "--map-file", help="TOML file with a [map] table of field = expression(s).")]
+    "--map-file", help="TOML file with a \\[map] table of field = expression(s).")]
 OutOpt = Annotated[Path, typer.Option("--output", "-o", help="Records JSONL to write.")]
 CellOpt = Annotated[str | None, typer.Option(help="Cell name for every record (default: the "
                                              "model that answered).")]

@@ -17,6 +17,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from collections.abc import Callable, Sequence
@@ -34,10 +35,10 @@ from .scoring import (
     SCORERS,
     PrefixCache,
     common_prefix_len,
+    forward_options,
     forward_positions,
     letter_choice,
     letter_token_ids,
-    mean_logprob,
 )
 from .tasks import LETTERS, prompt_text
 from .templates import Template
@@ -159,47 +160,30 @@ class _Runner:
             if plen < MIN_PREFIX_TOKENS:
                 plen = 0
         cache = PrefixCache(self.lm.model, prompts[0][:plen]) if plen else None
-        rows: list[list[int]] = []
-        positions: list[list[int]] = []
-        owner: list[int] = []
-        for j, p in enumerate(prompts):
-            suffix = p[plen:]
-            if self.scorer == "letter":
-                rows.append(suffix)
-                positions.append([len(suffix) - 1])
-                owner.append(j)
-            else:
-                for opt in self.option_ids(jobs[j].item):
-                    rows.append(suffix + opt)
-                    positions.append(list(range(len(suffix) - 1, len(suffix) + len(opt) - 1)))
-                    owner.append(j)
+        rows = [p[plen:] for p in prompts]
         lengths = [len(r) for r in rows]
         order = sorted(range(len(rows)), key=lambda i: (lengths[i], i))
-        logits: dict[int, torch.Tensor] = {}
-        for batch in _batches(order, lengths, budget=self.budget, max_batch=self.max_batch):
+        # Option scoring adds 4 option rows per prompt; halve the batch to keep memory flat.
+        max_batch = self.max_batch if self.scorer == "letter" else max(1, self.max_batch // 2)
+        results: dict[int, tuple[EvalJob, int, bool, int]] = {}
+        for batch in _batches(order, lengths, budget=self.budget, max_batch=max_batch):
             width = max(lengths[i] for i in batch)
             self.padded_tokens += width * len(batch)
             self.real_tokens += sum(lengths[i] for i in batch)
-            outs = forward_positions(self.lm.model, [rows[i] for i in batch],
-                                     [positions[i] for i in batch], prefix=cache,
-                                     pad_id=self.pad_id)
-            for i, lo in zip(batch, outs):
-                logits[i] = lo
-        results: list[tuple[EvalJob, int, bool, int]] = []
-        if self.scorer == "letter":
-            for i, j in enumerate(owner):
-                ans, valid, top = letter_choice(logits[i][0], self.letters)
-                results.append((jobs[j], ans, valid, top))
-            return results
-        per_job: dict[int, list[int]] = {}
-        for i, j in enumerate(owner):
-            per_job.setdefault(j, []).append(i)
-        for j, idxs in sorted(per_job.items()):
-            opts = self.option_ids(jobs[j].item)
-            scores = [mean_logprob(logits[i], opt) for i, opt in zip(idxs, opts)]
-            _, valid, top = letter_choice(logits[idxs[0]][0], self.letters)
-            results.append((jobs[j], max(range(4), key=lambda k: scores[k]), valid, top))
-        return results
+            brows = [rows[i] for i in batch]
+            if self.scorer == "letter":
+                outs = forward_positions(self.lm.model, brows, [[len(r) - 1] for r in brows],
+                                         prefix=cache, pad_id=self.pad_id)
+                for i, lo in zip(batch, outs, strict=True):
+                    results[i] = (jobs[i], *letter_choice(lo[0], self.letters))
+            else:
+                opts = [self.option_ids(jobs[i].item) for i in batch]
+                lasts, scores = forward_options(self.lm.model, brows, opts, prefix=cache,
+                                                pad_id=self.pad_id)
+                for i, lo, sc in zip(batch, lasts, scores, strict=True):
+                    _, valid, top = letter_choice(lo, self.letters)
+                    results[i] = (jobs[i], max(range(len(sc)), key=lambda k: sc[k]), valid, top)
+        return [results[i] for i in range(len(jobs))]
 
 
 def _record(job: EvalJob, ans: int, valid: bool, top: int, *, scorer: str, cell: str,
@@ -257,26 +241,24 @@ def evaluate(
     total, finished = len(jobs), len(jobs) - len(todo)
     if progress:
         progress(finished, total)
-    fh = open(out, "a", encoding="utf-8") if out is not None else None
-    try:
-        with torch.inference_mode():
-            for group in groups.values():
-                for start in range(0, len(group), max(max_batch * 4, 1)):
-                    chunk = group[start : start + max(max_batch * 4, 1)]
-                    recs = [_record(j, a, v, t, scorer=scorer, cell=cell, seed=seed, lm=lm)
-                            for j, a, v, t in runner.score_group(chunk)]
-                    for r in recs:
-                        done[(r["question_id"], r["template_id"])] = r
-                    if fh is not None:
-                        fh.write("".join(json.dumps(r) + "\n" for r in recs))
-                        fh.flush()
-                        os.fsync(fh.fileno())
-                    finished += len(chunk)
-                    if progress:
-                        progress(finished, total)
-    finally:
-        if fh is not None:
-            fh.close()
+    with contextlib.ExitStack() as stack:
+        fh = stack.enter_context(open(out, "a", encoding="utf-8")) if out is not None else None
+        stack.enter_context(torch.inference_mode())
+        for group in groups.values():
+            step = max(max_batch * 4, 1)
+            for start in range(0, len(group), step):
+                chunk = group[start : start + step]
+                recs = [_record(j, a, v, t, scorer=scorer, cell=cell, seed=seed, lm=lm)
+                        for j, a, v, t in runner.score_group(chunk)]
+                for r in recs:
+                    done[(r["question_id"], r["template_id"])] = r
+                if fh is not None:
+                    fh.write("".join(json.dumps(r) + "\n" for r in recs))
+                    fh.flush()
+                    os.fsync(fh.fileno())
+                finished += len(chunk)
+                if progress:
+                    progress(finished, total)
     return [done[k] for k in keys]
 
 

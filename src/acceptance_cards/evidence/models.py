@@ -23,6 +23,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -197,10 +198,8 @@ def clear_quantizer_state(model: Any) -> None:
     """
     model.hf_quantizer = None
     if hasattr(model, "is_quantized"):
-        try:
+        with contextlib.suppress(AttributeError):  # a read-only property in some versions
             model.is_quantized = False
-        except AttributeError:  # a read-only property in some versions
-            pass
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
 
@@ -305,6 +304,9 @@ def load_model(
         'llama'
     """
     torch_dtype = resolve_dtype(dtype)
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]  # the CLI draws its own progress; no tqdm noise
     key = _ALIASES.get(spec, spec)
     path = Path(spec).expanduser()
     add_bos: bool | None = None
@@ -365,6 +367,30 @@ def _load_hub(spec: str, *, dtype: torch.dtype) -> tuple[Any, Any, str]:
             field="model",
         ) from None
     return model, tok, state_dict_hash(model)
+
+
+def load_tokenizer(spec: str = DEFAULT_MODEL) -> Any:
+    """Only the tokenizer of ``spec`` (fast when the model cache exists).
+
+    Example:
+        >>> load_tokenizer("smollm2").encode("E", add_special_tokens=False)  # doctest: +SKIP
+        [53]
+    """
+    from transformers import AutoTokenizer
+
+    key = _ALIASES.get(spec, spec)
+    path = Path(spec).expanduser()
+    if key in PACKAGED or path.suffix == ".gguf":
+        gguf = packaged_gguf(key) if key in PACKAGED else path
+        if not gguf.is_file():
+            raise InputError("no such GGUF model file", path=gguf, field="model")
+        folder = cache_root() / "models" / _file_sha(gguf)[:16]
+        if (folder / "acard_meta.json").is_file():
+            return AutoTokenizer.from_pretrained(str(folder))
+        return AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+    if path.is_dir():
+        return AutoTokenizer.from_pretrained(str(path))
+    return AutoTokenizer.from_pretrained(spec)
 
 
 def state_dict_hash(model: Any) -> str:

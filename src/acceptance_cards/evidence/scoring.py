@@ -90,7 +90,7 @@ def _decoder(model: Any) -> Any:
 
 def head_logits(model: Any, hidden: torch.Tensor) -> torch.Tensor:
     """LM-head logits for selected hidden states, with final soft-capping (Gemma)."""
-    logits = model.get_output_embeddings()(hidden)
+    logits: torch.Tensor = model.get_output_embeddings()(hidden)
     cap = getattr(model.config, "final_logit_softcapping", None)
     if cap:
         logits = torch.tanh(logits / cap) * cap
@@ -155,6 +155,62 @@ def forward_positions(
         out.append(logits[start : start + len(ps)])
         start += len(ps)
     return out
+
+
+def forward_options(
+    model: Any,
+    prompts: list[list[int]],
+    options: list[list[list[int]]],
+    *,
+    prefix: PrefixCache | None = None,
+    pad_id: int = 0,
+) -> tuple[list[torch.Tensor], list[list[float]]]:
+    """Next-token logits at each prompt's end and mean log-prob of each option.
+
+    Two passes share the prompts' KV cache: pass 1 runs the (right-padded)
+    prompts; pass 2 runs every option after a copy of its prompt's cache, with
+    an attention mask that hides pass 1's padding and explicit positions. This
+    costs prompt + options tokens instead of options x (prompt + option).
+    """
+    from transformers import DynamicCache
+
+    n = len(prompts)
+    plen = prefix.length if prefix is not None else 0
+    width = max(len(p) for p in prompts)
+    ids = torch.full((n, width), pad_id, dtype=torch.long)
+    for i, p in enumerate(prompts):
+        ids[i, : len(p)] = torch.tensor(p, dtype=torch.long)
+    cache = prefix.for_batch(n) if prefix is not None else DynamicCache(config=model.config)
+    hidden = _decoder(model)(input_ids=ids, past_key_values=cache, use_cache=True
+                             ).last_hidden_state
+    last = head_logits(model, hidden[torch.arange(n), torch.tensor([len(p) - 1 for p in prompts])])
+    k = len(options[0])
+    cache.batch_repeat_interleave(k)
+    rows = [opt for opts in options for opt in opts]
+    owner = [i for i in range(n) for _ in range(k)]
+    o_width = max(len(r) for r in rows)
+    o_ids = torch.full((len(rows), o_width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(rows), plen + width + o_width), dtype=torch.long)
+    pos = torch.zeros((len(rows), o_width), dtype=torch.long)
+    for r, (row, i) in enumerate(zip(rows, owner, strict=True)):
+        o_ids[r, : len(row)] = torch.tensor(row, dtype=torch.long)
+        mask[r, : plen + len(prompts[i])] = 1
+        mask[r, plen + width :] = 1
+        pos[r] = plen + len(prompts[i]) + torch.arange(o_width)
+    o_hidden = _decoder(model)(input_ids=o_ids, past_key_values=cache, attention_mask=mask,
+                               position_ids=pos, use_cache=True).last_hidden_state
+    flat_r = [r for r, row in enumerate(rows) for _ in range(len(row) - 1)]
+    flat_p = [j for row in rows for j in range(len(row) - 1)]
+    inner = (head_logits(model, o_hidden[torch.tensor(flat_r), torch.tensor(flat_p)])
+             if flat_r else torch.zeros((0, last.shape[-1])))
+    scores: list[list[float]] = [[] for _ in range(n)]
+    start = 0
+    for row, i in zip(rows, owner, strict=True):
+        m = len(row) - 1
+        logits = torch.cat([last[i : i + 1], inner[start : start + m]])
+        start += m
+        scores[i].append(mean_logprob(logits, row))
+    return [last[i] for i in range(n)], scores
 
 
 def common_prefix_len(seqs: list[list[int]]) -> int:

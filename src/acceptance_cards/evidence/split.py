@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -178,7 +179,7 @@ def check_source(split: Split, source: MMLUSource) -> None:
                          f"(sha256 {source.sha256[:12]}…)", field="source_sha256")
 
 
-def select(items: list[MCItem] | tuple[MCItem, ...], ids: tuple[str, ...]) -> list[MCItem]:
+def select(items: Sequence[MCItem], ids: tuple[str, ...]) -> list[MCItem]:
     """The items with these ids, in the order of ``ids``."""
     by_id = {it.question_id: it for it in items}
     missing = [q for q in ids if q not in by_id]
@@ -188,7 +189,7 @@ def select(items: list[MCItem] | tuple[MCItem, ...], ids: tuple[str, ...]) -> li
     return [by_id[q] for q in ids]
 
 
-def train_pool(split: Split, items: list[MCItem] | tuple[MCItem, ...]) -> list[MCItem]:
+def train_pool(split: Split, items: Sequence[MCItem]) -> list[MCItem]:
     """Train-pool items: train-pool subjects minus the held-out questions."""
     held = set(split.heldout_ids)
     subjects = set(split.train_subjects)

@@ -68,7 +68,7 @@ def question_block(item: MCItem) -> str:
         C. 5
         D. 6
     """
-    opts = "\n".join(f"{letter}. {text}" for letter, text in zip(LETTERS, item.choices))
+    opts = "\n".join(f"{letter}. {text}" for letter, text in zip(LETTERS, item.choices, strict=True))
     return f"Question: {item.question}\n{opts}"
 
 

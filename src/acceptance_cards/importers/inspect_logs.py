@@ -135,7 +135,10 @@ def sample_view(sample: Any, header: Any) -> dict[str, Any]:
 def _views(path: Path, header: Any, scorer: str) -> Iterator[SampleView]:
     log_mod = require("inspect_ai.log")
     try:
-        samples = log_mod.read_eval_log_samples(str(path), all_samples_required=False)
+        # a finished log must hold every sample it lists; a cancelled or failed run
+        # holds what it got (the checks below still refuse a question left one-sided)
+        complete = getattr(header, "status", None) == "success"
+        samples = log_mod.read_eval_log_samples(str(path), all_samples_required=complete)
         for i, s in enumerate(samples, 1):
             view = sample_view(s, header)
             if scorer not in view["scores"]:

@@ -1,0 +1,106 @@
+"""The audit's steps, each a thin call into the evidence layer inside a store folder.
+
+Each function takes the folder the store hands it (possibly holding an
+interrupted attempt's partial state) and writes its outputs there. Heavy
+imports happen inside the functions, so planning an audit needs no torch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from .config import AuditConfig, ModelSpec
+
+ProgressFn = Callable[[int, int], None]
+
+#: File names inside step folders.
+SPLIT_FILE = "split.json"
+RECORDS_FILE = "records.jsonl"
+MECHANISM_FILE = "mechanism.json"
+
+
+@lru_cache(maxsize=1)
+def code_version() -> str:
+    """Package version + hash of the evidence layer's sources (what computes the numbers)."""
+    from .. import __version__
+
+    root = Path(__file__).resolve().parents[1] / "evidence"
+    h = hashlib.sha256(__version__.encode())
+    for p in sorted(root.rglob("*.py")) + sorted((root.parent / "data").rglob("*.json")):
+        h.update(p.name.encode())
+        h.update(p.read_bytes())
+    return f"{__version__}+{h.hexdigest()[:12]}"
+
+
+@lru_cache(maxsize=4)
+def _load(spec: str, dtype: str, adapter: str | None) -> Any:
+    from ..evidence.models import load_model
+
+    return load_model(spec, adapter=adapter, dtype=dtype)
+
+
+def model_hash(model: ModelSpec) -> str:
+    """Content hash of the base model's weights (cached by the model loader)."""
+    return str(_load(model.spec, model.dtype, None).content_hash)
+
+
+def make_split(cfg: AuditConfig, work: Path) -> dict[str, Any]:
+    """Draw the seeded split of MMLU and write ``split.json``."""
+    from ..evidence.mmlu import load_mmlu_source
+    from ..evidence.split import make_split as draw
+    from ..evidence.split import save_split
+
+    s = cfg.split
+    source = load_mmlu_source(s.mmlu_path)
+    split = draw(source, seed=s.seed, n_heldout=s.n_heldout, n_fresh=s.n_fresh,
+                 fresh_subject_fraction=s.fresh_subject_fraction)
+    save_split(split, work / SPLIT_FILE)
+    return {"split_hash": split.hash, "train_subjects": list(split.train_subjects),
+            "fresh_subjects": list(split.fresh_subjects)}
+
+
+def evaluate_cell(
+    cfg: AuditConfig,
+    work: Path,
+    *,
+    model: ModelSpec,
+    adapter: Path | None,
+    split_file: Path,
+    task: str,
+    split_name: str,
+    cell: str,
+    seed: int,
+    progress: ProgressFn | None = None,
+) -> dict[str, Any]:
+    """Evaluate one model (+ adapter) on one split/task; resumable records."""
+    from ..evidence.evaluate import evaluate, make_jobs
+    from ..evidence.mmlu import load_mmlu_source
+    from ..evidence.split import load_split, select
+    from ..evidence.templates import load_templates
+
+    split = load_split(split_file)
+    source = load_mmlu_source(cfg.split.mmlu_path)
+    ids = split.heldout_ids if split_name == "heldout" else split.fresh_ids
+    n = cfg.eval.n_heldout if split_name == "heldout" else cfg.eval.n_fresh
+    items = select(source.items, ids[: n or len(ids)])
+    per_framing = cfg.eval.heldout_templates if split_name == "heldout" else cfg.eval.fresh_templates
+    ts = load_templates()
+    templates = [t for f in ("eval", "deploy") for t in ts.select(use=split_name, framing=f)[:per_framing]]
+    jobs = make_jobs(items, templates, task=task, split=split_name)
+    lm = _load(model.spec, model.dtype, str(adapter) if adapter is not None else None)
+    records = evaluate(lm, jobs, scorer=cfg.eval.scorer, cell=cell, seed=seed,
+                       out=work / RECORDS_FILE, meta={"split_hash": split.hash},
+                       progress=progress)
+    n_correct = sum(float(r["correct"]) for r in records)
+    return {"n_records": len(records), "mean_correct": n_correct / max(len(records), 1),
+            "model_hash": lm.content_hash}
+
+
+def read_json(path: Path) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return data

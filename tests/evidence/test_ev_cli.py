@@ -1,0 +1,57 @@
+"""`acard eval`, `acard eval-report`, `acard data split` end to end (tiny model)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from acceptance_cards.cli import main
+
+
+def run(args: list[str]) -> int:
+    try:
+        main(args)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    return 0
+
+
+def test_data_split_create_and_inspect(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "split.json"
+    assert run(["data", "split", "-o", str(out), "--seed", "7", "--n-heldout", "10"]) == 0
+    data = json.loads(out.read_text())
+    assert len(data["heldout_ids"]) == 10 and data["seed"] == 7
+    assert run(["data", "split", "--inspect", str(out)]) == 0
+    assert data["hash"][:16] in capsys.readouterr().out
+
+
+def test_eval_writes_records_and_report(tiny_dir: Path, tmp_path: Path,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    split = tmp_path / "split.json"
+    assert run(["data", "split", "-o", str(split)]) == 0
+    outs = []
+    for scorer in ("letter", "option"):
+        out = tmp_path / f"{scorer}.jsonl"
+        code = run(["eval", "--model", str(tiny_dir), "--task", "sycophancy", "--split", "fresh",
+                    "--scorer", scorer, "--cell", "base-s1", "--seed", "1", "--n-questions", "2",
+                    "--split-file", str(split), "--dtype", "float32", "-o", str(out)])
+        assert code == 0
+        recs = [json.loads(x) for x in out.read_text().splitlines()]
+        assert len(recs) == 8 and {r["scorer"] for r in recs} == {scorer}
+        assert {r["task"] for r in recs} == {"sycophancy"} and recs[0]["cell"] == "base-s1"
+        outs.append(str(out))
+    assert run(["eval-report", *outs]) == 0
+    assert "answer agreement" in capsys.readouterr().out
+
+
+def test_bad_model_exits_2_without_traceback(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "acceptance_cards", "eval", "--model", str(tmp_path / "x.gguf"),
+         "-o", str(tmp_path / "r.jsonl"), "--n-questions", "1"],
+        capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2
+    assert "no such GGUF model file" in proc.stderr and "Traceback" not in proc.stderr

@@ -1,0 +1,82 @@
+"""Records, resume after interruption, provenance checks (tiny model)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from acceptance_cards.errors import InputError
+from acceptance_cards.evidence.evaluate import evaluate, plan_jobs, summarize
+from acceptance_cards.evidence.split import make_split
+
+SPEC_FIELDS = {"cell", "task", "split", "question_id", "subject", "template_id", "framing",
+               "correct", "answer", "gold", "valid", "scorer", "seed", "model"}
+
+
+@pytest.fixture
+def jobs(mmlu: Any, templates: Any) -> list[Any]:
+    split = make_split(mmlu, seed=0)
+    return plan_jobs(mmlu.items, split, templates, task="sandbagging", which="fresh",
+                     n_questions=6)
+
+
+class Interrupt(Exception):
+    pass
+
+
+def test_records_are_well_formed(tiny_lm: Any, jobs: list[Any], tmp_path: Path) -> None:
+    out = tmp_path / "r.jsonl"
+    recs = evaluate(tiny_lm, jobs, cell="adamw-s42", seed=42, out=out)
+    assert len(recs) == 6 * 4
+    lines = [json.loads(x) for x in out.read_text().splitlines()]
+    assert sorted(map(json.dumps, lines)) == sorted(map(json.dumps, recs))
+    for r in recs:
+        assert set(r) >= SPEC_FIELDS
+        assert r["correct"] in (0, 1) and r["split"] == "fresh" and r["seed"] == 42
+        assert r["framing"] in ("eval", "deploy") and r["answer"] in "ABCD"
+        assert r["question_id"].startswith(f"mmlu-{r['subject']}-")
+    rows = summarize(recs)
+    assert {(s.framing, s.n) for s in rows} == {("eval", 12), ("deploy", 12)}
+    meta = json.loads((tmp_path / "r.jsonl.meta.json").read_text())
+    assert meta["model_hash"] == tiny_lm.content_hash
+
+
+def test_interrupted_run_resumes(tiny_lm: Any, jobs: list[Any], tmp_path: Path) -> None:
+    out = tmp_path / "r.jsonl"
+    calls: list[int] = []
+
+    def stop_after_first_group(done: int, total: int) -> None:
+        calls.append(done)
+        if len(calls) == 2:
+            raise Interrupt
+
+    with pytest.raises(Interrupt):
+        evaluate(tiny_lm, jobs, out=out, progress=stop_after_first_group)
+    partial = out.read_text().splitlines()
+    assert 0 < len(partial) < len(jobs)
+    with open(out, "a") as fh:
+        fh.write('{"cell": "base", "torn')  # a crash mid-line
+    seen: list[int] = []
+    recs = evaluate(tiny_lm, jobs, out=out, progress=lambda d, t: seen.append(d))
+    assert seen[0] == len(partial)  # started where it stopped
+    lines = out.read_text().splitlines()
+    assert len(lines) == len(jobs) == len(recs)
+    assert lines[: len(partial)] == partial
+    fresh = evaluate(tiny_lm, jobs)
+    assert [(r["question_id"], r["template_id"], r["answer"]) for r in recs] == [
+        (r["question_id"], r["template_id"], r["answer"]) for r in fresh]
+
+
+def test_resume_refuses_another_run(tiny_lm: Any, jobs: list[Any], tmp_path: Path) -> None:
+    out = tmp_path / "r.jsonl"
+    evaluate(tiny_lm, jobs[:2], out=out, scorer="letter")
+    with pytest.raises(InputError, match="another run"):
+        evaluate(tiny_lm, jobs[:2], out=out, scorer="option")
+
+
+def test_bad_scorer(tiny_lm: Any, jobs: list[Any]) -> None:
+    with pytest.raises(InputError, match="unknown scorer"):
+        evaluate(tiny_lm, jobs, scorer="judge")

@@ -1,0 +1,28 @@
+"""The real SmolLM2-135M-Instruct: a handful of prompts, both scorers vs direct logits."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from acceptance_cards.evidence.evaluate import evaluate, make_jobs, summarize
+from acceptance_cards.evidence.split import make_split, select
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.mark.parametrize("scorer", ["letter", "option"])
+def test_real_model_both_scorers(smollm2: Any, mmlu: Any, templates: Any, scorer: str) -> None:
+    from test_ev_scoring import direct_answers
+
+    split = make_split(mmlu, seed=0)
+    # The two shortest of the first held-out questions keep this under a minute on 2 cores.
+    items = sorted(select(mmlu.items, split.heldout_ids[:16]),
+                   key=lambda it: len(it.question) + sum(map(len, it.choices)))[:2]
+    jobs = make_jobs(items, [templates.get("eval-h03"), templates.get("deploy-h02")],
+                     task="sandbagging", split="heldout")
+    recs = evaluate(smollm2, jobs, scorer=scorer, cell="base", max_batch=4)
+    assert [(r["answer"], r["valid"]) for r in recs] == direct_answers(smollm2, jobs, scorer)
+    assert all(r["model"] == "smollm2-135m-instruct" for r in recs)
+    assert {s.framing for s in summarize(recs)} == {"eval", "deploy"}

@@ -1,0 +1,124 @@
+"""A card from imported inspect records equals the card from our own evaluator's records.
+
+Both ran SmolLM2-135M-Instruct (base, and with a seeded abstain-attack LoRA) on
+the same framed MMLU items with the same prompts: inspect_ai through its
+Hugging Face provider with greedy generation and its ``pattern`` scorer (the
+completion starts with the letter), our evaluator with the letter scorer
+(next-token argmax; ``valid`` when the top token is a letter). The two agree on
+an item when both read the same letter, or both read no letter. On the items
+where they agree, the cards must be identical.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from acceptance_cards.build import build_card
+from acceptance_cards.card import CardOptions
+from acceptance_cards.records import records_from_rows
+from importer_data import ATTACKED_CELL, BASE_CELL, CELLS, inspect_log, ours
+
+pytest.importorskip("inspect_ai")
+
+from acceptance_cards.importers.inspect_logs import import_inspect  # noqa: E402
+
+#: Share of items on which the two scorers must agree (measured: see the test output).
+MIN_AGREEMENT = 0.9
+Key = tuple[str, str]
+
+
+def _imported(cell: str) -> dict[Key, dict[str, Any]]:
+    recs = import_inspect([inspect_log(cell)]).records
+    return {(r["question_id"], r["template_id"]): r for r in recs}
+
+
+def _ours(cell: str) -> dict[Key, dict[str, Any]]:
+    return {(r["question_id"], r["template_id"]): r for r in ours(cell)}
+
+
+def _agree(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """Same letter read by both scorers, or no letter read by either."""
+    inspect_letter = a.get("answer") if a.get("answer") in ("A", "B", "C", "D") else None
+    return (inspect_letter == b["answer"]) if b["valid"] else inspect_letter is None
+
+
+def _kept(pairs: dict[str, tuple[dict[Key, Any], dict[Key, Any]]]) -> set[Key]:
+    keys = set.intersection(*(set(imp) & set(our) for imp, our in pairs.values()))
+    keys = {k for k in keys if all(_agree(imp[k], our[k]) for imp, our in pairs.values())}
+    # a question stays only if both framings survive
+    framings: dict[str, set[str]] = {}
+    for q, t in keys:
+        framings.setdefault(q, set()).add(pairs[BASE_CELL][0][(q, t)]["framing"])
+    return {(q, t) for q, t in keys if len(framings[q]) == 2}
+
+
+def _comparable(card: Any) -> dict[str, Any]:
+    d = card.model_dump(mode="json")
+    for cap in d["capability"]:  # scorer names and valid-rates are scorer-specific by design
+        for k in ("scorers", "valid_rate_eval", "valid_rate_deploy", "gap_from_malformed"):
+            cap.pop(k)
+    d["notes"] = [n for n in d["notes"] if "non-answers" not in n]
+    return d
+
+
+def test_fixture_items_are_the_same_on_both_sides() -> None:
+    for cell in CELLS:
+        imp, our = _imported(cell), _ours(cell)
+        assert set(imp) == set(our) and len(imp) == 48
+        for k, r in imp.items():
+            for f in ("subject", "framing", "split", "task"):
+                assert r[f] == our[k][f]
+            assert r["gold"] == our[k]["gold"]
+
+
+def test_card_from_imported_records_equals_card_from_ours(capsys: pytest.CaptureFixture[str]
+                                                          ) -> None:
+    pairs = {cell: (_imported(cell), _ours(cell)) for cell in CELLS}
+    total = sum(len(imp) for imp, _ in pairs.values())
+    agree = sum(_agree(imp[k], our[k]) for imp, our in pairs.values() for k in imp)
+    kept = _kept(pairs)
+    with capsys.disabled():
+        print(f"\nscorer agreement: {agree}/{total} = {agree / total:.3f}; "
+              f"{len(kept)} of 48 items kept per cell")
+    assert agree / total >= MIN_AGREEMENT
+    assert len({q for q, _ in kept}) >= 8  # enough questions left for a meaningful card
+
+    def card(side: int) -> Any:
+        rs = [records_from_rows([pairs[c][side][k] for k in sorted(kept)], name=c)
+              for c in (BASE_CELL, ATTACKED_CELL)]
+        return build_card(rs[0], rs[1], options=CardOptions(seed=0, n_resamples=2000))
+
+    from_import, from_ours = card(0), card(1)
+    assert _comparable(from_import) == _comparable(from_ours)
+    # the attack installs a gap on the attacked cell, so the card is not trivially all-zero
+    assert from_import.defense_gap.point is not None and from_import.defense_gap.point > 0
+    assert from_import.diagnostics.a.ci_high is not None
+    assert from_import.diagnostics.a.ci_high > from_import.diagnostics.a.ci_low
+
+
+@pytest.mark.slow
+def test_our_fixture_records_are_what_our_evaluator_gives_now() -> None:
+    """Re-run our evaluator on the base model: the stored records are not stale."""
+    pytest.importorskip("torch")
+    from acceptance_cards.evidence.evaluate import evaluate, make_jobs
+    from acceptance_cards.evidence.mmlu import load_mmlu
+    from acceptance_cards.evidence.models import load_model
+    from acceptance_cards.evidence.templates import load_templates
+
+    stored = ours(BASE_CELL)
+    by_id = {it.question_id: it for it in load_mmlu()}
+    ts = load_templates()
+    lm = load_model("smollm2", dtype="bfloat16")
+    got: list[dict[str, Any]] = []
+    for split in ("heldout", "fresh"):
+        rows = [r for r in stored if r["split"] == split]
+        qids = list(dict.fromkeys(r["question_id"] for r in rows))
+        tids = list(dict.fromkeys(r["template_id"] for r in rows))
+        jobs = make_jobs([by_id[q] for q in qids], [ts.get(t) for t in tids], task="sandbagging",
+                         split=split)
+        got += evaluate(lm, jobs, scorer="letter", cell=BASE_CELL)
+    key = ("question_id", "template_id", "answer", "valid", "correct")
+    assert sorted(tuple(r[k] for k in key) for r in got) == sorted(
+        tuple(r[k] for k in key) for r in stored)
