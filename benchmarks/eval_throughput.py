@@ -54,7 +54,7 @@ def run_ours(lm: Any, jobs: list[Any], batch: int) -> float:
     from acceptance_cards.evidence.evaluate import evaluate
 
     start = time.perf_counter()
-    evaluate(lm, jobs, scorer="letter", max_batch=batch, token_budget=batch * 512)
+    evaluate(lm, jobs, scorer="letter", max_batch=batch)
     return time.perf_counter() - start
 
 
@@ -108,9 +108,13 @@ def main() -> None:
     ap.add_argument("--templates", type=int, default=4)
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--repeats", type=int, default=2)
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=0,
+                    help="torch threads (0: 1 per idle core, at most 2; see pick_threads)")
     ap.add_argument("--no-lm-eval", action="store_true")
     args = ap.parse_args()
+    from acceptance_cards.evidence.models import pick_threads
+
+    args.threads = args.threads or pick_threads()
     torch.set_num_threads(args.threads)
     lm, jobs, ids = _prompts(args)
     n = len(jobs)

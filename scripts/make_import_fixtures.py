@@ -22,7 +22,7 @@ What it does, from the repository root:
 Every external command is printed and written to ``tests/fixtures/commands.txt``.
 
 Example:
-    python scripts/make_import_fixtures.py            # ~3-5 minutes on 2 CPU cores
+    python scripts/make_import_fixtures.py   # ~20 minutes on 2 busy CPU cores
 """
 
 from __future__ import annotations

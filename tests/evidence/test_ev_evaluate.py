@@ -80,3 +80,16 @@ def test_resume_refuses_another_run(tiny_lm: Any, jobs: list[Any], tmp_path: Pat
 def test_bad_scorer(tiny_lm: Any, jobs: list[Any]) -> None:
     with pytest.raises(InputError, match="unknown scorer"):
         evaluate(tiny_lm, jobs, scorer="judge")
+
+
+def test_batches_cover_every_row_once_within_limits() -> None:
+    from acceptance_cards.evidence.evaluate import _batches
+
+    lengths = [30, 31, 32, 100, 101, 250, 40, 41, 33, 400]
+    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+    batches = _batches(order, lengths, budget=420, max_batch=3)
+    assert sorted(i for b in batches for i in b) == list(range(len(lengths)))
+    for b in batches:
+        assert len(b) <= 3 and (len(b) == 1 or len(b) * max(lengths[i] for i in b) <= 420)
+    # short rows are not padded to the long ones
+    assert all(max(lengths[i] for i in b) < 100 for b in batches if min(lengths[i] for i in b) < 50)

@@ -23,7 +23,7 @@ def rewrite_log(tmp_path: Path) -> Callable[..., Path]:
     log_mod = pytest.importorskip("inspect_ai.log")
 
     def make(edit: RewriteFn | None = None, *, cell: str = BASE_CELL, fmt: str = "eval",
-             name: str | None = None) -> Path:
+             name: str | None = None, epochs: int | None = None) -> Path:
         log = log_mod.read_eval_log(str(inspect_log(cell)))
         if edit is not None:
             log.samples = edit([s.model_copy(deep=True) for s in log.samples])
@@ -31,6 +31,8 @@ def rewrite_log(tmp_path: Path) -> Callable[..., Path]:
             ids = list(dict.fromkeys(s.id for s in log.samples))
             log.eval.dataset.sample_ids = ids
             log.eval.dataset.samples = len(ids)
+        if epochs is not None:
+            log.eval.config.epochs = epochs
         out = tmp_path / f"{name or cell}.{fmt}"
         log_mod.write_eval_log(log, str(out), format=fmt)
         return out

@@ -14,11 +14,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from importer_data import ATTACKED_CELL, BASE_CELL, CELLS, inspect_log, ours
 
 from acceptance_cards.build import build_card
 from acceptance_cards.card import CardOptions
 from acceptance_cards.records import records_from_rows
-from importer_data import ATTACKED_CELL, BASE_CELL, CELLS, inspect_log, ours
 
 pytest.importorskip("inspect_ai")
 
@@ -100,25 +100,27 @@ def test_card_from_imported_records_equals_card_from_ours(capsys: pytest.Capture
 
 @pytest.mark.slow
 def test_our_fixture_records_are_what_our_evaluator_gives_now() -> None:
-    """Re-run our evaluator on the base model: the stored records are not stale."""
+    """Re-run our evaluator on the base model: the stored records are not stale.
+
+    A subset (the held-out questions under one eval and one deploy template)
+    keeps this under a minute on a busy 2-core machine.
+    """
     pytest.importorskip("torch")
     from acceptance_cards.evidence.evaluate import evaluate, make_jobs
     from acceptance_cards.evidence.mmlu import load_mmlu
     from acceptance_cards.evidence.models import load_model
     from acceptance_cards.evidence.templates import load_templates
 
-    stored = ours(BASE_CELL)
+    tids = ("eval-h01", "deploy-h01")
+    stored = [r for r in ours(BASE_CELL) if r["split"] == "heldout" and r["template_id"] in tids]
     by_id = {it.question_id: it for it in load_mmlu()}
+    qids = list(dict.fromkeys(r["question_id"] for r in stored))
     ts = load_templates()
-    lm = load_model("smollm2", dtype="bfloat16")
-    got: list[dict[str, Any]] = []
-    for split in ("heldout", "fresh"):
-        rows = [r for r in stored if r["split"] == split]
-        qids = list(dict.fromkeys(r["question_id"] for r in rows))
-        tids = list(dict.fromkeys(r["template_id"] for r in rows))
-        jobs = make_jobs([by_id[q] for q in qids], [ts.get(t) for t in tids], task="sandbagging",
-                         split=split)
-        got += evaluate(lm, jobs, scorer="letter", cell=BASE_CELL)
+    jobs = make_jobs([by_id[q] for q in qids], [ts.get(t) for t in tids], task="sandbagging",
+                     split="heldout")
+    got = evaluate(load_model("smollm2", dtype="bfloat16"), jobs, scorer="letter",
+                   cell=BASE_CELL)
     key = ("question_id", "template_id", "answer", "valid", "correct")
+    assert len(stored) == 12
     assert sorted(tuple(r[k] for k in key) for r in got) == sorted(
         tuple(r[k] for k in key) for r in stored)

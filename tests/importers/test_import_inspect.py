@@ -10,11 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from importer_data import ATTACKED_CELL, BASE_CELL, inspect_log
 
 from acceptance_cards.cli import main
 from acceptance_cards.errors import InputError
 from acceptance_cards.records import load_records
-from importer_data import ATTACKED_CELL, BASE_CELL, inspect_log
 
 pytest.importorskip("inspect_ai")
 
@@ -23,6 +23,18 @@ from acceptance_cards.importers.mapping import parse_map_options  # noqa: E402
 
 Rewrite = Callable[..., Path]
 KEYS = ("question_id", "subject", "template_id", "framing", "split", "task")
+
+
+def canon(records: Any) -> list[str]:
+    """Records as an order-free list (inspect may store samples in another order)."""
+    return sorted(json.dumps(r, sort_keys=True) for r in records)
+
+
+def sample_ids(log: Path) -> list[Any]:
+    """Sample ids in the order inspect_ai's reader yields them (what `line` counts)."""
+    from inspect_ai.log import read_eval_log_samples
+
+    return [s.id for s in read_eval_log_samples(str(log))]
 
 
 def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
@@ -66,7 +78,7 @@ def test_json_log_imports_like_the_eval_log(rewrite_log: Rewrite) -> None:
     """The .json form (written by inspect_ai's own writer) gives identical records."""
     js = rewrite_log(fmt="json")
     assert json.loads(js.read_text())["eval"]["model"] == f"hf/{BASE_CELL}"
-    assert import_inspect([js]).records == import_inspect([inspect_log()]).records
+    assert canon(import_inspect([js]).records) == canon(import_inspect([inspect_log()]).records)
 
 
 def test_fields_from_the_sample_id_when_metadata_lacks_them(rewrite_log: Rewrite) -> None:
@@ -76,7 +88,8 @@ def test_fields_from_the_sample_id_when_metadata_lacks_them(rewrite_log: Rewrite
                 del s.metadata[k]
         return samples
 
-    assert import_inspect([rewrite_log(strip)]).records == import_inspect([inspect_log()]).records
+    got = import_inspect([rewrite_log(strip)]).records
+    assert canon(got) == canon(import_inspect([inspect_log()]).records)
 
 
 def test_user_mapping_for_other_names(rewrite_log: Rewrite, tmp_path: Path,
@@ -93,13 +106,15 @@ def test_user_mapping_for_other_names(rewrite_log: Rewrite, tmp_path: Path,
         return samples
 
     log = rewrite_log(rename)
-    with pytest.raises(InputError, match="no question id"):
+    with pytest.raises(InputError, match="sample '0': no split"):
         import_inspect([log], task="sandbagging")
+    with pytest.raises(InputError, match="sample '0': no question id"):
+        import_inspect([log], task="sandbagging", split="heldout")
     maps = ["question_id=metadata.qid", "subject=metadata.topic",
             "template_id=metadata.prompt_variant",
             "framing=metadata.condition | map{test=eval, chat=deploy}", "split=metadata.part"]
     got = import_inspect([log], task="sandbagging", overrides=parse_map_options(maps))
-    assert got.records == import_inspect([inspect_log()]).records
+    assert canon(got.records) == canon(import_inspect([inspect_log()]).records)
     toml = tmp_path / "map.toml"
     toml.write_text("[map]\n" + "".join(f'{m.split("=", 1)[0]} = """{m.split("=", 1)[1]}"""\n'
                                         for m in maps))
@@ -118,20 +133,23 @@ def test_epochs_are_averaged(rewrite_log: Rewrite) -> None:
             s.scores["pattern"].value = "C"  # the second epoch answers every item correctly
         return samples + again
 
-    r = import_inspect([rewrite_log(two_epochs)])
-    base = import_inspect([inspect_log()]).records
+    r = import_inspect([rewrite_log(two_epochs, epochs=2)])
+    base = {(b["question_id"], b["template_id"]): b for b in import_inspect([inspect_log()]).records}
     assert len(r.records) == 48 and r.n_samples == 96 and "averaged" in r.notes[0]
-    assert [x["correct"] for x in r.records] == [(b["correct"] + 1) / 2 for b in base]
-    assert all(x["epochs"] == 2 and "answer" not in x for x in r.records)
+    for x in r.records:
+        assert x["correct"] == (base[(x["question_id"], x["template_id"])]["correct"] + 1) / 2
+        assert x["epochs"] == 2 and "answer" not in x
 
 
-def _expect(log: Path, needle: str, field: str, sample_id: object, line: int) -> None:
+def _expect(log: Path, needle: str, field: str) -> InputError:
+    """The import fails naming the sample at `line` by its id, in the expected field."""
     with pytest.raises(InputError) as ei:
         import_inspect([log])
     e = ei.value
     assert needle in e.message, e.message
-    assert (e.field, e.line, e.path) == (field, line, str(log))
-    assert f"sample {str(sample_id)!r}" in e.message
+    assert (e.field, e.path) == (field, str(log)) and e.line is not None
+    assert e.message.startswith(f"sample {str(sample_ids(log)[e.line - 1])!r}: ")
+    return e
 
 
 def test_no_framing_names_the_sample(rewrite_log: Rewrite) -> None:
@@ -141,7 +159,7 @@ def test_no_framing_names_the_sample(rewrite_log: Rewrite) -> None:
             s.id = f"item-{n}"
         return samples
 
-    _expect(rewrite_log(drop), "no framing", "framing", "item-0", 1)
+    assert _expect(rewrite_log(drop), "no framing", "framing").line == 1
 
 
 def test_no_question_id_names_the_sample(rewrite_log: Rewrite) -> None:
@@ -151,22 +169,20 @@ def test_no_question_id_names_the_sample(rewrite_log: Rewrite) -> None:
             s.id = n + 100
         return samples
 
-    _expect(rewrite_log(drop), "no question id", "question_id", 100, 1)
+    assert _expect(rewrite_log(drop), "no question id", "question_id").line == 1
 
 
 def test_only_one_framing_names_the_sample(rewrite_log: Rewrite) -> None:
     only_eval = rewrite_log(lambda ss: [s for s in ss if s.metadata["framing"] == "eval"],
                             name="only-eval")
-    first = import_inspect([inspect_log()]).records[0]
-    _expect(only_eval, "every sample is eval-framed", "framing",
-            f"{first['question_id']}::{first['template_id']}", 1)
-    # one question loses its deploy samples: that question is named
-    victim = first["question_id"]
+    _expect(only_eval, "every sample is eval-framed", "framing")
+    # one question loses its deploy samples: that question and its first sample are named
+    victim = import_inspect([inspect_log()]).records[0]["question_id"]
     one = rewrite_log(lambda ss: [s for s in ss if not (s.metadata["question_id"] == victim
                                                         and s.metadata["framing"] == "deploy")],
                       name="one-question")
-    _expect(one, f"question {victim!r} has only eval-framed samples", "framing",
-            f"{victim}::{first['template_id']}", 1)
+    e = _expect(one, f"question {victim!r} has only eval-framed samples", "framing")
+    assert sample_ids(one)[e.line - 1].startswith(f"{victim}::eval-")
 
 
 def test_mixed_models_in_one_file_names_the_sample(rewrite_log: Rewrite) -> None:
@@ -175,11 +191,8 @@ def test_mixed_models_in_one_file_names_the_sample(rewrite_log: Rewrite) -> None
         return samples
 
     log = rewrite_log(mix)
-    with pytest.raises(InputError) as ei:
-        import_inspect([log])
-    e = ei.value
-    assert e.line == 6 and e.field == "model" and "'other-model'" in e.message
-    assert "one record file holds one model" in e.message
+    e = _expect(log, "one record file holds one model", "model")
+    assert "'other-model'" in e.message
 
 
 def test_logs_of_two_models_are_refused(capsys: pytest.CaptureFixture[str],
@@ -199,8 +212,7 @@ def test_heldout_and_fresh_logs_of_one_model_combine(rewrite_log: Rewrite) -> No
     fresh = rewrite_log(lambda ss: [s for s in ss if s.metadata["split"] == "fresh"],
                         name="fresh")
     both = import_inspect([held, fresh])
-    assert sorted(map(json.dumps, both.records)) == sorted(
-        map(json.dumps, import_inspect([inspect_log()]).records))
+    assert canon(both.records) == canon(import_inspect([inspect_log()]).records)
 
 
 def test_unscored_sample_and_bad_scorer(rewrite_log: Rewrite, tmp_path: Path) -> None:
@@ -208,9 +220,8 @@ def test_unscored_sample_and_bad_scorer(rewrite_log: Rewrite, tmp_path: Path) ->
         samples[2].scores = None
         return samples
 
-    with pytest.raises(InputError) as ei:
-        import_inspect([rewrite_log(unscore)])
-    assert ei.value.line == 3 and "no score from scorer 'pattern'" in ei.value.message
+    e = _expect(rewrite_log(unscore), "no score from scorer 'pattern'", "correct")
+    assert e.line is not None
     with pytest.raises(InputError, match="log has no scorer 'match'; it has pattern"):
         import_inspect([inspect_log()], scorer="match")
     junk = tmp_path / "junk.eval"
@@ -228,3 +239,30 @@ def test_import_never_loads_torch() -> None:
             f"import_inspect([{str(inspect_log())!r}]); print('torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_logs_to_card_to_hugging_face(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The whole path a researcher takes: inspect logs → records → card → model card."""
+    hub = pytest.importorskip("huggingface_hub")
+    paths = {}
+    for role, cell in (("b", BASE_CELL), ("d", ATTACKED_CELL)):
+        paths[role] = tmp_path / f"{role}.jsonl"
+        code, _, err = run(["import", "inspect", str(inspect_log(cell)), "-o", str(paths[role])],
+                           capsys)
+        assert code == 0, err
+    card_path = tmp_path / "card.json"
+    code, so, err = run(["card", "-b", str(paths["b"]), "-d", str(paths["d"]), "--resamples",
+                         "500", "-o", str(card_path)], capsys)
+    assert code == 0, err
+    card = json.loads(card_path.read_text())
+    # the abstain attack installs a gap on the attacked cell: the "recipe" widens the gap
+    assert card["defense_gap"]["point"] > card["baseline_gap"]["point"]
+    assert card["diagnostics"]["a"]["verdict"] == "fail"
+    readme = tmp_path / "README.md"
+    code, so, err = run(["export", "hf", str(card_path), "-o", str(readme)], capsys)
+    assert code == 0 and "wrote" in so, err
+    got = {r.metric_type: r for r in hub.ModelCard(readme.read_text()).data.eval_results}
+    a = card["diagnostics"]["a"]
+    assert got["acceptance-card/delta-gap"].metric_value == pytest.approx(a["delta_gap"])
+    assert got["acceptance-card/delta-gap"].metric_args["ci_low"] == pytest.approx(a["ci_low"])
+    assert f"**Verdict: {card['verdict']}**" in readme.read_text()

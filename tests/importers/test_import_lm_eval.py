@@ -8,13 +8,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from importer_data import BASE_CELL, FIX, lm_eval_samples
 
 from acceptance_cards.cli import main
 from acceptance_cards.errors import InputError
 from acceptance_cards.importers.lm_eval_samples import import_lm_eval, results_model
 from acceptance_cards.importers.mapping import parse_map_options
 from acceptance_cards.records import load_records
-from importer_data import BASE_CELL, FIX, lm_eval_samples
 
 Rewrite = Callable[..., Path]
 KEYS = ("question_id", "subject", "template_id", "framing", "split", "task")
@@ -80,8 +80,8 @@ def test_user_mapping_for_other_names(rewrite_samples: Rewrite) -> None:
         return lines
 
     log = rewrite_samples(rename)
-    with pytest.raises(InputError, match="no question id"):
-        import_lm_eval([log], cell=BASE_CELL, task="sandbagging")
+    with pytest.raises(InputError, match="sample 'doc_id 0': no question id"):
+        import_lm_eval([log], cell=BASE_CELL, task="sandbagging", split="heldout")
     maps = parse_map_options([
         r"question_id=doc.id | re/^([^|]+)\|/", r"template_id=doc.id | re/\|(.+)$/",
         "subject=doc.topic", "framing=doc.cond | map{exam=eval, user=deploy}",

@@ -20,8 +20,6 @@ from ..errors import InputError
 
 _out = Console(highlight=False, soft_wrap=True)
 
-#: Torch threads: the machine has 2 cores shared with other jobs.
-DEFAULT_THREADS = 2
 #: Seed of the default split (used when no --split-file is given).
 DEFAULT_SPLIT_SEED = 0
 
@@ -75,7 +73,8 @@ def eval_cmd(
     templates: Annotated[Path | None, typer.Option(help="Template JSON (default: shipped).")
                          ] = None,
     dtype: Annotated[str, typer.Option(help="auto | bfloat16 | float32.")] = "auto",
-    threads: Annotated[int, typer.Option(min=1, help="Torch CPU threads.")] = DEFAULT_THREADS,
+    threads: Annotated[int | None, typer.Option(
+        min=1, help="Torch CPU threads (default: 1 per idle core, at most 2).")] = None,
     no_prefix_reuse: Annotated[bool, typer.Option(help="Disable template-prefix KV reuse.")
                                ] = False,
 ) -> None:
@@ -89,10 +88,10 @@ def eval_cmd(
     from rich.progress import MofNCompleteColumn, Progress, TimeRemainingColumn
 
     from ..evidence.evaluate import evaluate, plan_jobs, summarize
-    from ..evidence.models import load_model
+    from ..evidence.models import load_model, pick_threads
     from ..evidence.templates import load_templates
 
-    torch.set_num_threads(threads)
+    torch.set_num_threads(threads or pick_threads())
     source, sp = _source_and_split(data, split_file)
     ts = load_templates(templates)
     jobs = plan_jobs(source.items, sp, ts, task=task.value, which=split.value,

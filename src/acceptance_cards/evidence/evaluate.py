@@ -48,6 +48,9 @@ from .templates import Template
 TOKEN_BUDGET = 4096
 #: Max prompts per forward pass.
 MAX_BATCH = 32
+#: Fixed cost of one forward call, in token-equivalents (kernel launches, cache
+#: copies); it stops the batcher from cutting batches down to single rows.
+BATCH_OVERHEAD_TOKENS = 96
 #: Below this many shared tokens a prefix cache costs more than it saves.
 MIN_PREFIX_TOKENS = 8
 
@@ -112,18 +115,32 @@ def _check_meta(out: Path, meta: dict[str, Any]) -> None:
 
 def _batches(order: list[int], lengths: list[int], *, budget: int, max_batch: int
              ) -> list[list[int]]:
-    """Cut length-sorted indices into batches whose padded size fits ``budget``."""
+    """Cut length-sorted indices into batches with the least padded compute.
+
+    Dynamic programming over the sorted order: a batch costs its padded tokens
+    (rows x widest row) plus :data:`BATCH_OVERHEAD_TOKENS` for the per-call
+    overhead, subject to ``rows <= max_batch`` and ``rows x width <= budget``
+    (a single over-long row still gets its own batch).
+    """
+    n = len(order)
+    lens = [lengths[i] for i in order]
+    best = [0.0] + [float("inf")] * n
+    cut = [0] * (n + 1)
+    for end in range(1, n + 1):
+        width = lens[end - 1]  # sorted ascending: the last row is the widest
+        for start in range(end - 1, max(-1, end - 1 - max_batch), -1):
+            rows = end - start
+            if rows > 1 and rows * width > budget:
+                break
+            cost = best[start] + rows * width + BATCH_OVERHEAD_TOKENS
+            if cost < best[end]:
+                best[end], cut[end] = cost, start
     out: list[list[int]] = []
-    cur: list[int] = []
-    for i in order:
-        width = max([lengths[j] for j in cur] + [lengths[i]])
-        if cur and ((len(cur) + 1) * width > budget or len(cur) >= max_batch):
-            out.append(cur)
-            cur = []
-        cur.append(i)
-    if cur:
-        out.append(cur)
-    return out
+    end = n
+    while end > 0:
+        out.append(order[cut[end] : end])
+        end = cut[end]
+    return out[::-1]
 
 
 class _Runner:

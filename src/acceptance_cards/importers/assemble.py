@@ -20,7 +20,7 @@ Example:
     >>> views = [SampleView(row | dict(template_id=f, framing=f, correct=c), label=f, index=i,
     ...          path="log") for i, (f, c) in enumerate([("eval", "I"), ("deploy", "C")], 1)]
     >>> [r["correct"] for r in assemble(views, m).records]
-    [0.0, 1.0]
+    [0, 1]
 """
 
 from __future__ import annotations
