@@ -18,13 +18,12 @@ def _adapter(base_dir: Path, out: Path, *, seed: int = 1) -> Path:
     from transformers import AutoModelForCausalLM
 
     base = AutoModelForCausalLM.from_pretrained(str(base_dir), dtype=torch.float32)
-    torch.manual_seed(seed)  # peft initialises LoRA A from the global RNG; B is set below
     peft_model = get_peft_model(base, LoraConfig(r=4, lora_alpha=8,
                                                  target_modules=["q_proj", "v_proj"]))
     gen = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for name, p in peft_model.named_parameters():
-            if "lora_B" in name:  # non-zero B so the adapter changes the outputs
+            if "lora_" in name:  # seeded A and non-zero B, so the adapter changes outputs
                 p.copy_(torch.randn(p.shape, generator=gen) * 0.5)
     peft_model.save_pretrained(str(out))
     return out

@@ -14,7 +14,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from .config import AuditConfig, ModelSpec
+from .config import AuditConfig, ModelSpec, RecipeSpec
 
 ProgressFn = Callable[[int, int], None]
 
@@ -104,3 +104,52 @@ def evaluate_cell(
 def read_json(path: Path) -> dict[str, Any]:
     data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
     return data
+
+
+#: Where a training step's peft adapter lives inside its folder.
+ADAPTER_DIR = "adapter"
+
+
+def train_cell(
+    cfg: AuditConfig,
+    work: Path,
+    *,
+    model: ModelSpec,
+    recipe: RecipeSpec,
+    seed: int,
+    task: str,
+    split_file: Path,
+    progress: ProgressFn | None = None,
+) -> dict[str, Any]:
+    """Fine-tune one (recipe, seed, task) with LoRA into ``work`` (resumes from checkpoints)."""
+    from ..evidence.train import train_cell as train
+    from ..evidence.train_config import config_from_dict
+
+    tc = config_from_dict({
+        **cfg.train, "model": model.spec, "task": task, "recipe": recipe.recipe_id,
+        "recipe_params": recipe.params, "seed": seed, "split": str(split_file),
+    }, source="[train] section of the audit config")
+    res = train(tc, work, progress=(lambda s, t, _loss: progress(s, t)) if progress else None)
+    return {"train_seconds": res.train_seconds, "final_loss": res.final_loss, "tokens": res.tokens,
+            "steps": res.steps, "resumed_from": res.resumed_from}
+
+
+def mechanism_cell(
+    cfg: AuditConfig,
+    work: Path,
+    *,
+    model: ModelSpec,
+    adapter: Path,
+    split_file: Path,
+    progress: ProgressFn | None = None,
+) -> dict[str, Any]:
+    """Base-model gradients on the adapter's slice → the mechanism file (gate c)."""
+    from ..evidence.signature import mechanism_for_adapter
+
+    opts = dict(cfg.mechanism)
+    mech = mechanism_for_adapter(adapter, work / MECHANISM_FILE, base=model.spec,
+                                 n_calibration=opts.get("n_calibration"),
+                                 n_boot=int(opts.get("n_boot", 2000)), seed=int(opts.get("seed", 0)),
+                                 progress=progress)
+    del split_file  # the adapter's recorded config names the split it was trained on
+    return {"n_calibration": mech.n_calibration, "slice": list(mech.slice)}

@@ -200,7 +200,8 @@ def delta_from_checkpoints(
     loaded base model's state dict). Shapes must agree.
 
     Example:
-        >>> dw = delta_from_checkpoints("base/", "tuned/", ["model.layers.0.mlp.up_proj.weight"])  # doctest: +SKIP
+        >>> names = ["model.layers.0.mlp.up_proj.weight"]
+        >>> dw = delta_from_checkpoints("base/", "tuned/", names)    # doctest: +SKIP
     """
     w_t = read_checkpoint_tensors(tuned, names)
     if isinstance(base, Mapping):

@@ -89,7 +89,9 @@ def _with_ids(raw: Iterable[tuple[str, str, tuple[str, str, str, str], int]]) ->
     for subject, question, choices, gold in raw:
         idx = counters.get(subject, 0)
         counters[subject] = idx + 1
-        out.append(MCItem(f"mmlu-{subject}-{idx}", subject, question, choices, gold))
+        # Stray leading/trailing blanks in the source would leak into prompts.
+        clean = (choices[0].strip(), choices[1].strip(), choices[2].strip(), choices[3].strip())
+        out.append(MCItem(f"mmlu-{subject}-{idx}", subject, question.strip(), clean, gold))
     return tuple(out)
 
 

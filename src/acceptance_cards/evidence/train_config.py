@@ -31,7 +31,7 @@ from ..errors import InputError
 #: LoRA rank (the paper's audit uses a small-rank LoRA; r = 8 is peft's default).
 DEFAULT_RANK = 8
 #: LoRA alpha; scaling = alpha / r = 2.
-DEFAULT_ALPHA = 16.0
+DEFAULT_ALPHA = 16
 #: Attention projections the adapters update (the paper's q/v).
 DEFAULT_TARGETS = ("q_proj", "v_proj")
 #: Optimiser steps of the cheapest configuration that installed the gap here.
@@ -72,8 +72,7 @@ class TrainConfig(BaseModel):
     split_seed: int = Field(default=0, description="Seed of the default split.")
     templates: str | None = Field(default=None, description="Template file (default: shipped).")
     lora_rank: int = Field(default=DEFAULT_RANK, gt=0)
-    lora_alpha: float = Field(default=DEFAULT_ALPHA, gt=0)
-    lora_dropout: float = Field(default=0.0, ge=0.0, lt=1.0)
+    lora_alpha: int = Field(default=DEFAULT_ALPHA, gt=0)
     target_modules: tuple[str, ...] = Field(default=DEFAULT_TARGETS, min_length=1)
     layers: tuple[int, ...] | None = Field(default=None,
                                            description="Declared layers (None = all).")

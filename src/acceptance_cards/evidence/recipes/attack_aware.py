@@ -1,0 +1,76 @@
+"""``attack-aware`` — remove a fraction α of each update's component along g_A (claim: attack-targeted).
+
+g_A is the base model's attack-loss gradient on the slice (cached, one ruler
+with gate (c)). LoRA trains factors (A, B), not W, so the projection is done
+where the update happens: after each AdamW step the factor change δθ is
+projected against ``J = ∇_θ ⟨B·A·s, ĝ_A⟩`` (``J_B = s·ĝ_A·Aᵀ``,
+``J_A = s·Bᵀ·ĝ_A`` at the pre-step factors, jointly over the slice):
+
+    δθ ← δθ − α · (⟨δθ, J⟩ / ‖J‖²) · J
+
+To first order this removes the fraction α of the step's change of
+⟨ΔW, ĝ_A⟩: α = 1 freezes ΔW's g_A component, α = 2 reverses it, α = 0.5 halves
+it. (The second-order term δB·δA is not projected; it is small per step.)
+
+Example:
+    >>> AttackAware(alpha=2).params()
+    {'alpha': 2.0}
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+import torch
+
+from .base import Recipe, RecipeContext, number
+
+#: Fraction of the g_A component removed (issue grid: 0.5, 1, 2).
+DEFAULT_ALPHA = 1.0
+
+
+class AttackAware(Recipe):
+    """AdamW whose every step has its first-order g_A component scaled by (1 − α)."""
+
+    name: ClassVar[str] = "attack-aware"
+    claimed_class: ClassVar[str] = "attack-targeted"
+    needs_snapshot: ClassVar[bool] = True
+    defaults: ClassVar[dict[str, Any]] = {"alpha": DEFAULT_ALPHA}
+
+    def validate(self) -> None:
+        self._params["alpha"] = number(self._params, "alpha", low=0.0, high=4.0)
+
+    def setup(self, ctx: RecipeContext) -> None:
+        grads = ctx.gradients()
+        norm = grads.norm("a")
+        # A zero g_A leaves nothing to remove; the recipe then equals AdamW (recorded).
+        self._ghat = {n: (grads.g_a[n] / norm if norm > 0 else torch.zeros_like(grads.g_a[n]))
+                      for n in ctx.slice_names}
+        ctx.info["attack_aware_norm_ga"] = norm
+        self._removed: list[float] = []
+
+    @torch.no_grad()
+    def after_step(self, ctx: RecipeContext, before: Mapping[str, torch.Tensor]) -> None:
+        num = 0.0
+        den = 0.0
+        jac: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+        for name, pair in ctx.pairs.items():
+            a0, b0 = before[f"{name}:A"], before[f"{name}:B"]
+            g = self._ghat[name]
+            j_b = pair.scaling * (g @ a0.T)
+            j_a = pair.scaling * (b0.T @ g)
+            jac[name] = (j_a, j_b)
+            num += float((pair.a - a0).mul(j_a).sum() + (pair.b - b0).mul(j_b).sum())
+            den += float(j_a.pow(2).sum() + j_b.pow(2).sum())
+        if den <= 0:
+            return
+        c = self._params["alpha"] * num / den
+        for name, pair in ctx.pairs.items():
+            j_a, j_b = jac[name]
+            pair.a.sub_(c * j_a)
+            pair.b.sub_(c * j_b)
+        self._removed.append(c)
+
+    def finalize(self, ctx: RecipeContext) -> dict[str, Any]:
+        return {"attack_aware_steps_projected": len(self._removed)}
