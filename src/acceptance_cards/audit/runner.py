@@ -80,7 +80,7 @@ class Pipeline:
               fn: Callable[[Path], Any]) -> StepResult:
         from .steps import code_version
 
-        inputs = {**inputs, "code": code_version()}
+        inputs = {**inputs, "code": code_version(kind)}
         if self.progress:
             self.progress(cell, label, "start", 0, 0)
         res = self.store.run(kind, inputs, fn, label=label)
@@ -106,13 +106,13 @@ class Pipeline:
         return {"spec": model.spec, "dtype": model.dtype, "hash": model_hash(model)}
 
     def train(self, cell: str, model: ModelSpec, recipe: RecipeSpec, seed: int, task: str,
-              split: StepResult) -> Path:
+              split: StepResult) -> tuple[Path, StepResult | None]:
         """The adapter folder of ``recipe`` on ``task``: a given one, or trained here."""
         from . import steps
 
         given = recipe.adapters.get(str(seed)) if task == self.cfg.audit.primary_task else None
         if given is not None:
-            return Path(given)
+            return Path(given), None
         label = f"train {recipe.name} {task}"
         inputs = {"model": self.model_inputs(model), "recipe": recipe.recipe_id,
                   "params": recipe.params, "seed": seed, "task": task,
@@ -120,7 +120,7 @@ class Pipeline:
         res = self._step(cell, label, "train", inputs, lambda w: steps.train_cell(
             self.cfg, w, model=model, recipe=recipe, seed=seed, task=task,
             split_file=split.path / steps.SPLIT_FILE, progress=self._advance(cell, label)))
-        return res.path / steps.ADAPTER_DIR
+        return res.path / steps.ADAPTER_DIR, res
 
     def evaluate(self, cell: str, model: ModelSpec, adapter: Path | None, task: str,
                  split_name: str, cell_name: str, seed: int, split: StepResult) -> StepResult:
@@ -168,7 +168,9 @@ class Pipeline:
         adapters: dict[str, Path] = {}
         for task, splits, prefix in tasks:
             for role, rec in (("baseline", baseline), ("defense", recipe)):
-                adapter = self.train(c, model, rec, plan.seed, task, split)
+                adapter, trained = self.train(c, model, rec, plan.seed, task, split)
+                if trained is not None:
+                    steps_done.append(trained)
                 adapters[prefix + role] = adapter
                 parts = [self.evaluate(c, model, adapter, task, s, f"{rec.name}-s{plan.seed}",
                                        plan.seed, split) for s in splits]
@@ -209,9 +211,20 @@ def _cell_worker(args: tuple[dict[str, Any], str, CellPlan]) -> CellArtifacts:
     return Pipeline(AuditConfig.model_validate(cfg_raw), Path(outdir)).run(plan)
 
 
-def cell_result(cfg: AuditConfig, art: CellArtifacts) -> CellResult:
-    """Load a finished cell's evidence and build its card."""
+def cell_result(cfg: AuditConfig, art: CellArtifacts, *, cards_dir: Path) -> CellResult:
+    """Load a finished cell's evidence and build its card.
+
+    The card records its inputs relative to ``cards_dir`` (where the audit
+    writes it), so ``acard verify`` recomputes it from the audit's artifacts.
+    """
+    import os
+
+    from ..card import InputFile
+    from ..io import sha256_file
+
     f = art.files
+    inputs = [InputFile(role=role, path=os.path.relpath(Path(path).resolve(), cards_dir.resolve()),
+                        sha256=sha256_file(path)) for role, path in f.items()]
     b, d = load_records(f["baseline"]), load_records(f["defense"])
     xb = load_records(f["cross_baseline"]) if "cross_baseline" in f else None
     xd = load_records(f["cross_defense"]) if "cross_defense" in f else None
@@ -234,7 +247,7 @@ def cell_result(cfg: AuditConfig, art: CellArtifacts) -> CellResult:
                  "eval_time_s": sum(v for k, v in art.timings.items() if k.startswith("eval"))},
     )
     card = build_card(b, d, cross_baseline=xb, cross_defense=xd, mechanism=mech,
-                      options=options, metadata=meta)
+                      options=options, metadata=meta, inputs=inputs)
     return CellResult(name=art.plan.name, model=art.plan.model, recipe=art.plan.recipe,
                       seed=art.plan.seed, task=cfg.audit.primary_task, card=card, baseline=b,
                       defense=d, cross_baseline=xb, cross_defense=xd, mechanism=mech)
@@ -250,8 +263,11 @@ def run_audit(
     on_cell: Callable[[CellArtifacts], None] | None = None,
 ) -> tuple[list[CellArtifacts], list[CellResult]]:
     """Run every cell (local or Ray) and build the cards; outputs are written by the caller."""
+    from .steps import check_train_section
+
+    check_train_section(cfg, source=cfg.audit.name)
     plans = plan_cells(cfg)
-    outdir = Path(outdir)
+    outdir = Path(outdir).resolve()  # Ray workers may run in another working directory
     if executor == "local":
         pipe = Pipeline(cfg, outdir, progress=progress)
         arts = run_cells(plans, pipe.run, executor="local",
@@ -261,4 +277,4 @@ def run_audit(
         arts = run_cells([(raw, str(outdir), p) for p in plans], _cell_worker, executor="ray",
                          address=address,
                          on_done=(lambda i, p, a: on_cell(a)) if on_cell else None)
-    return arts, [cell_result(cfg, a) for a in arts]
+    return arts, [cell_result(cfg, a, cards_dir=outdir / "cards") for a in arts]

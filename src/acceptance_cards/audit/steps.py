@@ -24,16 +24,35 @@ RECORDS_FILE = "records.jsonl"
 MECHANISM_FILE = "mechanism.json"
 
 
-@lru_cache(maxsize=1)
-def code_version() -> str:
-    """Package version + hash of the evidence layer's sources (what computes the numbers)."""
+#: The evidence-layer modules whose code computes each step's outputs: a change
+#: to one of them re-runs that kind of step (and what depends on it), nothing else.
+_DATA = ("mmlu", "split")
+_MODEL = ("models", "gguf_cache", "templates", "tasks")
+STEP_MODULES: dict[str, tuple[str, ...]] = {
+    "split": _DATA,
+    "eval": (*_DATA, *_MODEL, "scoring", "evaluate"),
+    "train": (*_DATA, *_MODEL, "attacks", "train", "train_config", "recipes"),
+    "mechanism": (*_DATA, *_MODEL, "attacks", "train", "train_config", "gradients", "delta_w",
+                  "signature"),
+}
+
+
+@lru_cache(maxsize=8)
+def code_version(kind: str) -> str:
+    """Package version + hash of the sources (and data files) that compute a ``kind`` step."""
     from .. import __version__
 
-    root = Path(__file__).resolve().parents[1] / "evidence"
+    root = Path(__file__).resolve().parents[1]
     h = hashlib.sha256(__version__.encode())
-    for p in sorted(root.rglob("*.py")) + sorted((root.parent / "data").rglob("*.json")):
-        h.update(p.name.encode())
-        h.update(p.read_bytes())
+    files: list[Path] = []
+    for mod in STEP_MODULES.get(kind, ()):
+        p = root / "evidence" / mod
+        files += sorted(p.rglob("*.py")) if p.is_dir() else [p.with_suffix(".py")]
+    files += sorted((root / "data").rglob("*.json"))
+    for f in files:
+        if f.is_file():
+            h.update(f.relative_to(root).as_posix().encode())
+            h.update(f.read_bytes())
     return f"{__version__}+{h.hexdigest()[:12]}"
 
 
@@ -152,4 +171,35 @@ def mechanism_cell(
                                  n_boot=int(opts.get("n_boot", 2000)), seed=int(opts.get("seed", 0)),
                                  progress=progress)
     del split_file  # the adapter's recorded config names the split it was trained on
+    _relativise_adapter(work / MECHANISM_FILE, adapter)
     return {"n_calibration": mech.n_calibration, "slice": list(mech.slice)}
+
+
+def _relativise_adapter(path: Path, adapter: Path) -> None:
+    """Record the adapter as ``<step kind>/<key>/adapter`` inside the store.
+
+    Where the output folder sits must not change the mechanism file's bytes
+    (cards record its sha256), so two runs of one config into different
+    folders give identical cards.
+    """
+    from ..io import atomic_write_text
+
+    data = read_json(path)
+    if "adapter" in data:
+        data["adapter"] = "/".join(adapter.resolve().parts[-3:])
+        atomic_write_text(path, json.dumps(data, indent=2) + "\n")
+
+
+def check_train_section(cfg: AuditConfig, source: str) -> None:
+    """Validate ``[train]`` with every recipe's params before any work starts.
+
+    A typo in the config then fails at once, naming the key, instead of after
+    an hour of training other cells.
+    """
+    from ..evidence.train_config import config_from_dict
+
+    for r in [cfg.recipe(cfg.audit.baseline_recipe), *cfg.defense_recipes()]:
+        for m in cfg.models:
+            config_from_dict({**cfg.train, "model": m.spec, "task": cfg.audit.primary_task,
+                              "recipe": r.recipe_id, "recipe_params": r.params},
+                             source=f"{source} [train]")

@@ -34,7 +34,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -193,15 +193,17 @@ def _grads(loss: torch.Tensor, params: list[torch.Tensor], *, retain: bool) -> l
     return [g.detach().float() for g in torch.autograd.grad(loss, params, retain_graph=retain)]
 
 
-def compute_item_gradients(
+def iter_item_gradients(
     lm: Any, cal: CalibrationSet, names: Sequence[str], *, restrict: bool = True,
     progress: ProgressFn | None = None,
-) -> tuple[list[list[torch.Tensor]], list[list[torch.Tensor]], list[torch.Tensor]]:
-    """Per-item task and attack gradients on ``names`` (uncached; see :func:`slice_gradients`).
+) -> Iterator[tuple[list[torch.Tensor], list[torch.Tensor], list[torch.Tensor]]]:
+    """Yield, per calibration item, (g_T of the item, g_A of the item, squared task grads).
 
-    ``restrict=True`` makes every parameter require grad (a full-model
+    g_T of an item is the mean of its eval- and deploy-framed task gradients;
+    the squared term sums both framings' squares (the empirical Fisher's input).
+    Streaming keeps memory at one item's gradients whatever the slice size.
+    ``restrict=False`` makes every parameter require grad (a full-model
     backward), kept only so the benchmark can price what restriction saves.
-    Returns (per-item g_T list, per-item g_A list, summed squared task grads).
     """
     model, tok = lm.model, lm.tokenizer
     named = dict(model.named_parameters())
@@ -213,9 +215,6 @@ def compute_item_gradients(
     for n, p in named.items():
         p.requires_grad_(not restrict or n in names)
     params = [named[n] for n in names]
-    per_t: list[list[torch.Tensor]] = []
-    per_a: list[list[torch.Tensor]] = []
-    fisher = [torch.zeros(p.shape, dtype=torch.float32) for p in params]
     try:
         for i, c in enumerate(cal.items):
             ev_prompt = prompt_text(c.item, c.eval_template, task=cal.task, tokenizer=tok,
@@ -236,27 +235,65 @@ def compute_item_gradients(
                 g_a = _grads(_loss_at(model, a_ids, a_pos, a_tgt), params, retain=False)
             d_ids, d_pos, d_tgt = _positions(tok, dep_prompt, c.key)
             g_td = _grads(_loss_at(model, d_ids, d_pos, d_tgt), params, retain=False)
-            per_t.append([(x + y) / 2 for x, y in zip(g_te, g_td, strict=True)])
-            per_a.append(g_a)
-            for f, x, y in zip(fisher, g_te, g_td, strict=True):
-                f.add_(x * x).add_(y * y)
+            yield ([(x + y) / 2 for x, y in zip(g_te, g_td, strict=True)], g_a,
+                   [x * x + y * y for x, y in zip(g_te, g_td, strict=True)])
             if progress:
                 progress(i + 1, len(cal.items))
     finally:
         for n, p in named.items():
             p.requires_grad_(flags[n])
+
+
+def compute_item_gradients(
+    lm: Any, cal: CalibrationSet, names: Sequence[str], *, restrict: bool = True,
+    progress: ProgressFn | None = None,
+) -> tuple[list[list[torch.Tensor]], list[list[torch.Tensor]], list[torch.Tensor]]:
+    """All per-item gradients in memory (small slices, tests, benchmark).
+
+    Returns (per-item g_T list, per-item g_A list, summed squared task grads).
+    """
+    per_t: list[list[torch.Tensor]] = []
+    per_a: list[list[torch.Tensor]] = []
+    fisher: list[torch.Tensor] = []
+    for g_t, g_a, sq in iter_item_gradients(lm, cal, names, restrict=restrict,
+                                            progress=progress):
+        per_t.append(g_t)
+        per_a.append(g_a)
+        fisher = sq if not fisher else [f + q for f, q in zip(fisher, sq, strict=True)]
     return per_t, per_a, fisher
 
 
-def _units(per: list[list[torch.Tensor]], n_units: int) -> torch.Tensor:
-    """Stack per-item gradients into ``n_units`` equal-as-possible groups (means), bf16."""
-    n = len(per)
-    bounds = np.linspace(0, n, n_units + 1).round().astype(int)
-    rows = []
-    for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
-        flat = torch.stack([torch.cat([g.reshape(-1) for g in per[i]]) for i in range(lo, hi)])
-        rows.append(flat.mean(0).to(torch.bfloat16))
-    return torch.stack(rows)
+class _Accumulator:
+    """Running means, Fisher, and per-unit rows (bf16) over a stream of items.
+
+    Units are contiguous runs of items, so only the current unit needs an fp32
+    buffer; finished rows are stored in bf16. A row is the unit's *sum* times
+    ``n_units / n``: the mean over rows is the mean gradient whatever the unit
+    sizes, and a bootstrap over rows is the cluster bootstrap of that mean.
+    """
+
+    def __init__(self, shapes: list[tuple[int, ...]], n: int, n_units: int) -> None:
+        self.d = sum(math.prod(s) for s in shapes)
+        self.n, self.n_units = n, n_units
+        self.bounds = np.linspace(0, n, n_units + 1).round().astype(int)
+        self.mean = torch.zeros(self.d, dtype=torch.float64)
+        self.sq = torch.zeros(self.d, dtype=torch.float64)
+        self.rows = torch.zeros((n_units, self.d), dtype=torch.bfloat16)
+        self.cur = torch.zeros(self.d, dtype=torch.float32)
+        self.seen = 0
+        self.unit = 0
+
+    def add(self, grads: list[torch.Tensor], sq: list[torch.Tensor] | None = None) -> None:
+        flat = torch.cat([g.reshape(-1) for g in grads])
+        self.mean += flat.double()
+        if sq is not None:
+            self.sq += torch.cat([q.reshape(-1) for q in sq]).double()
+        self.cur += flat
+        self.seen += 1
+        if self.seen == self.bounds[self.unit + 1]:
+            self.rows[self.unit] = (self.cur * (self.n_units / self.n)).to(torch.bfloat16)
+            self.cur.zero_()
+            self.unit += 1
 
 
 def _gram(units: torch.Tensor, *, chunk: int = 1 << 20) -> torch.Tensor:
@@ -297,21 +334,33 @@ def slice_gradients(
     path = Path(cache_dir) / f"{key[:32]}.safetensors"
     if path.is_file():
         return _read(path, key)
-    per_t, per_a, fisher = compute_item_gradients(lm, cal, names, progress=progress)
-    n = len(per_t)
-    d = sum(g.numel() for g in per_t[0])
+    named = dict(lm.model.named_parameters())
+    missing = [n for n in names if n not in named]
+    if missing:
+        raise InputError(f"slice parameter {missing[0]!r} is not in the base model",
+                         field="slice")
+    shapes = [tuple(named[n].shape) for n in names]
+    n = len(cal.items)
+    d = sum(math.prod(s) for s in shapes)
     n_units = n if 2 * 2 * n * d <= max_unit_bytes else max(MIN_GROUPS, max_unit_bytes // (4 * d))
     n_units = min(n, int(n_units))
+    acc_t, acc_a = _Accumulator(shapes, n, n_units), _Accumulator(shapes, n, n_units)
+    for g_t, g_a, sq in iter_item_gradients(lm, cal, names, progress=progress):
+        acc_t.add(g_t, sq)
+        acc_a.add(g_a)
     tensors: dict[str, torch.Tensor] = {}
-    for j, name in enumerate(names):
-        tensors[f"g_t/{name}"] = torch.stack([p[j] for p in per_t]).mean(0).contiguous()
-        tensors[f"g_a/{name}"] = torch.stack([p[j] for p in per_a]).mean(0).contiguous()
-        tensors[f"fisher_t/{name}"] = (fisher[j] / (2 * n)).contiguous()
-    units_t, units_a = _units(per_t, n_units), _units(per_a, n_units)
-    tensors.update(units_t=units_t, units_a=units_a, gram_t=_gram(units_t),
-                   gram_a=_gram(units_a))
+    offset = 0
+    for name, shape in zip(names, shapes, strict=True):
+        size = math.prod(shape)
+        sl = slice(offset, offset + size)
+        tensors[f"g_t/{name}"] = (acc_t.mean[sl] / n).float().reshape(shape).contiguous()
+        tensors[f"g_a/{name}"] = (acc_a.mean[sl] / n).float().reshape(shape).contiguous()
+        tensors[f"fisher_t/{name}"] = (acc_t.sq[sl] / (2 * n)).float().reshape(shape).contiguous()
+        offset += size
+    tensors.update(units_t=acc_t.rows, units_a=acc_a.rows, gram_t=_gram(acc_t.rows),
+                   gram_a=_gram(acc_a.rows))
     meta = {"key": key, "names": json.dumps(names),
-            "shapes": json.dumps([list(per_t[0][j].shape) for j in range(len(names))]),
+            "shapes": json.dumps([list(s) for s in shapes]),
             "unit": "item" if n_units == n else "group", "n_calibration": str(n),
             "model_hash": lm.content_hash, "calibration_hash": cal.hash, "dtype": dtype,
             "task": cal.task, "variant": cal.variant}

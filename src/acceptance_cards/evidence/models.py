@@ -24,6 +24,7 @@ Example:
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -187,10 +188,23 @@ def _merge_adapter(model: Any, adapter: Path, *, merge: bool) -> tuple[Any, str]
     h = hashlib.sha256()
     for p in sorted(adapter.glob("adapter_model.*")):
         h.update(file_sha(p).encode())
-    h.update((adapter / "adapter_config.json").read_bytes())
+    h.update(_canonical_adapter_config(adapter / "adapter_config.json").encode())
     if merge:
         return peft_model.merge_and_unload(), h.hexdigest()
     return peft_model, h.hexdigest()
+
+
+def _canonical_adapter_config(path: Path) -> str:
+    """The adapter config as key-sorted JSON with set-valued fields sorted.
+
+    peft writes ``target_modules`` from a Python set, so its order changes from
+    process to process; the hash must not.
+    """
+    cfg = json.loads(path.read_text(encoding="utf-8"))
+    for key in ("target_modules", "modules_to_save", "layers_to_transform"):
+        if isinstance(cfg.get(key), list):
+            cfg[key] = sorted(cfg[key], key=str)
+    return json.dumps(cfg, sort_keys=True)
 
 
 def load_model(

@@ -359,7 +359,7 @@ def train_cell(
             extra = recipe.extra_loss(ctx)
             total = loss if extra is None else loss + extra
             if not torch.isfinite(total):
-                raise InputError(f"loss became {float(total)} at step {step} (lr {lr:g}); "
+                raise InputError(f"loss became {float(total.detach())} at step {step} (lr {lr:g}); "
                                  "lower the learning rate or check the data; no adapter written",
                                  path=cell / "config.json", field="lr")
             opt.zero_grad(set_to_none=True)
@@ -372,9 +372,9 @@ def train_cell(
             dt = time.perf_counter() - t0
             seconds += dt
             tokens += ntok
-            last_loss = float(loss)
+            last_loss = float(loss.detach())
             fh.write(json.dumps({"step": step, "loss": last_loss,
-                                 "extra_loss": None if extra is None else float(extra),
+                                 "extra_loss": None if extra is None else float(extra.detach()),
                                  "lr": lr, "grad_norm": gnorm, "tokens": ntok,
                                  "seconds": round(dt, 4)}) + "\n")
             done = step + 1

@@ -116,9 +116,8 @@ class SafeLoRA(Recipe):
         return v, {"reference": "framing-consistent fine-tune of the base model "
                                 "(deviation: no aligned/unaligned pair ships here)", **info}
 
-    @torch.no_grad()
     def finalize(self, ctx: RecipeContext) -> dict[str, Any]:
-        v, source = self.reference(ctx)
+        v, source = self.reference(ctx)  # may train the reference: grad must stay enabled
         missing = [n for n in ctx.slice_names if n not in v]
         if missing:
             raise InputError(f"reference has no update for {missing[0]!r}", field="slice")
@@ -133,6 +132,7 @@ class SafeLoRA(Recipe):
         else:
             chosen = sorted(ctx.slice_names, key=lambda n: (cos[n], n))[
                 : int(self._params["num_layers"])]
-        for name in chosen:
-            ctx.pairs[name].b.copy_(proposals[name][0].to(ctx.pairs[name].b.dtype))
+        with torch.no_grad():
+            for name in chosen:
+                ctx.pairs[name].b.copy_(proposals[name][0].to(ctx.pairs[name].b.dtype))
         return {"safelora_cos": cos, "safelora_projected": sorted(chosen), **source}

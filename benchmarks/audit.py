@@ -1,0 +1,65 @@
+"""Benchmark: per-cell and per-step time of an audit, and local vs Ray wall time.
+
+    python benchmarks/audit.py [--config examples/quick.toml] [--out out/bench-audit] [--no-ray]
+    python benchmarks/audit.py --report OUTDIR      # only summarise an existing run
+
+Runs the audit once with the local executor and once with Ray (fresh output
+folders, so neither reuses the other's artifacts), then prints each step's
+seconds and share of the cell's total from the manifests, and the two wall
+times with their ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+
+def run(config: Path, out: Path, executor: str) -> float:
+    if out.exists():
+        shutil.rmtree(out)
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "acceptance_cards", "audit", str(config), "-o", str(out),
+                    "--executor", executor], check=True)
+    return time.perf_counter() - t0
+
+
+def report(out: Path) -> None:
+    timings = json.loads((out / "timings.json").read_text())
+    for cell, t in timings.items():
+        total = sum(t["steps"].values())
+        print(f"\n{cell}: {total:.1f} s of step time")
+        by_kind: dict[str, float] = defaultdict(float)
+        for step, sec in sorted(t["steps"].items(), key=lambda kv: -kv[1]):
+            by_kind[step.split(":")[0]] += sec
+            cached = " (cached)" if t["cached"].get(step) else ""
+            print(f"  {step:55s} {sec:8.1f} s  {100 * sec / total:5.1f}%{cached}")
+        print("  by kind: " + ", ".join(f"{k} {100 * v / total:.0f}%" for k, v in by_kind.items()))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--config", type=Path, default=Path("examples/quick.toml"))
+    ap.add_argument("--out", type=Path, default=Path("out/bench-audit"))
+    ap.add_argument("--no-ray", action="store_true")
+    ap.add_argument("--report", type=Path, help="summarise an existing audit folder and stop")
+    args = ap.parse_args()
+    if args.report:
+        report(args.report)
+        return
+    local = run(args.config, args.out / "local", "local")
+    report(args.out / "local")
+    print(f"\nwall time, local executor: {local:.1f} s")
+    if not args.no_ray:
+        ray = run(args.config, args.out / "ray", "ray")
+        print(f"wall time, Ray executor:   {ray:.1f} s   (ray/local = {ray / local:.2f})")
+
+
+if __name__ == "__main__":
+    main()

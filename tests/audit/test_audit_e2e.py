@@ -1,0 +1,167 @@
+"""A whole audit on a tiny random model: train → eval → mechanism → card → matrix → report.
+
+Real code paths throughout (transformers, peft LoRA training, the evaluator,
+base-model gradients); only the model is tiny. Also: re-running does no
+finished work, a SIGKILLed run resumes to identical outputs, and the Ray
+executor gives the local executor's results.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("torch")
+pytest.importorskip("peft")
+
+from tiny_models import build_tiny  # noqa: E402
+
+CONFIG = """\
+[audit]
+name = "tiny-e2e"
+seeds = [1]
+
+[[models]]
+name = "tiny"
+spec = "{model}"
+dtype = "float32"
+
+[[recipes]]
+name = "attack-aware"
+claimed_class = "attack-targeted"
+params = {{ alpha = 1.0 }}
+
+[split]
+n_heldout = 4
+n_fresh = 4
+
+[eval]
+heldout_templates = 2
+fresh_templates = 2
+
+[train]
+steps = 3
+n_examples = 16
+batch_size = 4
+dtype = "float32"
+checkpoint_every = 1
+
+[mechanism]
+n_calibration = 8
+n_boot = 50
+
+[thresholds]
+n_resamples = 200
+"""
+
+
+@pytest.fixture(scope="module")
+def config(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from acceptance_cards.evidence.models import load_tokenizer
+
+    root = tmp_path_factory.mktemp("e2e")
+    model = build_tiny(root / "tiny", load_tokenizer("smollm2"))
+    cfg = root / "audit.toml"
+    cfg.write_text(CONFIG.format(model=model))
+    return cfg
+
+
+def _acard(*args: str, env_extra: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", **(env_extra or {})}
+    return subprocess.run([sys.executable, "-m", "acceptance_cards", *args], capture_output=True,
+                          text=True, env=env, timeout=1200)
+
+
+def _card_without_timings(path: Path) -> str:
+    """A card's JSON minus the measured wall-clock seconds (which no two runs share)."""
+    card = json.loads(path.read_text())
+    card["compute"].pop("training_time_s", None)
+    card["compute"].pop("eval_time_s", None)
+    return json.dumps(card, sort_keys=True)
+
+
+def _outputs(out: Path) -> dict[str, str]:
+    cards = {p.name: _card_without_timings(p) for p in sorted((out / "cards").glob("*.json"))}
+    return {"matrix.csv": (out / "matrix.csv").read_text(),
+            "filter.csv": (out / "filter.csv").read_text(), **cards}
+
+
+@pytest.fixture(scope="module")
+def first_run(config: Path) -> Path:
+    out = config.parent / "out-local"
+    r = _acard("audit", str(config), "-o", str(out))
+    assert r.returncode == 0, r.stderr[-3000:]
+    return out
+
+
+def test_whole_pipeline_writes_every_output(first_run: Path) -> None:
+    out = first_run
+    card = json.loads((out / "cards" / "tiny-attack-aware-s1.json").read_text())
+    assert set(card["diagnostics"]) == {"a", "b", "c", "d"}
+    # every gate had evidence: nothing is `not run`
+    assert all(card["diagnostics"][g]["verdict"] != "not run" for g in "abcd")
+    assert card["diagnostics"]["c"]["slice"] and card["diagnostics"]["c"]["claimed_class"] == "attack-targeted"
+    assert card["task"]["cross"] == "sycophancy" and card["task"]["split_hash"]
+    assert card["recipe"]["name"] == "attack-aware" and card["compute"]["training_time_s"] > 0
+    for name in ("matrix.csv", "matrix.md", "matrix.tex", "filter.csv", "report.html", "timings.json"):
+        assert (out / name).is_file(), name
+    assert list((out / "figures").glob("*.svg")) and list((out / "figures").glob("*.png"))
+    assert "tiny/attack-aware/s1" in (out / "matrix.csv").read_text()
+    timings = json.loads((out / "timings.json").read_text())["tiny/attack-aware/s1"]
+    kinds = {k.split(":")[0] for k in timings["steps"]}
+    assert kinds == {"split", "train", "eval", "mechanism"}
+    # the card verifies against its recorded inputs
+    from acceptance_cards.card import load_card
+    from acceptance_cards.verify import verify_card
+
+    assert verify_card(load_card(out / "cards" / "tiny-attack-aware-s1.json"),
+                       card_dir=out / "cards").differences == []
+
+
+def test_rerun_does_no_finished_work(config: Path, first_run: Path) -> None:
+    before = _outputs(first_run)
+    r = _acard("audit", str(config), "-o", str(first_run))
+    assert r.returncode == 0, r.stderr[-3000:]
+    cached = json.loads((first_run / "timings.json").read_text())["tiny/attack-aware/s1"]["cached"]
+    assert cached and all(cached.values()), cached
+    assert _outputs(first_run) == before
+
+
+def test_sigkill_then_resume_matches_uninterrupted(config: Path, first_run: Path) -> None:
+    out = config.parent / "out-killed"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    p = subprocess.Popen([sys.executable, "-m", "acceptance_cards", "audit", str(config), "-o", str(out)],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    # kill once the first training step has finished and another step is under way
+    deadline = time.time() + 600
+    steps = out / "artifacts" / "steps"
+    while time.time() < deadline and p.poll() is None:
+        if len(list(steps.glob("train/*/manifest.json"))) >= 1 and list(steps.glob("eval/*")):
+            break
+        time.sleep(0.2)
+    assert p.poll() is None, "the audit finished before it could be killed"
+    os.kill(p.pid, signal.SIGKILL)
+    p.wait()
+    finished = {m.parent for m in steps.rglob("manifest.json")}
+    stamps = {d: (d / "manifest.json").stat().st_mtime_ns for d in finished}
+    assert not (out / "report.html").exists()
+    r = _acard("audit", str(config), "-o", str(out))
+    assert r.returncode == 0, r.stderr[-3000:]
+    # finished steps were not rerun, and the result equals the uninterrupted run
+    assert all((d / "manifest.json").stat().st_mtime_ns == t for d, t in stamps.items())
+    assert _outputs(out) == _outputs(first_run)
+
+
+def test_ray_executor_matches_local(config: Path, first_run: Path) -> None:
+    pytest.importorskip("ray")
+    out = config.parent / "out-ray"
+    r = _acard("audit", str(config), "-o", str(out), "--executor", "ray")
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert _outputs(out) == _outputs(first_run)
