@@ -14,7 +14,7 @@ DEMO   ?= out/demo
 
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: install system-deps demo test test-fast lint typecheck bench schema example clean
+.PHONY: install system-deps demo demo-card test test-fast lint typecheck bench schema example clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -35,7 +35,13 @@ system-deps:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else echo "note: chromium missing; the report-rendering test needs it (apt-get install chromium)"; fi; }
 
-demo: install
+# The main job: the card engine on the bundled synthetic example (seconds), then
+# a real audit of the default CPU model (LoRA training + MMLU evaluation).
+demo: demo-card
+	$(ACARD) audit examples/quick.toml -o out/quick
+	@echo "audit report: out/quick/report.html"
+
+demo-card: install
 	$(PY) scripts/make_example.py --out examples/synthetic
 	$(ACARD) validate examples/synthetic/*.jsonl examples/synthetic/mechanism.json
 	$(ACARD) card --baseline examples/synthetic/baseline.jsonl \

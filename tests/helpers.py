@@ -19,3 +19,16 @@ def row(**kw: Any) -> dict[str, Any]:
                                 framing="eval", correct=1)
     base.update(kw)
     return base
+
+
+def run_cli(argv: list[str], capsys: Any) -> tuple[int, str, str]:
+    """Run ``acard argv`` in-process: (exit code, stdout, stderr)."""
+    import pytest
+
+    from acceptance_cards.cli import main
+
+    with pytest.raises(SystemExit) as ei:
+        main(argv)
+    out, err = capsys.readouterr()
+    code = ei.value.code
+    return (code if isinstance(code, int) else 1), out, err

@@ -9,18 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from acceptance_cards.cli import main
 from acceptance_cards.example import example_mechanism, simulate_rows
 from acceptance_cards.mechanism import save_mechanism
 from helpers import row, write_jsonl
-
-
-def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as ei:
-        main(argv)
-    out, err = capsys.readouterr()
-    code = ei.value.code
-    return (code if isinstance(code, int) else 1), out, err
+from helpers import run_cli as run
 
 
 @pytest.fixture

@@ -75,3 +75,20 @@ def validation_error(exc: ValidationError, *, path: str | Path, prefix: str = ""
     err = exc.errors()[0]
     field = ".".join(str(x) for x in err["loc"]) or None
     return InputError(f"{prefix}{err['msg']}", path=path, field=field)
+
+
+def read_toml_object(path: str | Path, *, what: str = "file") -> dict[str, Any]:
+    """Read a TOML file; errors name the file (``what`` says what kind it is)."""
+    import tomllib
+
+    from .errors import InputError
+
+    p = Path(path)
+    try:
+        return tomllib.loads(p.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError(f"no such {what}", path=p) from None
+    except IsADirectoryError:
+        raise InputError(f"is a folder, expected a TOML {what}", path=p) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise InputError(f"not valid TOML ({exc})", path=p) from None

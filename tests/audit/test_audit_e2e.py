@@ -107,7 +107,8 @@ def test_whole_pipeline_writes_every_output(first_run: Path) -> None:
     assert set(card["diagnostics"]) == {"a", "b", "c", "d"}
     # every gate had evidence: nothing is `not run`
     assert all(card["diagnostics"][g]["verdict"] != "not run" for g in "abcd")
-    assert card["diagnostics"]["c"]["slice"] and card["diagnostics"]["c"]["claimed_class"] == "attack-targeted"
+    c = card["diagnostics"]["c"]
+    assert c["slice"] and c["claimed_class"] == "attack-targeted"
     assert card["task"]["cross"] == "sycophancy" and card["task"]["split_hash"]
     assert card["recipe"]["name"] == "attack-aware" and card["compute"]["training_time_s"] > 0
     for name in ("matrix.csv", "matrix.md", "matrix.tex", "filter.csv", "report.html", "timings.json"):

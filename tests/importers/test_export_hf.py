@@ -12,8 +12,8 @@ import pytest
 from acceptance_cards.build import CardMetadata, build_card
 from acceptance_cards.card import Card, CardOptions, card_to_json
 from acceptance_cards.claims import lint_claim
-from acceptance_cards.cli import main
 from acceptance_cards.example import example_card, example_mechanism, simulate_pair
+from helpers import run_cli as run
 
 hub = pytest.importorskip("huggingface_hub")
 
@@ -24,14 +24,6 @@ from acceptance_cards.export.huggingface import (  # noqa: E402
     card_section,
     to_model_card,
 )
-
-
-def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as ei:
-        main(argv)
-    out, err = capsys.readouterr()
-    code = ei.value.code
-    return (code if isinstance(code, int) else 1), out, err
 
 
 def _card(scenario: str, *, mech: str | None = None, cross: bool = False,

@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 from importer_data import ATTACKED_CELL, BASE_CELL, inspect_log
 
-from acceptance_cards.cli import main
 from acceptance_cards.errors import InputError
 from acceptance_cards.records import load_records
+from helpers import run_cli as run
 
 pytest.importorskip("inspect_ai")
 
@@ -37,12 +37,6 @@ def sample_ids(log: Path) -> list[Any]:
     return [s.id for s in read_eval_log_samples(str(log))]
 
 
-def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as ei:
-        main(argv)
-    out, err = capsys.readouterr()
-    code = ei.value.code
-    return (code if isinstance(code, int) else 1), out, err
 
 
 @pytest.mark.parametrize("cell", [BASE_CELL, ATTACKED_CELL])

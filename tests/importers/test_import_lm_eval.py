@@ -10,22 +10,16 @@ from typing import Any
 import pytest
 from importer_data import BASE_CELL, FIX, lm_eval_samples
 
-from acceptance_cards.cli import main
 from acceptance_cards.errors import InputError
 from acceptance_cards.importers.lm_eval_samples import import_lm_eval, results_model
 from acceptance_cards.importers.mapping import parse_map_options
 from acceptance_cards.records import load_records
+from helpers import run_cli as run
 
 Rewrite = Callable[..., Path]
 KEYS = ("question_id", "subject", "template_id", "framing", "split", "task")
 
 
-def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as ei:
-        main(argv)
-    out, err = capsys.readouterr()
-    code = ei.value.code
-    return (code if isinstance(code, int) else 1), out, err
 
 
 def _raw() -> list[dict[str, Any]]:

@@ -28,13 +28,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-import tomllib
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from ..card import CardOptions
 from ..diagnostics import ClaimedClass
-from ..errors import InputError
-from ..io import validation_error
+from ..io import read_toml_object, validation_error
 
 
 class _Strict(BaseModel):
@@ -135,12 +133,7 @@ class AuditConfig(_Strict):
 def load_config(path: str | Path) -> AuditConfig:
     """Parse and validate an audit TOML file; errors name the file and the key."""
     p = Path(path)
-    try:
-        raw = tomllib.loads(p.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputError("no such file", path=p) from None
-    except tomllib.TOMLDecodeError as exc:
-        raise InputError(f"not valid TOML ({exc})", path=p) from None
+    raw = read_toml_object(p, what="audit config")
     try:
         return AuditConfig.model_validate(raw)
     except ValidationError as exc:

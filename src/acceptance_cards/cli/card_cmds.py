@@ -7,7 +7,6 @@ from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any
 
-import tomllib
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -24,7 +23,7 @@ from ..constants import (
     TAU,
 )
 from ..errors import InputError
-from ..io import atomic_write_text
+from ..io import atomic_write_text, read_json_object, read_toml_object
 
 _out = Console(highlight=False, soft_wrap=True)
 
@@ -44,16 +43,8 @@ class Fmt(str, Enum):
 def _read_meta(path: Path | None) -> dict[str, Any]:
     if path is None:
         return {}
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError("no such file", path=path) from None
-    try:
-        data = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
-    except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
-        raise InputError(f"cannot parse metadata ({exc})", path=path) from None
-    if not isinstance(data, dict):
-        raise InputError("metadata must be an object/table", path=path)
+    data = (read_toml_object(path, what="metadata file") if path.suffix == ".toml"
+            else read_json_object(path))
     allowed = {"title", "model", "recipe", "task", "compute", "notes"}
     unknown = set(data) - allowed
     if unknown:

@@ -38,16 +38,14 @@ from typing import Any
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save
 
 from ..errors import InputError
 from ..io import atomic_write_text
 from .attacks import EncodedExample, build_attack_data, encode_examples, summary, training_templates
 from .recipes import LoraPair, Recipe, RecipeContext, make_recipe
+from .train_checkpoints import load_checkpoint, save_checkpoint, truncate_log
 from .train_config import TrainConfig
 
-#: Checkpoints kept on disk (older ones are deleted after a new one is written).
-KEEP_CHECKPOINTS = 2
 #: peft prefixes module names with this when wrapping the base model.
 _PEFT_PREFIX = "base_model.model."
 
@@ -199,74 +197,6 @@ def answer_loss(model: Any, batch: list[EncodedExample], *, pad_id: int) -> tupl
     return torch.nn.functional.cross_entropy(logits, torch.tensor(tgt)), sum(len(s) for s in seqs)
 
 
-# ---------------------------------------------------------------- checkpoints
-
-
-def _ckpt_dir(cell: Path) -> Path:
-    return cell / "checkpoints"
-
-
-def _save_checkpoint(cell: Path, step: int, pairs: dict[str, LoraPair],
-                     opt: torch.optim.Optimizer, digest: str, seconds: float, tokens: int) -> None:
-    from ..io import atomic_write_bytes
-
-    tensors: dict[str, torch.Tensor] = {}
-    for i, name in enumerate(sorted(pairs)):
-        for tag, p in (("A", pairs[name].a), ("B", pairs[name].b)):
-            tensors[f"param/{name}:{tag}"] = p.detach().contiguous()
-            st = opt.state.get(p, {})
-            for key in ("exp_avg", "exp_avg_sq"):
-                if key in st:
-                    tensors[f"opt/{name}:{tag}/{key}"] = st[key].contiguous()
-            if "step" in st:
-                tensors[f"opt/{name}:{tag}/step"] = torch.as_tensor(st["step"]).reshape(1).float()
-        del i
-    meta = {"step": str(step), "config_digest": digest, "seconds": repr(seconds),
-            "tokens": str(tokens)}
-    folder = _ckpt_dir(cell)
-    folder.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(folder / f"step-{step:06d}.safetensors", save(tensors, metadata=meta))
-    for old in sorted(folder.glob("step-*.safetensors"))[:-KEEP_CHECKPOINTS]:
-        old.unlink(missing_ok=True)
-
-
-def _load_checkpoint(cell: Path, pairs: dict[str, LoraPair], opt: torch.optim.Optimizer,
-                     digest: str) -> tuple[int, float, int] | None:
-    from safetensors import safe_open
-
-    files = sorted(_ckpt_dir(cell).glob("step-*.safetensors"))
-    if not files:
-        return None
-    path = files[-1]
-    with safe_open(str(path), framework="pt") as fh:
-        meta = fh.metadata() or {}
-    if meta.get("config_digest") != digest:
-        raise InputError("checkpoint was written by a different config", path=path,
-                         field="config_digest")
-    t = load_file(str(path))
-    with torch.no_grad():
-        for name in sorted(pairs):
-            for tag, p in (("A", pairs[name].a), ("B", pairs[name].b)):
-                key = f"param/{name}:{tag}"
-                if key not in t or t[key].shape != p.shape:
-                    raise InputError(f"checkpoint lacks {key!r} or its shape differs", path=path)
-                p.copy_(t[key])
-                if f"opt/{name}:{tag}/exp_avg" in t:
-                    opt.state[p] = {"step": t[f"opt/{name}:{tag}/step"].reshape(()).clone(),
-                                    "exp_avg": t[f"opt/{name}:{tag}/exp_avg"].clone(),
-                                    "exp_avg_sq": t[f"opt/{name}:{tag}/exp_avg_sq"].clone()}
-    return int(meta["step"]), float(meta.get("seconds", "0")), int(meta.get("tokens", "0"))
-
-
-def _rewrite_log(path: Path, upto: int) -> None:
-    """Keep log rows of steps < ``upto`` (a resumed run re-logs later steps)."""
-    if not path.is_file():
-        return
-    keep = [ln for ln in path.read_text(encoding="utf-8").splitlines()
-            if ln.strip() and json.loads(ln)["step"] < upto]
-    atomic_write_text(path, "".join(ln + "\n" for ln in keep))
-
-
 # ---------------------------------------------------------------- the loop
 
 
@@ -338,11 +268,11 @@ def train_cell(
                         cell_dir=cell, log=say)
     params = [t for n in slice_names for t in (pairs[n].a, pairs[n].b)]
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    state = _load_checkpoint(cell, pairs, opt, cfg.digest())
+    state = load_checkpoint(cell, pairs, opt, cfg.digest())
     start, seconds, tokens = state if state is not None else (0, 0.0, 0)
     if state is not None:
         say(f"resuming from step {start}")
-    _rewrite_log(cell / "train_log.jsonl", start)
+    truncate_log(cell / "train_log.jsonl", start)
     recipe.setup(ctx)
     pad = lm.tokenizer.pad_token_id if lm.tokenizer.pad_token_id is not None else 0
     pm.train()
@@ -381,7 +311,7 @@ def train_cell(
             if done % cfg.checkpoint_every == 0 or done == end:
                 fh.flush()
                 os.fsync(fh.fileno())
-                _save_checkpoint(cell, done, pairs, opt, cfg.digest(), seconds, tokens)
+                save_checkpoint(cell, done, pairs, opt, cfg.digest(), seconds, tokens)
             if progress:
                 progress(done, cfg.steps, last_loss)
     if end < cfg.steps:
@@ -396,21 +326,11 @@ def train_cell(
                "threads": torch.get_num_threads(), "device": "cpu", "dtype": lm.dtype}
     atomic_write_text(cell / "timings.json", json.dumps(timings, indent=2) + "\n")
     result = {"steps": cfg.steps, "final_loss": last_loss, "resumed_from": start or None,
-              "data": data.summary, "recipe": recipe.name, "recipe_info": _jsonable(info),
+              "data": data.summary, "recipe": recipe.name, "recipe_info": info,
               "slice": slice_names, "adapter": str(adapter)}
-    atomic_write_text(cell / "result.json", json.dumps(result, indent=2) + "\n")
+    atomic_write_text(cell / "result.json", json.dumps(result, indent=2, default=str) + "\n")
     return TrainResult(cell, adapter, cfg.steps, start or None, seconds, tokens, last_loss,
                        tuple(slice_names), info)
-
-
-def _jsonable(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, (str, int, float, bool)) or obj is None:
-        return obj
-    return str(obj)
 
 
 def _save_adapter(pm: Any, cell: Path, cfg: TrainConfig, recipe: Recipe, lm: Any,
@@ -473,29 +393,3 @@ def calibration_for(cfg: TrainConfig, *, n: int | None = None, seed: int = 0) ->
                            training_templates(templates.templates), task=cfg.task,
                            variant=cfg.attack, n=n or DEFAULT_N_CALIBRATION, seed=seed,
                            forbidden_ids=frozenset(split.heldout_ids) | frozenset(split.fresh_ids))
-
-
-def reference_delta(cfg: TrainConfig, *, steps: int,
-                    log: Callable[[str], None] | None = None) -> tuple[dict[str, torch.Tensor],
-                                                                       dict[str, Any]]:
-    """SafeLoRA's default aligned reference: ΔW of a framing-consistent fine-tune.
-
-    Same model, LoRA targets, rank and seed as ``cfg``; attack strength 0 (both
-    framings answered with the key); plain AdamW; ``steps`` steps. Cached under
-    the ACARD cache by the reference config's digest and the model.
-    """
-    from .delta_w import delta_from_adapter
-    from .models import cache_root
-
-    ref = cfg.model_copy(update={"recipe": "adamw", "recipe_params": {}, "attack_strength": 0.0,
-                                 "steps": steps})
-    folder = cache_root() / "safelora_reference" / ref.digest()[:24]
-    if not (folder / "adapter" / "adapter_model.safetensors").is_file():
-        if log:
-            log(f"building SafeLoRA reference ({steps} framing-consistent steps) in {folder}")
-        from .models import load_model
-
-        train_cell(ref, folder, lm=load_model(ref.model, dtype=ref.dtype, eval_mode=False))
-    return delta_from_adapter(folder / "adapter"), {"reference_dir": str(folder),
-                                                    "reference_steps": steps,
-                                                    "reference_config_digest": ref.digest()}

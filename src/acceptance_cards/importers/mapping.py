@@ -45,9 +45,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
-import tomllib
-
 from ..errors import InputError
+from ..io import read_toml_object
 
 
 class _Missing:
@@ -338,12 +337,7 @@ def parse_map_options(options: Iterable[str]) -> dict[str, Expr]:
 def load_mapping_file(path: str | Path) -> dict[str, tuple[Expr, ...]]:
     """A TOML mapping file: a ``[map]`` table (or top-level keys) of field = expr(s)."""
     p = Path(path)
-    try:
-        data = tomllib.loads(p.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputError("no such mapping file", path=p) from None
-    except tomllib.TOMLDecodeError as exc:
-        raise InputError(f"not valid TOML ({exc})", path=p) from None
+    data = read_toml_object(p, what="mapping file")
     table = data.get("map", data)
     if not isinstance(table, dict):
         raise InputError("`map` must be a table of field = expression", path=p, field="map")

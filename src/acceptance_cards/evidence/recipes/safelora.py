@@ -29,6 +29,7 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import torch
@@ -110,8 +111,6 @@ class SafeLoRA(Recipe):
             v = delta_from_checkpoints(p["unaligned"], p["aligned"], names)
             return v, {"reference": "checkpoint pair", "aligned": str(p["aligned"]),
                        "unaligned": str(p["unaligned"])}
-        from ..train import reference_delta
-
         v, info = reference_delta(ctx.config, steps=int(p["reference_steps"]), log=ctx.log)
         return v, {"reference": "framing-consistent fine-tune of the base model "
                                 "(deviation: no aligned/unaligned pair ships here)", **info}
@@ -136,3 +135,28 @@ class SafeLoRA(Recipe):
             for name in chosen:
                 ctx.pairs[name].b.copy_(proposals[name][0].to(ctx.pairs[name].b.dtype))
         return {"safelora_cos": cos, "safelora_projected": sorted(chosen), **source}
+
+
+def reference_delta(cfg: Any, *, steps: int,
+                    log: Callable[[str], None] | None = None) -> tuple[dict[str, torch.Tensor],
+                                                                       dict[str, Any]]:
+    """SafeLoRA's default aligned reference: ΔW of a framing-consistent fine-tune.
+
+    Same model, LoRA targets, rank and seed as ``cfg``; attack strength 0 (both
+    framings answered with the key); plain AdamW; ``steps`` steps. Cached under
+    the ACARD cache by the reference config's digest and the model.
+    """
+    from ..delta_w import delta_from_adapter
+    from ..models import cache_root, load_model
+    from ..train import train_cell
+
+    ref = cfg.model_copy(update={"recipe": "adamw", "recipe_params": {}, "attack_strength": 0.0,
+                                 "steps": steps})
+    folder = cache_root() / "safelora_reference" / ref.digest()[:24]
+    if not (folder / "adapter" / "adapter_model.safetensors").is_file():
+        if log:
+            log(f"building SafeLoRA reference ({steps} framing-consistent steps) in {folder}")
+        train_cell(ref, folder, lm=load_model(ref.model, dtype=ref.dtype, eval_mode=False))
+    return delta_from_adapter(folder / "adapter"), {"reference_dir": str(folder),
+                                                    "reference_steps": steps,
+                                                    "reference_config_digest": ref.digest()}
