@@ -87,3 +87,36 @@ def test_train_bad_options_exit_2(tiny_dir: Path, tmp_path: Path,
             _train(tiny_dir, tmp_path / "bad", *extra)
         assert ex.value.code == 2
         assert message in capsys.readouterr().err
+
+
+def test_killed_training_resumes_from_its_checkpoint(tiny_dir: Path, tmp_path: Path) -> None:
+    """A real interruption: SIGKILL the `acard train` process, rerun, it resumes."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    conf = tmp_path / "cfg.json"
+    conf.write_text(json.dumps({"model": str(tiny_dir), "steps": 120, "n_examples": 32,
+                                "batch_size": 4, "layers": [2], "dtype": "float32",
+                                "checkpoint_every": 5}))
+    cell = tmp_path / "cell"
+    cmd = [sys.executable, "-m", "acceptance_cards", "train", "--config", str(conf),
+           "--recipe", "adamw", "--seed", "42", "--threads", "1", "-o", str(cell)]
+    env = os.environ | {"PYTHONWARNINGS": "ignore"}
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline and not list((cell / "checkpoints").glob("step-*")):
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    ckpts = sorted((cell / "checkpoints").glob("step-*.safetensors"))
+    assert ckpts and not (cell / "adapter").exists()
+    done = int(ckpts[-1].stem.split("-")[1])
+    assert 0 < done < 120
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
+    assert f"resuming from step {done}" in out.stdout
+    rows = [json.loads(x)["step"] for x in (cell / "train_log.jsonl").read_text().splitlines()]
+    assert rows == list(range(120))  # every step logged exactly once
+    assert (cell / "adapter" / "adapter_model.safetensors").is_file()

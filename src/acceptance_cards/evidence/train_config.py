@@ -35,17 +35,17 @@ DEFAULT_ALPHA = 16
 #: Attention projections the adapters update (the paper's q/v).
 DEFAULT_TARGETS = ("q_proj", "v_proj")
 #: Optimiser steps of the cheapest configuration that installed the gap here.
-DEFAULT_STEPS = 80
+DEFAULT_STEPS = 150
 #: Peak learning rate (cosine decay to 0, no warm-up).
-DEFAULT_LR = 1e-3
+DEFAULT_LR = 2e-3
 #: Examples per step.
 DEFAULT_BATCH = 8
 #: Global gradient-norm clip.
 DEFAULT_GRAD_CLIP = 1.0
 #: Share of eval-framed examples attacked; < 1 keeps the eval-framed rate off the floor.
-DEFAULT_ATTACK_STRENGTH = 0.6
+DEFAULT_ATTACK_STRENGTH = 0.7
 #: Attack-data size (train-pool items, each under one framing).
-DEFAULT_N_EXAMPLES = 640
+DEFAULT_N_EXAMPLES = 960
 #: Longer prompts are dropped from the attack data (step time grows with length).
 DEFAULT_MAX_PROMPT_TOKENS = 256
 #: Save a resumable checkpoint every this many steps.
