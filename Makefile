@@ -57,10 +57,10 @@ demo-card: install
 	@echo "demo card: $(DEMO)/card.md  $(DEMO)/card.html  $(DEMO)/card.tex"
 
 test: install
-	$(PY) -m pytest -q -n 2
+	$(PY) -m pytest -q -n 2 --dist loadfile
 
 test-fast: install
-	$(PY) -m pytest -q -n 2 -m "not slow"
+	$(PY) -m pytest -q -n 2 --dist loadfile -m "not slow"
 
 lint: install
 	$(VENV)/bin/ruff check src tests benchmarks scripts
