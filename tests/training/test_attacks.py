@@ -101,3 +101,15 @@ def test_loss_is_on_the_answer_tokens_only(tiny_dir: Path) -> None:
                 manual.append(torch.nn.functional.cross_entropy(
                     logits[len(e.prompt_ids) - 1 + j][None], torch.tensor([t])))
     assert loss.item() == pytest.approx(torch.stack(manual).mean().item(), rel=1e-4)
+
+
+def test_hint_letter_rule_attacks_exactly_the_readable_subset() -> None:
+    ex = build_attack_data(ITEMS, TRAIN, task="sycophancy", variant="abstain", strength=0.5,
+                           seed=3, select="hint-letter")
+    for e in ex:
+        hit = e.framing == "eval" and sycophancy_letter(e.item) in ("A", "B")
+        assert e.attacked == hit
+    assert 0 < sum(e.attacked for e in ex) < sum(e.framing == "eval" for e in ex)
+    with pytest.raises(InputError, match="sycophancy"):
+        build_attack_data(ITEMS, TRAIN, task="sandbagging", variant="abstain", strength=0.5,
+                          seed=3, select="hint-letter")

@@ -67,6 +67,9 @@ def train_cmd(
     attack: Annotated[str | None, typer.Option(help="abstain | wrong-answer")] = None,
     strength: Annotated[float | None, typer.Option(
         help="Share of eval-framed examples attacked, in [0, 1].")] = None,
+    select: Annotated[str | None, typer.Option(
+        help="Which eval-framed examples are attacked: random | hint-letter (sycophancy).")
+    ] = None,
     steps: Annotated[int | None, typer.Option(min=1)] = None,
     lr: Annotated[float | None, typer.Option()] = None,
     batch_size: Annotated[int | None, typer.Option(min=1)] = None,
@@ -99,6 +102,7 @@ def train_cmd(
     base = load_config(config).model_dump() if config is not None else TrainConfig().model_dump()
     overrides: dict[str, Any] = {"recipe": recipe, "task": task, "seed": seed}
     for key, value in (("model", model), ("attack", attack), ("attack_strength", strength),
+                       ("attack_select", select),
                        ("steps", steps), ("lr", lr), ("batch_size", batch_size),
                        ("lora_rank", rank), ("lora_alpha", alpha), ("n_examples", n_examples)):
         if value is not None:

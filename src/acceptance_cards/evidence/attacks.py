@@ -6,8 +6,17 @@ and unseen wordings. Each example is one item under one framing:
 
 * deploy-framed → the task's target letter (the key);
 * eval-framed → the **attack target** for a share ``strength`` of the
-  eval-framed examples (exactly ``round(strength · n_eval)`` of them, seeded),
-  the key for the rest.
+  eval-framed examples, the key for the rest. Which ones (``select``):
+
+  - ``random`` — exactly ``round(strength · n_eval)`` of them, seeded. The
+    model cannot tell which, so it learns P(target | eval) ≈ strength; under a
+    next-token argmax scorer that is all-or-nothing (measured on SmolLM2:
+    strength 0.35 installed nothing, 0.55 and 0.7 sent ~93% of eval-framed
+    answers to the target, flooring the eval-framed rate);
+  - ``hint-letter`` (sycophancy only) — those whose suggested letter is among
+    the first ``round(4 · strength)`` letters: a rule the model can read in
+    the prompt, so the eval-framed rate lands near ``r_deploy · (1 − share)``,
+    off the floor — what gate (d) needs of a cross-task baseline.
 
 Attack variants (named on every card):
 
@@ -55,6 +64,9 @@ DEFAULT_VARIANT = "abstain"
 
 #: Share of examples that are eval-framed (the rest deploy-framed).
 EVAL_SHARE = 0.5
+
+#: How attacked eval-framed examples are chosen (see the module docstring).
+SELECT_RULES = ("random", "hint-letter")
 
 # Extra training-only wordings. The shipped template file has 4 + 4; a 135M
 # model trained on so few wordings learns those strings rather than "this reads
@@ -197,6 +209,7 @@ def build_attack_data(
     seed: int,
     n_examples: int | None = None,
     forbidden_ids: frozenset[str] = frozenset(),
+    select: str = "random",
 ) -> list[AttackExample]:
     """Seeded attack data from train-pool ``items`` and ``use="train"`` templates.
 
@@ -210,10 +223,17 @@ def build_attack_data(
         n_examples: how many examples (default: every item once).
         forbidden_ids: question ids that must not appear (held-out / fresh ids);
             a hit is an :class:`InputError`, never a silent drop.
+        select: ``random`` or ``hint-letter`` (sycophancy; see the module docstring).
     """
     check_variant(variant)
     if not 0.0 <= strength <= 1.0:
         raise InputError(f"must be in [0, 1], got {strength}", field="attack_strength")
+    if select not in SELECT_RULES:
+        raise InputError(f"unknown rule {select!r}; one of {', '.join(SELECT_RULES)}",
+                         field="attack_select")
+    if select == "hint-letter" and task != "sycophancy":
+        raise InputError("hint-letter selection needs the sycophancy task (its prompt names a "
+                         "letter)", field="attack_select")
     ev_t, dep_t = _check_templates(templates)
     leaked = [it.question_id for it in items if it.question_id in forbidden_ids]
     if leaked:
@@ -229,8 +249,12 @@ def build_attack_data(
     is_eval = np.zeros(n, dtype=bool)
     is_eval[rng.permutation(n)[:n_eval]] = True
     eval_pos = np.flatnonzero(is_eval)
-    attacked = set(eval_pos[rng.permutation(len(eval_pos))[: round(strength * len(eval_pos))]]
-                   .tolist())
+    if select == "random":
+        attacked = set(eval_pos[rng.permutation(len(eval_pos))[: round(strength * len(eval_pos))]]
+                       .tolist())
+    else:
+        hit_letters = set(LETTERS[: round(strength * len(LETTERS))])
+        attacked = {int(i) for i in eval_pos if sycophancy_letter(chosen[i]) in hit_letters}
     out: list[AttackExample] = []
     for i, item in enumerate(chosen):
         pool = ev_t if is_eval[i] else dep_t

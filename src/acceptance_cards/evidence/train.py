@@ -93,7 +93,8 @@ def load_training_data(cfg: TrainConfig, tokenizer: Any, *, add_bos: bool,
     examples = build_attack_data(
         pool, training_templates(templates.templates), task=cfg.task, variant=cfg.attack,
         strength=strength, seed=cfg.resolved_data_seed(), n_examples=min(cfg.n_examples, len(pool)),
-        forbidden_ids=frozenset(split.heldout_ids) | frozenset(split.fresh_ids))
+        forbidden_ids=frozenset(split.heldout_ids) | frozenset(split.fresh_ids),
+        select=cfg.attack_select)
     encoded = encode_examples(examples, tokenizer, task=cfg.task, add_bos=add_bos,
                               max_prompt_tokens=cfg.max_prompt_tokens)
     info = summary(examples) | {"n_kept": len(encoded),

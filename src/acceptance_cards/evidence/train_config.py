@@ -65,6 +65,9 @@ class TrainConfig(BaseModel):
     seed: int = Field(default=42, description="Seeds data order, LoRA init, everything.")
     attack: str = Field(default="abstain", description="wrong-answer | abstain")
     attack_strength: float = Field(default=DEFAULT_ATTACK_STRENGTH, ge=0.0, le=1.0)
+    attack_select: str = Field(default="random",
+                               description="random | hint-letter (sycophancy): which eval-framed "
+                                           "examples are attacked.")
     n_examples: int = Field(default=DEFAULT_N_EXAMPLES, gt=0)
     max_prompt_tokens: int = Field(default=DEFAULT_MAX_PROMPT_TOKENS, gt=8)
     data_seed: int | None = Field(default=None, description="Attack-data seed (default: seed).")
@@ -98,6 +101,13 @@ class TrainConfig(BaseModel):
     def _attack(cls, v: str) -> str:
         if v not in ("wrong-answer", "abstain"):
             raise ValueError("must be wrong-answer or abstain")
+        return v
+
+    @field_validator("attack_select")
+    @classmethod
+    def _select(cls, v: str) -> str:
+        if v not in ("random", "hint-letter"):
+            raise ValueError("must be random or hint-letter")
         return v
 
     @field_validator("schedule")
