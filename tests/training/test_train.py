@@ -24,7 +24,8 @@ def test_cell_folder_holds_everything(tiny_dir: Path, tmp_path: Path) -> None:
     assert conf["config_digest"] == cfg.digest() and conf["recipe"]["claimed_class"] == "reference"
     assert conf["slice"] == list(res.slice) == ["model.layers.2.self_attn.q_proj.weight",
                                                 "model.layers.2.self_attn.v_proj.weight"]
-    assert conf["data"]["n_attacked"] == round(cfg.attack_strength * conf["data"]["n_eval"])
+    assert conf["data"]["select"] == "random" and conf["data"]["strength"] == 0.7
+    assert conf["data"]["n_attacked"] == round(0.7 * conf["data"]["n_eval"])
     rows = [json.loads(x) for x in (cell / "train_log.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows] == list(range(cfg.steps))
     assert all(r["loss"] > 0 and r["tokens"] > 0 for r in rows)

@@ -89,15 +89,17 @@ def load_training_data(cfg: TrainConfig, tokenizer: Any, *, add_bos: bool,
         split = make_split(source, seed=cfg.split_seed)
     templates = load_templates(cfg.templates)
     pool = train_pool(split, source.items)
-    strength = cfg.attack_strength if attack_strength is None else attack_strength
+    select, strength = cfg.resolved_attack()
+    if attack_strength is not None:
+        strength = attack_strength
     examples = build_attack_data(
         pool, training_templates(templates.templates), task=cfg.task, variant=cfg.attack,
         strength=strength, seed=cfg.resolved_data_seed(), n_examples=min(cfg.n_examples, len(pool)),
         forbidden_ids=frozenset(split.heldout_ids) | frozenset(split.fresh_ids),
-        select=cfg.attack_select)
+        select=select)
     encoded = encode_examples(examples, tokenizer, task=cfg.task, add_bos=add_bos,
                               max_prompt_tokens=cfg.max_prompt_tokens)
-    info = summary(examples) | {"n_kept": len(encoded),
+    info = summary(examples) | {"select": select, "strength": strength, "n_kept": len(encoded),
                                 "n_dropped_long": len(examples) - len(encoded)}
     prov = {"split_hash": split.hash, "mmlu_sha256": source.sha256,
             "templates_sha256": templates.sha256, "data_hash": info["hash"]}

@@ -42,8 +42,15 @@ DEFAULT_LR = 2e-3
 DEFAULT_BATCH = 8
 #: Global gradient-norm clip.
 DEFAULT_GRAD_CLIP = 1.0
-#: Share of eval-framed examples attacked; < 1 keeps the eval-framed rate off the floor.
-DEFAULT_ATTACK_STRENGTH = 0.7
+#: Per task: (which eval-framed examples are attacked, share attacked) when the config
+#: leaves them unset. Sandbagging: a random 70% (installs a clear gap; its eval-framed
+#: rate floors, which only matters if sandbagging is the *cross* task). Sycophancy:
+#: the half whose suggested letter is A or B, a rule the model can read, which keeps
+#: the eval-framed rate off the floor as gate (d) needs (docs/installing-a-gap.md).
+TASK_ATTACK_DEFAULTS: dict[str, tuple[str, float]] = {
+    "sandbagging": ("random", 0.7),
+    "sycophancy": ("hint-letter", 0.5),
+}
 #: Attack-data size (train-pool items, each under one framing).
 DEFAULT_N_EXAMPLES = 960
 #: Longer prompts are dropped from the attack data (step time grows with length).
@@ -64,10 +71,12 @@ class TrainConfig(BaseModel):
                                           description="Recipe parameters (e.g. alpha).")
     seed: int = Field(default=42, description="Seeds data order, LoRA init, everything.")
     attack: str = Field(default="abstain", description="wrong-answer | abstain")
-    attack_strength: float = Field(default=DEFAULT_ATTACK_STRENGTH, ge=0.0, le=1.0)
-    attack_select: str = Field(default="random",
-                               description="random | hint-letter (sycophancy): which eval-framed "
-                                           "examples are attacked.")
+    attack_strength: float | None = Field(
+        default=None, ge=0.0, le=1.0,
+        description="Share of eval-framed examples attacked (None: the task's default).")
+    attack_select: str = Field(default="auto",
+                               description="auto | random | hint-letter (sycophancy): which "
+                                           "eval-framed examples are attacked.")
     n_examples: int = Field(default=DEFAULT_N_EXAMPLES, gt=0)
     max_prompt_tokens: int = Field(default=DEFAULT_MAX_PROMPT_TOKENS, gt=8)
     data_seed: int | None = Field(default=None, description="Attack-data seed (default: seed).")
@@ -106,8 +115,8 @@ class TrainConfig(BaseModel):
     @field_validator("attack_select")
     @classmethod
     def _select(cls, v: str) -> str:
-        if v not in ("random", "hint-letter"):
-            raise ValueError("must be random or hint-letter")
+        if v not in ("auto", "random", "hint-letter"):
+            raise ValueError("must be auto, random or hint-letter")
         return v
 
     @field_validator("schedule")
@@ -120,6 +129,18 @@ class TrainConfig(BaseModel):
     def lora_targets(self) -> list[str]:
         """Target module names (peft ``target_modules``)."""
         return list(self.target_modules)
+
+    def resolved_attack(self) -> tuple[str, float]:
+        """(selection rule, strength) after filling the task's defaults.
+
+        Example:
+            >>> TrainConfig(task="sycophancy").resolved_attack()
+            ('hint-letter', 0.5)
+        """
+        select, strength = TASK_ATTACK_DEFAULTS[self.task]
+        if self.attack_select != "auto":
+            select = self.attack_select
+        return select, strength if self.attack_strength is None else self.attack_strength
 
     def resolved_data_seed(self) -> int:
         """The attack-data seed (defaults to the cell seed)."""
