@@ -1,10 +1,11 @@
 """Benchmark: per-cell and per-step time of an audit, and local vs Ray wall time.
 
-    python benchmarks/audit.py [--config examples/quick.toml] [--out out/bench-audit] [--no-ray]
+    python benchmarks/audit.py [--config examples/quick.toml] [--out out/bench-audit] [--no-ray] [--threads N]
     python benchmarks/audit.py --report OUTDIR      # only summarise an existing run
 
 Runs the audit once with the local executor and once with Ray (fresh output
-folders, so neither reuses the other's artifacts), then prints each step's
+folders, so neither reuses the other's artifacts; each run also gets its own
+gradient cache, with the dequantized model cache shared), then prints each step's
 seconds and share of the cell's total from the manifests, and the two wall
 times with their ratio.
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -21,12 +23,28 @@ from collections import defaultdict
 from pathlib import Path
 
 
-def run(config: Path, out: Path, executor: str) -> float:
+def _cache_without_gradients(folder: Path) -> Path:
+    """An ACARD_CACHE that shares the model caches but starts with no cached gradients."""
+    from acceptance_cards.evidence.gguf_cache import cache_root
+
+    real = cache_root()
+    if folder.exists():
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+    for entry in real.iterdir() if real.is_dir() else ():
+        if entry.name != "gradients":
+            (folder / entry.name).symlink_to(entry.resolve(), target_is_directory=entry.is_dir())
+    return folder
+
+
+def run(config: Path, out: Path, executor: str, threads: int | None = None) -> float:
     if out.exists():
         shutil.rmtree(out)
+    env = {**os.environ, "ACARD_CACHE": str(_cache_without_gradients(out.parent / f"{out.name}-cache"))}
     t0 = time.perf_counter()
     subprocess.run([sys.executable, "-m", "acceptance_cards", "audit", str(config), "-o", str(out),
-                    "--executor", executor], check=True)
+                    "--executor", executor, *(["--threads", str(threads)] if threads else [])],
+                   check=True, env=env)
     return time.perf_counter() - t0
 
 
@@ -48,16 +66,18 @@ def main() -> None:
     ap.add_argument("--config", type=Path, default=Path("examples/quick.toml"))
     ap.add_argument("--out", type=Path, default=Path("out/bench-audit"))
     ap.add_argument("--no-ray", action="store_true")
+    ap.add_argument("--threads", type=int, default=None,
+                    help="torch threads (local) / CPUs per Ray cell task (default: the CLI's choice)")
     ap.add_argument("--report", type=Path, help="summarise an existing audit folder and stop")
     args = ap.parse_args()
     if args.report:
         report(args.report)
         return
-    local = run(args.config, args.out / "local", "local")
+    local = run(args.config, args.out / "local", "local", args.threads)
     report(args.out / "local")
     print(f"\nwall time, local executor: {local:.1f} s")
     if not args.no_ray:
-        ray = run(args.config, args.out / "ray", "ray")
+        ray = run(args.config, args.out / "ray", "ray", args.threads)
         print(f"wall time, Ray executor:   {ray:.1f} s   (ray/local = {ray / local:.2f})")
 
 

@@ -224,7 +224,7 @@ def prepare_models(work: Path) -> dict[str, Path]:
 
     torch.set_num_threads(2)
     # the dequantized safetensors cache models.py keeps for the packaged GGUF
-    base, _ = models._gguf_to_cache(models.packaged_gguf("smollm2"), dtype=torch.float32)
+    base = models.cached_model_dir("smollm2")
     out = work / ATTACKED_CELL
     if not (out / "config.json").is_file():
         train_abstain_lora(base, out)

@@ -42,10 +42,9 @@ def _isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytes
 
 
 def _smollm2_tokenizer_dir() -> Path:
-    from acceptance_cards.evidence.models import _gguf_to_cache, packaged_gguf
+    from acceptance_cards.evidence.models import cached_model_dir
 
-    folder, _ = _gguf_to_cache(packaged_gguf("smollm2"), dtype=torch.float32)
-    return folder
+    return cached_model_dir("smollm2")
 
 
 def build_tiny(folder: Path, *, seed: int = 0, **overrides: int) -> Path:

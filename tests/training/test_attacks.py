@@ -79,6 +79,15 @@ def test_extra_training_wordings_never_repeat_evaluation_wordings() -> None:
         training_templates(clash)
 
 
+def test_shipped_wordings_only_when_extra_is_off() -> None:
+    shipped_train = [t for t in SHIPPED if t.use == "train"]
+    assert training_templates(SHIPPED, extra=False) == shipped_train
+    assert len(TRAIN) > len(shipped_train)
+    assert TRAIN[: len(shipped_train)] == shipped_train
+    # both framings stay represented either way
+    assert {t.framing for t in shipped_train} == {"eval", "deploy"}
+
+
 def test_loss_is_on_the_answer_tokens_only(tiny_dir: Path) -> None:
     """answer_loss equals the cross-entropy of the target tokens given the prompt."""
     from acceptance_cards.evidence.models import load_model

@@ -17,6 +17,11 @@ Example (``examples/quick.toml`` is a complete one)::
     claimed_class = "attack-targeted"
     params = { alpha = 1.0 }
 
+A model may restrict its cells to a spot check (``seeds = [42]``,
+``recipes = ["attack-aware"]``), and ``[train_by_task.<task>]`` overrides
+``[train]`` for one task (the cross task often needs other steps or attack
+strength to install its gap).
+
 Every section maps onto the library call it configures; unknown keys are an
 error naming the file and the key, so a typo never silently falls back to a
 default. A recipe that is already trained elsewhere can point at its adapters
@@ -28,7 +33,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ..card import CardOptions
 from ..diagnostics import ClaimedClass
@@ -44,10 +49,18 @@ class AuditSection(_Strict):
 
     name: str = "audit"
     primary_task: str = "sandbagging"
-    cross_task: str | None = "sycophancy"
+    cross_task: str | None = Field(
+        "sycophancy", description='Cross task of gate (d); "" or "none": no cross task ((d) not run).')
     seeds: list[int] = Field(default_factory=lambda: [42], min_length=1)
     baseline_recipe: str = Field("adamw", description="The matched baseline every cell is compared to.")
     evaluate_base: bool = Field(True, description="Also evaluate the un-tuned base model (reference gap).")
+
+
+    @field_validator("cross_task")
+    @classmethod
+    def _no_cross(cls, v: str | None) -> str | None:
+        # TOML has no null: an empty string or "none" says "no cross task".
+        return None if v is None or v.strip().lower() in ("", "none") else v
 
 
 class ModelSpec(_Strict):
@@ -56,6 +69,10 @@ class ModelSpec(_Strict):
     name: str
     spec: str
     dtype: str = "auto"
+    seeds: list[int] | None = Field(
+        None, min_length=1, description="Only these seeds for this model (a spot check); default: all.")
+    recipes: list[str] | None = Field(
+        None, min_length=1, description="Only these defense recipes for this model; default: all.")
 
 
 class RecipeSpec(_Strict):
@@ -104,6 +121,9 @@ class AuditConfig(_Strict):
     split: SplitSection = Field(default_factory=SplitSection)
     eval: EvalSection = Field(default_factory=EvalSection)
     train: dict[str, Any] = Field(default_factory=dict, description="Shared training config.")
+    train_by_task: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="Per-task training overrides, merged over [train] (e.g. [train_by_task.sycophancy]).")
     mechanism: dict[str, Any] = Field(default_factory=dict, description="Gradient/ρ options.")
     thresholds: CardOptions = Field(default_factory=CardOptions)
 
@@ -114,6 +134,19 @@ class AuditConfig(_Strict):
             dup = {n for n in names if names.count(n) > 1}
             if dup:
                 raise ValueError(f"duplicate {what} names: {sorted(dup)}")
+        tasks = {self.audit.primary_task, self.audit.cross_task} - {None}
+        stray_tasks = sorted(set(self.train_by_task) - tasks)
+        if stray_tasks:
+            raise ValueError(f"train_by_task names tasks this audit does not run: {stray_tasks}")
+        known = {r.name for r in self.defense_recipes()}
+        for m in self.models:
+            unknown = sorted(set(m.recipes or ()) - known)
+            if unknown:
+                raise ValueError(f"model {m.name!r} lists recipes that are not defense recipes "
+                                 f"of this audit: {unknown}")
+            stray = sorted(set(m.seeds or ()) - set(self.audit.seeds))
+            if stray:
+                raise ValueError(f"model {m.name!r} lists seeds not in [audit] seeds: {stray}")
         return self
 
     def recipe(self, name: str) -> RecipeSpec:
@@ -128,6 +161,16 @@ class AuditConfig(_Strict):
     def defense_recipes(self) -> list[RecipeSpec]:
         """Recipes that get a card (every listed recipe except the baseline)."""
         return [r for r in self.recipes if r.name != self.audit.baseline_recipe]
+
+    def train_for(self, task: str) -> dict[str, Any]:
+        """The training config of ``task``: [train] with that task's overrides on top."""
+        return {**self.train, **self.train_by_task.get(task, {})}
+
+    def cells_of(self, model: ModelSpec) -> list[tuple[RecipeSpec, int]]:
+        """(recipe, seed) pairs audited on ``model``: all, or the model's spot-check subset."""
+        recipes = [r for r in self.defense_recipes() if model.recipes is None or r.name in model.recipes]
+        seeds = [s for s in self.audit.seeds if model.seeds is None or s in model.seeds]
+        return [(r, s) for r in recipes for s in seeds]
 
 
 def load_config(path: str | Path) -> AuditConfig:

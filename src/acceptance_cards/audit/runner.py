@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .._lazy import require
 from ..build import CardMetadata, build_card
 from ..card import CardOptions
 from ..mechanism import load_mechanism
@@ -58,10 +59,10 @@ class CellArtifacts:
 
 
 def plan_cells(cfg: AuditConfig) -> list[CellPlan]:
-    """Every defense recipe × model × seed, in config order."""
+    """Every defense recipe × model × seed (a model may restrict both), in config order."""
     return [
         CellPlan(name=f"{m.name}/{r.name}/s{seed}", model=m.name, recipe=r.name, seed=seed)
-        for m in cfg.models for r in cfg.defense_recipes() for seed in cfg.audit.seeds
+        for m in cfg.models for r, seed in cfg.cells_of(m)
     ]
 
 
@@ -116,7 +117,7 @@ class Pipeline:
         label = f"train {recipe.name} {task}"
         inputs = {"model": self.model_inputs(model), "recipe": recipe.recipe_id,
                   "params": recipe.params, "seed": seed, "task": task,
-                  "train": self.cfg.train, "split": split.manifest["split_hash"]}
+                  "train": self.cfg.train_for(task), "split": split.manifest["split_hash"]}
         res = self._step(cell, label, "train", inputs, lambda w: steps.train_cell(
             self.cfg, w, model=model, recipe=recipe, seed=seed, task=task,
             split_file=split.path / steps.SPLIT_FILE, progress=self._advance(cell, label)))
@@ -124,8 +125,8 @@ class Pipeline:
 
     def evaluate(self, cell: str, model: ModelSpec, adapter: Path | None, task: str,
                  split_name: str, cell_name: str, seed: int, split: StepResult) -> StepResult:
-        from . import steps
         from ..io import sha256_file
+        from . import steps
 
         label = f"eval {cell_name} {task} {split_name}"
         adapter_id = None
@@ -141,8 +142,8 @@ class Pipeline:
 
     def mechanism(self, cell: str, model: ModelSpec, adapter: Path, recipe: RecipeSpec,
                   split: StepResult) -> StepResult:
-        from . import steps
         from ..io import sha256_file
+        from . import steps
 
         label = f"mechanism {recipe.name}"
         inputs = {"model": self.model_inputs(model), "task": self.cfg.audit.primary_task,
@@ -231,7 +232,7 @@ def cell_result(cfg: AuditConfig, art: CellArtifacts, *, cards_dir: Path) -> Cel
     mech = load_mechanism(f["mechanism"]) if "mechanism" in f else None
     recipe = cfg.recipe(art.plan.recipe)
     model = next(m for m in cfg.models if m.name == art.plan.model)
-    train = {**cfg.train, **recipe.params}
+    train = {**cfg.train_for(cfg.audit.primary_task), **recipe.params}
     options: CardOptions = cfg.thresholds.model_copy(update={
         "claimed_class": recipe.claimed_class, "cross_restricted_variant": recipe.cross_restricted})
     meta = CardMetadata(
@@ -261,20 +262,28 @@ def run_audit(
     address: str | None = None,
     progress: Progress | None = None,
     on_cell: Callable[[CellArtifacts], None] | None = None,
+    threads: int | None = None,
 ) -> tuple[list[CellArtifacts], list[CellResult]]:
-    """Run every cell (local or Ray) and build the cards; outputs are written by the caller."""
+    """Run every cell (local or Ray) and build the cards; outputs are written by the caller.
+
+    ``threads``: torch threads in this process (local), or the CPUs each Ray
+    cell task requests (Ray sets its workers' thread count from the request).
+    ``None`` leaves torch's default.
+    """
     from .steps import check_train_section
 
     check_train_section(cfg, source=cfg.audit.name)
     plans = plan_cells(cfg)
     outdir = Path(outdir).resolve()  # Ray workers may run in another working directory
     if executor == "local":
+        if threads:
+            require("torch").set_num_threads(threads)
         pipe = Pipeline(cfg, outdir, progress=progress)
         arts = run_cells(plans, pipe.run, executor="local",
                          on_done=(lambda i, p, a: on_cell(a)) if on_cell else None)
     else:
         raw = cfg.model_dump(mode="json")
         arts = run_cells([(raw, str(outdir), p) for p in plans], _cell_worker, executor="ray",
-                         address=address,
+                         address=address, num_cpus=float(threads or 1),
                          on_done=(lambda i, p, a: on_cell(a)) if on_cell else None)
     return arts, [cell_result(cfg, a, cards_dir=outdir / "cards") for a in arts]

@@ -145,7 +145,7 @@ def train_cell(
     from ..evidence.train_config import config_from_dict
 
     tc = config_from_dict({
-        **cfg.train, "model": model.spec, "task": task, "recipe": recipe.recipe_id,
+        **cfg.train_for(task), "model": model.spec, "task": task, "recipe": recipe.recipe_id,
         "recipe_params": recipe.params, "seed": seed, "split": str(split_file),
     }, source="[train] section of the audit config")
     res = train(tc, work, progress=(lambda s, t, _loss: progress(s, t)) if progress else None)
@@ -198,8 +198,11 @@ def check_train_section(cfg: AuditConfig, source: str) -> None:
     """
     from ..evidence.train_config import config_from_dict
 
+    tasks = [t for t in (cfg.audit.primary_task, cfg.audit.cross_task) if t]
     for r in [cfg.recipe(cfg.audit.baseline_recipe), *cfg.defense_recipes()]:
         for m in cfg.models:
-            config_from_dict({**cfg.train, "model": m.spec, "task": cfg.audit.primary_task,
-                              "recipe": r.recipe_id, "recipe_params": r.params},
-                             source=f"{source} [train]")
+            for task in tasks:
+                where = f"[train_by_task.{task}]" if task in cfg.train_by_task else "[train]"
+                config_from_dict({**cfg.train_for(task), "model": m.spec, "task": task,
+                                  "recipe": r.recipe_id, "recipe_params": r.params},
+                                 source=f"{source} {where}")

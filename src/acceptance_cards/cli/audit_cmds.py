@@ -25,6 +25,9 @@ def audit(
     executor: Annotated[Executor, typer.Option(help="Where cells run.")] = Executor.local,
     address: Annotated[str | None, typer.Option(help="Ray cluster address (default: local).")] = None,
     plan_only: Annotated[bool, typer.Option("--plan", help="List the cells and stop.")] = False,
+    threads: Annotated[int | None, typer.Option(
+        min=1, help="Torch threads per cell (default: one per idle core, at most 2; "
+                    "with Ray, the CPUs each cell task requests).")] = None,
 ) -> None:
     """Run every cell (train → evaluate → mechanism → card), then matrix, figures and report.
 
@@ -35,6 +38,7 @@ def audit(
     from ..audit.outputs import write_outputs
     from ..audit.runner import CellArtifacts, plan_cells, run_audit
     from ..io import atomic_write_text
+    from ..threads import pick_threads
 
     cfg = load_config(config)
     plans = plan_cells(cfg)
@@ -65,6 +69,7 @@ def audit(
             bar.advance(cells_task)
 
         arts, cells = run_audit(cfg, output, executor=executor.value, address=address,
+                                threads=threads or pick_threads(),
                                 progress=progress if executor == Executor.local else None,
                                 on_cell=on_cell)
         out = write_outputs(cells, output)

@@ -79,6 +79,9 @@ def train_cmd(
                        ] = None,
     layers: Annotated[str | None, typer.Option(help="all | 15 | 12-17 | 3,15")] = None,
     n_examples: Annotated[int | None, typer.Option(min=1)] = None,
+    extra_wordings: Annotated[bool | None, typer.Option(
+        "--extra-wordings/--shipped-wordings",
+        help="Train on 16 + 16 training-only wordings, or only the 4 + 4 shipped ones.")] = None,
     split_file: Annotated[Path | None, typer.Option(help="Split file (default: seed-0 split).")
                           ] = None,
     param: Annotated[list[str] | None, typer.Option(
@@ -104,7 +107,8 @@ def train_cmd(
     for key, value in (("model", model), ("attack", attack), ("attack_strength", strength),
                        ("attack_select", select),
                        ("steps", steps), ("lr", lr), ("batch_size", batch_size),
-                       ("lora_rank", rank), ("lora_alpha", alpha), ("n_examples", n_examples)):
+                       ("lora_rank", rank), ("lora_alpha", alpha), ("n_examples", n_examples),
+                       ("extra_wordings", extra_wordings)):
         if value is not None:
             overrides[key] = value
     if targets is not None:

@@ -103,8 +103,12 @@ _EXTRA_DEPLOY = (
 )
 
 
-def training_templates(shipped: Sequence[Template]) -> list[Template]:
-    """The shipped ``use="train"`` templates plus this module's extra training-only wordings.
+def training_templates(shipped: Sequence[Template], *, extra: bool = True) -> list[Template]:
+    """The shipped ``use="train"`` templates plus (``extra=True``) this module's extra wordings.
+
+    Fewer wordings make the framing faster to learn (a short fine-tune memorises
+    the 4 + 4 shipped strings) at the price of a narrower notion of "reads as an
+    evaluation"; gate (a) tests on held-out wordings either way.
 
     Raises :class:`InputError` if an extra wording collides with any shipped
     template (held-out or fresh wordings must never be trained on).
@@ -114,14 +118,14 @@ def training_templates(shipped: Sequence[Template]) -> list[Template]:
         True
     """
     taken = {t.before.strip().lower() for t in shipped}
-    extra: list[Template] = []
-    for framing, texts in (("eval", _EXTRA_EVAL), ("deploy", _EXTRA_DEPLOY)):
+    added: list[Template] = []
+    for framing, texts in (("eval", _EXTRA_EVAL), ("deploy", _EXTRA_DEPLOY)) if extra else ():
         for i, text in enumerate(texts, 1):
             if text.lower() in taken:
                 raise InputError(f"extra training wording {text!r} equals a shipped template",
                                  field="templates")
-            extra.append(Template(f"{framing}-x{i:02d}", framing, "train", text))
-    return [t for t in shipped if t.use == "train"] + extra
+            added.append(Template(f"{framing}-x{i:02d}", framing, "train", text))
+    return [t for t in shipped if t.use == "train"] + added
 
 
 @dataclass(frozen=True)

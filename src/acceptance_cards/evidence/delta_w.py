@@ -20,7 +20,6 @@ Example:
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from collections.abc import Mapping
@@ -31,22 +30,11 @@ import torch
 from safetensors import safe_open
 
 from ..errors import InputError
+from ..io import read_json_object
 
 #: Prefix peft puts in front of the base model's module names when saving.
 _PEFT_PREFIX = "base_model.model."
 _LORA_KEY = re.compile(r"^(?P<module>.+)\.lora_(?P<which>A|B)(?:\.[^.]+)?\.weight$")
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputError("no such file", path=path) from None
-    except json.JSONDecodeError as exc:
-        raise InputError(f"not valid JSON ({exc.msg})", path=path, line=exc.lineno) from None
-    if not isinstance(raw, dict):
-        raise InputError("expected a JSON object", path=path)
-    return raw
 
 
 def _pattern_value(patterns: Mapping[str, Any], module: str, default: Any) -> Any:
@@ -66,7 +54,7 @@ def adapter_config(adapter: str | Path) -> dict[str, Any]:
     folder = Path(adapter)
     if not folder.is_dir():
         raise InputError("no such adapter folder", path=folder, field="adapter")
-    cfg = _read_json(folder / "adapter_config.json")
+    cfg = read_json_object(folder / "adapter_config.json")
     if str(cfg.get("peft_type", "LORA")).upper() != "LORA":
         raise InputError(f"only LoRA adapters are supported, got {cfg.get('peft_type')!r}",
                          path=folder / "adapter_config.json", field="peft_type")
@@ -154,7 +142,7 @@ def _safetensor_index(folder: Path) -> dict[str, Path]:
     """Map parameter name -> safetensors file for a (possibly sharded) HF folder."""
     index = folder / "model.safetensors.index.json"
     if index.is_file():
-        raw = _read_json(index)
+        raw = read_json_object(index)
         weight_map = raw.get("weight_map")
         if not isinstance(weight_map, dict):
             raise InputError("missing `weight_map`", path=index, field="weight_map")

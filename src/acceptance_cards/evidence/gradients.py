@@ -202,8 +202,10 @@ def iter_item_gradients(
     g_T of an item is the mean of its eval- and deploy-framed task gradients;
     the squared term sums both framings' squares (the empirical Fisher's input).
     Streaming keeps memory at one item's gradients whatever the slice size.
-    ``restrict=False`` makes every parameter require grad (a full-model
-    backward), kept only so the benchmark can price what restriction saves.
+    ``restrict=False`` is the unrestricted peer: every parameter requires
+    grad and the backward computes every parameter's gradient (as
+    ``loss.backward()`` on the whole model would), then the slice is picked
+    out; kept only so the benchmark can price what restriction saves.
     """
     model, tok = lm.model, lm.tokenizer
     named = dict(model.named_parameters())
@@ -214,7 +216,15 @@ def iter_item_gradients(
     flags = {n: p.requires_grad for n, p in named.items()}
     for n, p in named.items():
         p.requires_grad_(not restrict or n in names)
-    params = [named[n] for n in names]
+    # restricted: autograd only walks the graph down to the slice
+    wanted = list(names) if restrict else list(named)
+    pick = [wanted.index(n) for n in names]
+    params = [named[n] for n in wanted]
+
+    def grads(loss: torch.Tensor, *, retain: bool) -> list[torch.Tensor]:
+        g = _grads(loss, params, retain=retain)
+        return [g[i] for i in pick]
+
     try:
         for i, c in enumerate(cal.items):
             ev_prompt = prompt_text(c.item, c.eval_template, task=cal.task, tokenizer=tok,
@@ -228,13 +238,13 @@ def iter_item_gradients(
                 logits = model.get_output_embeddings()(hidden[0, pos]).float()
                 loss_te = torch.nn.functional.cross_entropy(logits, torch.tensor(tgt))
                 loss_a = torch.nn.functional.cross_entropy(logits, torch.tensor(a_tgt))
-                g_te = _grads(loss_te, params, retain=True)
-                g_a = _grads(loss_a, params, retain=False)
+                g_te = grads(loss_te, retain=True)
+                g_a = grads(loss_a, retain=False)
             else:
-                g_te = _grads(_loss_at(model, ids, pos, tgt), params, retain=False)
-                g_a = _grads(_loss_at(model, a_ids, a_pos, a_tgt), params, retain=False)
+                g_te = grads(_loss_at(model, ids, pos, tgt), retain=False)
+                g_a = grads(_loss_at(model, a_ids, a_pos, a_tgt), retain=False)
             d_ids, d_pos, d_tgt = _positions(tok, dep_prompt, c.key)
-            g_td = _grads(_loss_at(model, d_ids, d_pos, d_tgt), params, retain=False)
+            g_td = grads(_loss_at(model, d_ids, d_pos, d_tgt), retain=False)
             yield ([(x + y) / 2 for x, y in zip(g_te, g_td, strict=True)], g_a,
                    [x * x + y * y for x, y in zip(g_te, g_td, strict=True)])
             if progress:

@@ -33,6 +33,7 @@ from typing import Any
 import torch
 
 from ..errors import InputError
+from ..threads import pick_threads
 from .gguf_cache import (
     ALIASES,
     PACKAGED,
@@ -93,28 +94,6 @@ def cpu_supports_bf16() -> bool:
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
-#: Most torch threads evaluation uses (the machine has 2 cores).
-MAX_THREADS = 2
-
-
-def pick_threads(*, max_threads: int = MAX_THREADS) -> int:
-    """Torch CPU threads for this machine right now.
-
-    On a shared, oversubscribed machine (1-minute load average at or above the
-    core count) every parallel region waits for a descheduled thread: measured
-    here, 2 threads ran SmolLM2 3x *slower* than 1. So: one thread per idle core,
-    at least 1, at most ``max_threads``.
-
-    Example:
-        >>> 1 <= pick_threads() <= MAX_THREADS
-        True
-    """
-    cores = os.cpu_count() or 1
-    try:
-        load = os.getloadavg()[0]
-    except OSError:
-        load = 0.0
-    return max(1, min(max_threads, cores, int(cores - load + 0.5)))
 
 
 def resolve_dtype(dtype: str) -> torch.dtype:
@@ -357,11 +336,6 @@ def cached_model_dir(spec: str = DEFAULT_MODEL) -> Path:
         raise InputError("not a packaged model alias or an existing .gguf file", path=gguf,
                          field="model")
     return gguf_to_cache(gguf.resolve())[0]
-
-
-def _gguf_to_cache(gguf: Path, *, dtype: Any = None) -> tuple[Path, str]:
-    """Kept for scripts written against the first version; use :func:`cached_model_dir`."""
-    return gguf_to_cache(gguf)
 
 
 def state_dict_hash(model: Any) -> str:

@@ -93,7 +93,8 @@ def load_training_data(cfg: TrainConfig, tokenizer: Any, *, add_bos: bool,
     if attack_strength is not None:
         strength = attack_strength
     examples = build_attack_data(
-        pool, training_templates(templates.templates), task=cfg.task, variant=cfg.attack,
+        pool, training_templates(templates.templates, extra=cfg.extra_wordings), task=cfg.task,
+        variant=cfg.attack,
         strength=strength, seed=cfg.resolved_data_seed(), n_examples=min(cfg.n_examples, len(pool)),
         forbidden_ids=frozenset(split.heldout_ids) | frozenset(split.fresh_ids),
         select=select)
@@ -381,7 +382,9 @@ def recipe_gradients(lm: Any, cfg: TrainConfig, slice_names: list[str], *, pm: A
 def calibration_for(cfg: TrainConfig, *, n: int | None = None, seed: int = 0) -> Any:
     """The calibration set gate (c) and the recipes use for ``cfg``'s task/attack/split.
 
-    Train-pool items only (never held-out or fresh), training-only wordings.
+    Train-pool items only (never held-out or fresh), training-only wordings;
+    ``n`` items (default: ``cfg.n_calibration``, else 64), so a recipe and the
+    mechanism of its adapter share one gradient cache entry.
     """
     from .gradients import DEFAULT_N_CALIBRATION, calibration_set
     from .mmlu import load_mmlu_source
@@ -393,6 +396,7 @@ def calibration_for(cfg: TrainConfig, *, n: int | None = None, seed: int = 0) ->
         source, seed=cfg.split_seed)
     templates = load_templates(cfg.templates)
     return calibration_set(train_pool(split, source.items),
-                           training_templates(templates.templates), task=cfg.task,
-                           variant=cfg.attack, n=n or DEFAULT_N_CALIBRATION, seed=seed,
+                           training_templates(templates.templates, extra=cfg.extra_wordings),
+                           task=cfg.task,
+                           variant=cfg.attack, n=n or cfg.n_calibration or DEFAULT_N_CALIBRATION, seed=seed,
                            forbidden_ids=frozenset(split.heldout_ids) | frozenset(split.fresh_ids))

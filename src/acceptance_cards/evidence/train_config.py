@@ -27,6 +27,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from ..errors import InputError
+from ..io import read_json_object, validation_error
 
 #: LoRA rank (the paper's audit uses a small-rank LoRA; r = 8 is peft's default).
 DEFAULT_RANK = 8
@@ -79,6 +80,12 @@ class TrainConfig(BaseModel):
                                            "eval-framed examples are attacked.")
     n_examples: int = Field(default=DEFAULT_N_EXAMPLES, gt=0)
     max_prompt_tokens: int = Field(default=DEFAULT_MAX_PROMPT_TOKENS, gt=8)
+    n_calibration: int | None = Field(
+        default=None, ge=2, description="Calibration items for base-model gradients (recipes that "
+                                        "use g_T/g_A/Fisher, and gate (c) by default); None: 64.")
+    extra_wordings: bool = Field(
+        default=True, description="Train on the extra training-only wordings too (16 + 16); "
+                                  "False: the 4 + 4 shipped ones (learned in fewer steps).")
     data_seed: int | None = Field(default=None, description="Attack-data seed (default: seed).")
     split: str | None = Field(default=None, description="Split file (default: seeded split 0).")
     split_seed: int = Field(default=0, description="Seed of the default split.")
@@ -155,12 +162,7 @@ class TrainConfig(BaseModel):
 def load_config(path: str | Path) -> TrainConfig:
     """Read a config JSON (a cell's ``config.json`` or a user file); errors name the field."""
     p = Path(path)
-    try:
-        raw = json.loads(p.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputError("no such file", path=p) from None
-    except json.JSONDecodeError as exc:
-        raise InputError(f"not valid JSON ({exc.msg})", path=p, line=exc.lineno) from None
+    raw: dict[str, Any] = read_json_object(p)
     if isinstance(raw, dict) and isinstance(raw.get("config"), dict):
         raw = raw["config"]  # a cell's config.json wraps the config with provenance
     return config_from_dict(raw, source=str(p))
@@ -173,6 +175,4 @@ def config_from_dict(raw: object, *, source: str = "<config>") -> TrainConfig:
     try:
         return TrainConfig.model_validate(raw)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        field = ".".join(str(x) for x in err["loc"]) or None
-        raise InputError(err["msg"], path=source, field=field) from None
+        raise validation_error(exc, path=source) from None

@@ -1,0 +1,116 @@
+"""The audit config: shipped examples load, cells are planned, bad keys are named."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from acceptance_cards.audit.config import load_config
+from acceptance_cards.audit.runner import plan_cells
+from acceptance_cards.errors import InputError
+from helpers import run_cli
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+BASE = """
+[audit]
+seeds = [42, 43, 44]
+
+[[models]]
+name = "small"
+spec = "smollm2"
+{extra}
+
+[[recipes]]
+name = "ac-adamw"
+claimed_class = "shrinkage"
+
+[[recipes]]
+name = "attack-aware"
+claimed_class = "attack-targeted"
+"""
+
+
+def _write(tmp_path: Path, extra: str = "") -> Path:
+    p = tmp_path / "audit.toml"
+    p.write_text(BASE.format(extra=extra), encoding="utf-8")
+    return p
+
+
+@pytest.mark.parametrize("name", ["quick.toml", "cpu-full.toml", "paper-gemma2.toml"])
+def test_shipped_configs_load_and_plan(name: str) -> None:
+    cfg = load_config(EXAMPLES / name)
+    plans = plan_cells(cfg)
+    assert plans, name
+    # every planned cell is a defense recipe (the baseline never gets a card of its own)
+    assert all(p.recipe != cfg.audit.baseline_recipe for p in plans)
+    assert len({p.name for p in plans}) == len(plans)
+
+
+def test_full_grid_by_default(tmp_path: Path) -> None:
+    cfg = load_config(_write(tmp_path))
+    names = [p.name for p in plan_cells(cfg)]
+    assert names == [f"small/{r}/s{s}" for r in ("ac-adamw", "attack-aware") for s in (42, 43, 44)]
+
+
+def test_spot_check_model_restricts_seeds_and_recipes(tmp_path: Path) -> None:
+    extra = ('\n[[models]]\nname = "spot"\nspec = "gemma3-270m"\nseeds = [42]\n'
+             'recipes = ["attack-aware"]\n')
+    cfg = load_config(_write(tmp_path, extra))
+    names = [p.name for p in plan_cells(cfg)]
+    assert names[-1] == "spot/attack-aware/s42"
+    assert sum(n.startswith("spot/") for n in names) == 1
+    assert sum(n.startswith("small/") for n in names) == 6
+
+
+@pytest.mark.parametrize(("extra", "needle"), [
+    ('recipes = ["safelora"]', "not defense recipes"),
+    ("seeds = [7]", "not in [audit] seeds"),
+    ('colour = "blue"', "colour"),
+])
+def test_bad_model_entries_are_named(tmp_path: Path, extra: str, needle: str) -> None:
+    with pytest.raises(InputError) as ei:
+        load_config(_write(tmp_path, extra))
+    msg = str(ei.value)
+    assert needle in msg and "audit.toml" in msg
+
+
+def test_cli_plan_lists_cells_and_bad_config_exits_2(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run_cli(["audit", str(_write(tmp_path)), "-o", str(tmp_path / "out"), "--plan"], capsys)
+    assert code == 0
+    assert "small/attack-aware/s44" in out
+    bad = _write(tmp_path, "seeds = [7]")
+    code, out, err = run_cli(["audit", str(bad), "-o", str(tmp_path / "out"), "--plan"], capsys)
+    assert code == 2
+    assert "Traceback" not in err and "seeds" in err
+
+
+def test_per_task_training_overrides_merge_over_train(tmp_path: Path) -> None:
+    p = _write(tmp_path)
+    p.write_text(p.read_text() + "\n[train]\nsteps = 60\nlr = 0.001\n"
+                 "\n[train_by_task.sycophancy]\nsteps = 90\n")
+    cfg = load_config(p)
+    assert cfg.train_for("sandbagging") == {"steps": 60, "lr": 0.001}
+    assert cfg.train_for("sycophancy") == {"steps": 90, "lr": 0.001}
+
+
+def test_overrides_for_a_task_not_run_and_bad_keys_are_named(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    p = _write(tmp_path)
+    p.write_text(p.read_text() + "\n[train_by_task.arithmetic]\nsteps = 5\n")
+    with pytest.raises(InputError, match="arithmetic"):
+        load_config(p)
+    # a typo inside a task's overrides fails before any work starts, naming the section and key
+    p.write_text(_write(tmp_path).read_text() + "\n[train_by_task.sycophancy]\nstepz = 5\n")
+    code, _, err = run_cli(["audit", str(p), "-o", str(tmp_path / "out")], capsys)
+    assert code == 2
+    assert "train_by_task.sycophancy" in err and "stepz" in err
+
+
+@pytest.mark.parametrize("value", ["", "none", "None"])
+def test_no_cross_task(tmp_path: Path, value: str) -> None:
+    p = _write(tmp_path)
+    p.write_text(p.read_text().replace("[audit]\n", f'[audit]\ncross_task = "{value}"\n'))
+    assert load_config(p).audit.cross_task is None
