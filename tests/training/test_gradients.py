@@ -71,3 +71,17 @@ def test_calibration_refuses_heldout_questions_and_wordings() -> None:
     heldout = [t for t in load_templates().templates if t.use == "heldout"]
     with pytest.raises(InputError, match="training templates only"):
         calibration_set(POOL, heldout, task="sandbagging", variant="abstain", n=2)
+
+
+def test_calibration_size_and_wordings_follow_the_training_config() -> None:
+    from acceptance_cards.evidence.train import calibration_for
+    from acceptance_cards.evidence.train_config import TrainConfig
+
+    cfg = TrainConfig(n_calibration=6, extra_wordings=False)
+    cal = calibration_for(cfg)
+    assert len(cal.items) == 6
+    assert len(calibration_for(cfg, n=3).items) == 3  # an explicit n wins over the config
+    shipped = {t.id for t in training_templates(load_templates().templates, extra=False)}
+    used = {c.eval_template.id for c in cal.items} | {
+        c.deploy_template.id for c in cal.items}
+    assert used <= shipped

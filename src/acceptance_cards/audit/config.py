@@ -55,7 +55,6 @@ class AuditSection(_Strict):
     baseline_recipe: str = Field("adamw", description="The matched baseline every cell is compared to.")
     evaluate_base: bool = Field(True, description="Also evaluate the un-tuned base model (reference gap).")
 
-
     @field_validator("cross_task")
     @classmethod
     def _no_cross(cls, v: str | None) -> str | None:
@@ -134,8 +133,7 @@ class AuditConfig(_Strict):
             dup = {n for n in names if names.count(n) > 1}
             if dup:
                 raise ValueError(f"duplicate {what} names: {sorted(dup)}")
-        tasks = {self.audit.primary_task, self.audit.cross_task} - {None}
-        stray_tasks = sorted(set(self.train_by_task) - tasks)
+        stray_tasks = sorted(set(self.train_by_task) - set(self.tasks()))
         if stray_tasks:
             raise ValueError(f"train_by_task names tasks this audit does not run: {stray_tasks}")
         known = {r.name for r in self.defense_recipes()}
@@ -161,6 +159,10 @@ class AuditConfig(_Strict):
     def defense_recipes(self) -> list[RecipeSpec]:
         """Recipes that get a card (every listed recipe except the baseline)."""
         return [r for r in self.recipes if r.name != self.audit.baseline_recipe]
+
+    def tasks(self) -> list[str]:
+        """The tasks this audit fine-tunes on: the primary task, then the cross task if any."""
+        return [self.audit.primary_task] + ([self.audit.cross_task] if self.audit.cross_task else [])
 
     def train_for(self, task: str) -> dict[str, Any]:
         """The training config of ``task``: [train] with that task's overrides on top."""

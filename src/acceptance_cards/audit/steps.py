@@ -198,10 +198,9 @@ def check_train_section(cfg: AuditConfig, source: str) -> None:
     """
     from ..evidence.train_config import config_from_dict
 
-    tasks = [t for t in (cfg.audit.primary_task, cfg.audit.cross_task) if t]
     for r in [cfg.recipe(cfg.audit.baseline_recipe), *cfg.defense_recipes()]:
         for m in cfg.models:
-            for task in tasks:
+            for task in cfg.tasks():
                 where = f"[train_by_task.{task}]" if task in cfg.train_by_task else "[train]"
                 config_from_dict({**cfg.train_for(task), "model": m.spec, "task": task,
                                   "recipe": r.recipe_id, "recipe_params": r.params},

@@ -26,8 +26,8 @@ def audit(
     address: Annotated[str | None, typer.Option(help="Ray cluster address (default: local).")] = None,
     plan_only: Annotated[bool, typer.Option("--plan", help="List the cells and stop.")] = False,
     threads: Annotated[int | None, typer.Option(
-        min=1, help="Torch threads per cell (default: one per idle core, at most 2; "
-                    "with Ray, the CPUs each cell task requests).")] = None,
+        min=1, help="Local: torch threads (default: one per idle core, at most 2). "
+                    "Ray: CPUs each cell task requests (default: 1).")] = None,
 ) -> None:
     """Run every cell (train → evaluate → mechanism → card), then matrix, figures and report.
 
@@ -69,7 +69,8 @@ def audit(
             bar.advance(cells_task)
 
         arts, cells = run_audit(cfg, output, executor=executor.value, address=address,
-                                threads=threads or pick_threads(),
+                                threads=threads or (pick_threads() if executor == Executor.local
+                                                    else None),
                                 progress=progress if executor == Executor.local else None,
                                 on_cell=on_cell)
         out = write_outputs(cells, output)
