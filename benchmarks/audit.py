@@ -48,7 +48,28 @@ def run(config: Path, out: Path, executor: str, threads: int | None = None) -> f
     return time.perf_counter() - t0
 
 
+def report_steps(out: Path) -> None:
+    """A run that has not finished: the finished steps' recorded seconds, from their manifests."""
+    found = sorted((out / "artifacts" / "steps").glob("*/*/manifest.json"))
+    manifests = [json.loads(m.read_text()) for m in found]
+    if not manifests:
+        sys.exit(f"{out}: no finished steps (no artifacts/steps/*/*/manifest.json)")
+    print(f"{out}: run not finished (no timings.json); {len(manifests)} finished steps")
+    by_kind: dict[str, float] = defaultdict(float)
+    for m in sorted(manifests, key=lambda m: (m["kind"], -m["seconds"])):
+        by_kind[m["kind"]] += m["seconds"]
+        model = (m["inputs"].get("model") or {}).get("spec", "")
+        seed = f"s{m['inputs']['seed']}" if "seed" in m["inputs"] else ""
+        print(f"  {m['kind']:10s} {model:12s} {m.get('label') or '':45s} {seed:4s} {m['seconds']:8.1f} s")
+    total = sum(by_kind.values())
+    print(f"  total {total:.1f} s of step time; by kind: "
+          + ", ".join(f"{k} {v:.0f} s ({100 * v / total:.0f}%)" for k, v in by_kind.items()))
+
+
 def report(out: Path) -> None:
+    if not (out / "timings.json").is_file():
+        report_steps(out)
+        return
     timings = json.loads((out / "timings.json").read_text())
     for cell, t in timings.items():
         total = sum(t["steps"].values())

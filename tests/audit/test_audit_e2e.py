@@ -21,6 +21,7 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("peft")
 
+from acceptance_cards.audit.status import AuditStatus  # noqa: E402
 from tiny_models import build_tiny  # noqa: E402
 
 CONFIG = """\
@@ -153,11 +154,55 @@ def test_sigkill_then_resume_matches_uninterrupted(config: Path, first_run: Path
     finished = {m.parent for m in steps.rglob("manifest.json")}
     stamps = {d: (d / "manifest.json").stat().st_mtime_ns for d in finished}
     assert not (out / "report.html").exists()
+    _check_status_of_interrupted_run(config, out)
     r = _acard("audit", str(config), "-o", str(out))
     assert r.returncode == 0, r.stderr[-3000:]
     # finished steps were not rerun, and the result equals the uninterrupted run
     assert all((d / "manifest.json").stat().st_mtime_ns == t for d, t in stamps.items())
     assert _outputs(out) == _outputs(first_run)
+
+
+#: The tiny audit's distinct steps: one split; baseline and defense fine-tunes on
+#: the primary and cross task; their held-out + fresh (primary) and fresh (cross)
+#: evaluations; one mechanism.
+TINY_STEPS = {"split": 1, "train": 4, "eval": 6, "mechanism": 1}
+
+
+def _status(config: Path, out: Path) -> AuditStatus:
+    from acceptance_cards.audit.config import load_config
+    from acceptance_cards.audit.status import audit_status
+
+    return audit_status(load_config(config), out)
+
+
+def test_status_of_a_finished_and_an_unstarted_audit(config: Path, first_run: Path,
+                                                     tmp_path: Path) -> None:
+    done = _status(config, first_run)
+    assert {k: c["done"] for k, c in done.counts().items()} == TINY_STEPS
+    assert done.cells_done == done.cells == ("tiny/attack-aware/s1",) and done.others == ()
+    # the recorded seconds are the manifests' own
+    steps = first_run / "artifacts" / "steps"
+    manifests = [json.loads(m.read_text()) for m in steps.rglob("manifest.json")]
+    assert sum(done.seconds_done().values()) == pytest.approx(sum(m["seconds"] for m in manifests))
+    empty = _status(config, tmp_path / "nothing-yet")
+    assert {k: c["pending"] for k, c in empty.counts().items()} == TINY_STEPS
+    assert empty.cells_done == ()
+    r = _acard("audit", str(config), "-o", str(first_run), "--status")
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "cells complete: 1 of 1" in r.stdout
+
+
+def _check_status_of_interrupted_run(config: Path, out: Path) -> None:
+    st = _status(config, out)
+    steps = out / "artifacts" / "steps"
+    for kind, c in st.counts().items():
+        # every finished step is found by recomputing its key, none twice
+        assert c["done"] == len(list(steps.glob(f"{kind}/*/manifest.json"))), kind
+        assert c["running"] == 0, kind  # the killed process holds no lock
+        assert sum(c.values()) == TINY_STEPS[kind], kind
+    interrupted = [s for s in st.steps if s.state == "partial"]
+    assert len(interrupted) == len(list((out / "artifacts" / "work").glob("*/*")))
+    assert st.cells_done == ()
 
 
 def test_ray_executor_matches_local(config: Path, first_run: Path) -> None:

@@ -5,9 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from acceptance_cards.audit.config import load_config
-from acceptance_cards.audit.runner import plan_cells
+from acceptance_cards.audit.runner import CellPlan, plan_cells, submission_order
 from acceptance_cards.errors import InputError
 from helpers import run_cli
 
@@ -62,6 +64,29 @@ def test_spot_check_model_restricts_seeds_and_recipes(tmp_path: Path) -> None:
     assert names[-1] == "spot/attack-aware/s42"
     assert sum(n.startswith("spot/") for n in names) == 1
     assert sum(n.startswith("small/") for n in names) == 6
+
+
+def test_ray_submission_starts_the_spot_check_early(tmp_path: Path) -> None:
+    extra = ('\n[[models]]\nname = "spot"\nspec = "gemma3-270m"\nseeds = [42]\n'
+             'recipes = ["attack-aware"]\n')
+    plans = plan_cells(load_config(_write(tmp_path, extra)))
+    submitted = [plans[i].name for i in submission_order(plans)]
+    # second, not last: it runs beside the first cell instead of alone at the end
+    assert submitted[:3] == ["small/ac-adamw/s42", "spot/attack-aware/s42", "small/ac-adamw/s43"]
+    # consecutive cells of one model keep distinct seeds (no wait on a shared baseline)
+    small = [n for n in submitted if n.startswith("small/")]
+    assert all(a.rsplit("/", 1)[1] != b.rsplit("/", 1)[1] for a, b in zip(small, small[1:], strict=False))
+
+
+@given(st.lists(st.tuples(st.sampled_from("abc"), st.integers(0, 3)), max_size=12))
+def test_submission_order_is_a_permutation_keeping_each_models_order(
+        cells: list[tuple[str, int]]) -> None:
+    plans = [CellPlan(f"{m}/r/s{i}", m, "r", i) for i, (m, _) in enumerate(cells)]
+    order = submission_order(plans)
+    assert sorted(order) == list(range(len(plans)))
+    for m in "abc":
+        mine = [i for i in order if plans[i].model == m]
+        assert mine == sorted(mine)
 
 
 @pytest.mark.parametrize(("extra", "needle"), [

@@ -66,6 +66,72 @@ def plan_cells(cfg: AuditConfig) -> list[CellPlan]:
     ]
 
 
+# What keys each step: one function per kind, shared by the runner and the
+# status report (which recomputes keys to find finished steps without running any).
+
+def with_code(kind: str, inputs: dict[str, Any]) -> dict[str, Any]:
+    """``inputs`` plus the code version of the modules that compute a ``kind`` step."""
+    from .steps import code_version
+
+    return {**inputs, "code": code_version(kind)}
+
+
+def split_inputs(cfg: AuditConfig) -> dict[str, Any]:
+    return {"split": cfg.split.model_dump()}
+
+
+def train_inputs(cfg: AuditConfig, model_in: dict[str, Any], recipe: RecipeSpec, seed: int,
+                 task: str, split_hash: str) -> dict[str, Any]:
+    return {"model": model_in, "recipe": recipe.recipe_id, "params": recipe.params, "seed": seed,
+            "task": task, "train": cfg.train_for(task), "split": split_hash}
+
+
+def adapter_id(adapter: Path) -> list[tuple[str, str]]:
+    """An adapter's identity: its safetensors files with their sha256."""
+    from ..io import sha256_file
+
+    return sorted((p.name, sha256_file(p)) for p in adapter.glob("*.safetensors"))
+
+
+def eval_inputs(cfg: AuditConfig, model_in: dict[str, Any], adapter: Path | None, task: str,
+                split_hash: str, split_name: str, cell_name: str, seed: int) -> dict[str, Any]:
+    return {"model": model_in, "adapter": adapter_id(adapter) if adapter is not None else None,
+            "task": task, "split": split_hash, "split_name": split_name,
+            "eval": cfg.eval.model_dump(), "cell": cell_name, "seed": seed}
+
+
+def mechanism_inputs(cfg: AuditConfig, model_in: dict[str, Any], adapter: Path,
+                     split_hash: str) -> dict[str, Any]:
+    return {"model": model_in, "task": cfg.audit.primary_task, "adapter": adapter_id(adapter),
+            "mechanism": cfg.mechanism, "split": split_hash}
+
+
+def submission_order(plans: list[CellPlan]) -> list[int]:
+    """Indices of ``plans`` interleaved round-robin across models (for parallel executors).
+
+    Ray starts tasks in submission order. In config order a spot-check model's
+    cells come last; such a cell (often a bigger model, all its fine-tunes
+    uncached) then runs alone at the end while every other CPU idles. Taking
+    one cell per model in turn starts it early instead. Within a model config
+    order is kept (recipe-major), so cells running side by side have different
+    seeds and do not wait on one another's shared baseline.
+
+    Example:
+        >>> ps = [CellPlan("a/x/s1", "a", "x", 1), CellPlan("a/x/s2", "a", "x", 2),
+        ...       CellPlan("b/x/s1", "b", "x", 1)]
+        >>> submission_order(ps)
+        [0, 2, 1]
+    """
+    by_model: dict[str, list[int]] = {}
+    for i, p in enumerate(plans):
+        by_model.setdefault(p.model, []).append(i)
+    queues = list(by_model.values())
+    order: list[int] = []
+    for rank in range(max((len(q) for q in queues), default=0)):
+        order += [q[rank] for q in queues if rank < len(q)]
+    return order
+
+
 class Pipeline:
     """Runs one cell's steps against a shared store."""
 
@@ -79,9 +145,7 @@ class Pipeline:
 
     def _step(self, cell: str, label: str, kind: str, inputs: dict[str, Any],
               fn: Callable[[Path], Any]) -> StepResult:
-        from .steps import code_version
-
-        inputs = {**inputs, "code": code_version(kind)}
+        inputs = with_code(kind, inputs)
         if self.progress:
             self.progress(cell, label, "start", 0, 0)
         res = self.store.run(kind, inputs, fn, label=label)
@@ -98,7 +162,7 @@ class Pipeline:
     def split(self, cell: str) -> StepResult:
         from . import steps
 
-        return self._step(cell, "split", "split", {"split": self.cfg.split.model_dump()},
+        return self._step(cell, "split", "split", split_inputs(self.cfg),
                           lambda w: steps.make_split(self.cfg, w))
 
     def model_inputs(self, model: ModelSpec) -> dict[str, Any]:
@@ -115,9 +179,8 @@ class Pipeline:
         if given is not None:
             return Path(given), None
         label = f"train {recipe.name} {task}"
-        inputs = {"model": self.model_inputs(model), "recipe": recipe.recipe_id,
-                  "params": recipe.params, "seed": seed, "task": task,
-                  "train": self.cfg.train_for(task), "split": split.manifest["split_hash"]}
+        inputs = train_inputs(self.cfg, self.model_inputs(model), recipe, seed, task,
+                              split.manifest["split_hash"])
         res = self._step(cell, label, "train", inputs, lambda w: steps.train_cell(
             self.cfg, w, model=model, recipe=recipe, seed=seed, task=task,
             split_file=split.path / steps.SPLIT_FILE, progress=self._advance(cell, label)))
@@ -125,16 +188,11 @@ class Pipeline:
 
     def evaluate(self, cell: str, model: ModelSpec, adapter: Path | None, task: str,
                  split_name: str, cell_name: str, seed: int, split: StepResult) -> StepResult:
-        from ..io import sha256_file
         from . import steps
 
         label = f"eval {cell_name} {task} {split_name}"
-        adapter_id = None
-        if adapter is not None:
-            adapter_id = sorted((p.name, sha256_file(p)) for p in adapter.glob("*.safetensors"))
-        inputs = {"model": self.model_inputs(model), "adapter": adapter_id, "task": task,
-                  "split": split.manifest["split_hash"], "split_name": split_name,
-                  "eval": self.cfg.eval.model_dump(), "cell": cell_name, "seed": seed}
+        inputs = eval_inputs(self.cfg, self.model_inputs(model), adapter, task,
+                             split.manifest["split_hash"], split_name, cell_name, seed)
         return self._step(cell, label, "eval", inputs, lambda w: steps.evaluate_cell(
             self.cfg, w, model=model, adapter=adapter, split_file=split.path / steps.SPLIT_FILE,
             task=task, split_name=split_name, cell=cell_name, seed=seed,
@@ -142,13 +200,11 @@ class Pipeline:
 
     def mechanism(self, cell: str, model: ModelSpec, adapter: Path, recipe: RecipeSpec,
                   split: StepResult) -> StepResult:
-        from ..io import sha256_file
         from . import steps
 
         label = f"mechanism {recipe.name}"
-        inputs = {"model": self.model_inputs(model), "task": self.cfg.audit.primary_task,
-                  "adapter": sorted((p.name, sha256_file(p)) for p in adapter.glob("*.safetensors")),
-                  "mechanism": self.cfg.mechanism, "split": split.manifest["split_hash"]}
+        inputs = mechanism_inputs(self.cfg, self.model_inputs(model), adapter,
+                                  split.manifest["split_hash"])
         return self._step(cell, label, "mechanism", inputs, lambda w: steps.mechanism_cell(
             self.cfg, w, model=model, adapter=adapter, split_file=split.path / steps.SPLIT_FILE,
             progress=self._advance(cell, label)))
@@ -283,7 +339,9 @@ def run_audit(
                          on_done=(lambda i, p, a: on_cell(a)) if on_cell else None)
     else:
         raw = cfg.model_dump(mode="json")
-        arts = run_cells([(raw, str(outdir), p) for p in plans], _cell_worker, executor="ray",
-                         address=address, num_cpus=float(threads or 1),
-                         on_done=(lambda i, p, a: on_cell(a)) if on_cell else None)
+        order = submission_order(plans)
+        submitted = run_cells([(raw, str(outdir), plans[i]) for i in order], _cell_worker,
+                              executor="ray", address=address, num_cpus=float(threads or 1),
+                              on_done=(lambda i, p, a: on_cell(a)) if on_cell else None)
+        arts = [a for _, a in sorted(zip(order, submitted, strict=True), key=lambda t: t[0])]
     return arts, [cell_result(cfg, a, cards_dir=outdir / "cards") for a in arts]

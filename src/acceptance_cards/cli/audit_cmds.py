@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 from enum import Enum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+
+if TYPE_CHECKING:
+    from ..audit.config import AuditConfig
 
 _out = Console(highlight=False, soft_wrap=True)
 
@@ -25,6 +28,9 @@ def audit(
     executor: Annotated[Executor, typer.Option(help="Where cells run.")] = Executor.local,
     address: Annotated[str | None, typer.Option(help="Ray cluster address (default: local).")] = None,
     plan_only: Annotated[bool, typer.Option("--plan", help="List the cells and stop.")] = False,
+    status: Annotated[bool, typer.Option(
+        "--status", help="Show which steps are done, running, interrupted or pending in OUTPUT "
+                         "(safe while a run is going), and stop.")] = False,
     threads: Annotated[int | None, typer.Option(
         min=1, help="Local: torch threads (default: one per idle core, at most 2). "
                     "Ray: CPUs each cell task requests (default: 1).")] = None,
@@ -45,6 +51,9 @@ def audit(
     if plan_only:
         for p in plans:
             _out.print(p.name, markup=False)
+        return
+    if status:
+        _print_status(cfg, output)
         return
     arts_seen: list[CellArtifacts] = []
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -79,6 +88,27 @@ def audit(
     for c in cells:
         _out.print(f"{c.name}: {c.card.verdict} — {c.card.summary}", markup=False)
     _out.print(f"report: {out.report}", markup=False)
+
+
+def _print_status(cfg: AuditConfig, output: Path) -> None:
+    from rich.table import Table
+
+    from ..audit.status import KINDS, STATES, audit_status
+
+    st = audit_status(cfg, output)
+    counts, seconds = st.counts(), st.seconds_done()
+    table = Table(title=f"audit {st.name} in {output}")
+    table.add_column("step")
+    for state in STATES:
+        table.add_column(state, justify="right")
+    table.add_column("seconds (done)", justify="right")
+    for kind in KINDS:
+        table.add_row(kind, *(str(counts[kind][s]) for s in STATES), f"{seconds[kind]:.0f}")
+    _out.print(table)
+    for s in (*st.steps, *st.others):
+        if s.state in ("running", "partial"):
+            _out.print(f"{s.state}: {s.label} ({s.detail})", markup=False)
+    _out.print(f"cells complete: {len(st.cells_done)} of {len(st.cells)}", markup=False)
 
 
 def register(app: typer.Typer) -> None:
