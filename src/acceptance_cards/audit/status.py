@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import fcntl
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -56,6 +56,17 @@ class StepStatus:
     key: str | None  # None while an upstream step is unfinished
     seconds: float = 0.0  # recorded run time of a finished step
     detail: str = ""  # progress of a running / partial step
+    #: Steps of one group do the same work for different seeds: (kind, model, recipe, task, split).
+    group: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Remaining:
+    """Estimated step time still to run, from finished steps of the same kind of work."""
+
+    seconds: float
+    n_estimated: int  # unfinished steps with a comparable finished step
+    n_unknown: int  # unfinished steps with none (not in ``seconds``)
 
 
 @dataclass(frozen=True)
@@ -78,6 +89,29 @@ class AuditStatus:
     def seconds_done(self) -> dict[str, float]:
         """Per kind, the summed recorded seconds of its finished steps."""
         return {k: sum(x.seconds for x in self.steps if x.kind == k) for k in KINDS}
+
+    def remaining(self) -> Remaining:
+        """Step time of the unfinished steps, each estimated by the mean recorded seconds of
+        finished steps in its group (same kind, model, recipe, task, split), else of the same
+        kind and model. Running and interrupted steps count in full (an upper bound).
+        """
+        done = [x for x in self.steps if x.state == "done"]
+
+        def mean_of(match: list[StepStatus]) -> float | None:
+            return sum(x.seconds for x in match) / len(match) if match else None
+
+        total, n_est, n_unknown = 0.0, 0, 0
+        for x in self.steps:
+            if x.state == "done":
+                continue
+            est = mean_of([d for d in done if d.group == x.group])
+            if est is None:
+                est = mean_of([d for d in done if d.group[:2] == x.group[:2]])
+            if est is None:
+                n_unknown += 1
+            else:
+                total, n_est = total + est, n_est + 1
+        return Remaining(seconds=total, n_estimated=n_est, n_unknown=n_unknown)
 
 
 def _locked(store: Store, kind: str, key: str) -> bool:
@@ -170,7 +204,8 @@ class _Walker:
             st = StepStatus(kind, label, "partial", key, detail=_progress(work, kind))
         else:
             st = StepStatus(kind, label, "pending", key)
-        self.steps.setdefault(ident, st)
+        group = tuple(str(x) for x in ident if not isinstance(x, int))
+        self.steps.setdefault(ident, replace(st, group=group))
         return done.path if done is not None else None
 
     def cell(self, model: ModelSpec, recipe_name: str, seed: int) -> list[tuple[Any, ...]]:
@@ -208,6 +243,7 @@ class _Walker:
                               if adapter is not None and model_in is not None and split_hash else None)
                 if rec.name == recipe_name and task == cfg.audit.primary_task:
                     defense_adapter = adapter
+        # (the seed is the identity's only int: the group drops it)
         ident = ("mechanism", model.name, recipe_name, seed)
         idents.append(ident)
         self.step(ident, "mechanism", f"{model.name}: mechanism {recipe_name} s{seed}",

@@ -109,6 +109,13 @@ def _print_status(cfg: AuditConfig, output: Path) -> None:
         if s.state in ("running", "partial"):
             _out.print(f"{s.state}: {s.label} ({s.detail})", markup=False)
     _out.print(f"cells complete: {len(st.cells_done)} of {len(st.cells)}", markup=False)
+    left = st.remaining()
+    if left.n_estimated or left.n_unknown:
+        unknown = (f"; {left.n_unknown} steps with no comparable finished step not included"
+                   if left.n_unknown else "")
+        _out.print(f"step time left ≈ {left.seconds / 3600:.1f} h over {left.n_estimated} steps "
+                   f"(mean of finished steps of the same kind, model and recipe{unknown}); "
+                   "divide by the cells running side by side for wall time", markup=False)
 
 
 def register(app: typer.Typer) -> None:
