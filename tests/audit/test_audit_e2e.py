@@ -187,6 +187,16 @@ def test_status_of_a_finished_and_an_unstarted_audit(config: Path, first_run: Pa
     empty = _status(config, tmp_path / "nothing-yet")
     assert {k: c["pending"] for k, c in empty.counts().items()} == TINY_STEPS
     assert empty.cells_done == ()
+    # a second name for the same weights: the runner would reuse every step, so status
+    # counts each once and calls both cells complete
+    text = config.read_text()
+    model = text.split("[[models]]")[1].split("[[recipes]]")[0]
+    twin = config.parent / "twin.toml"
+    twin.write_text(text.replace("[[recipes]]", "[[models]]" + model.replace('"tiny"', '"twin"')
+                                 + "[[recipes]]", 1))
+    both = _status(twin, first_run)
+    assert {k: c["done"] for k, c in both.counts().items()} == TINY_STEPS
+    assert both.cells_done == ("tiny/attack-aware/s1", "twin/attack-aware/s1")
     r = _acard("audit", str(config), "-o", str(first_run), "--status")
     assert r.returncode == 0, r.stderr[-3000:]
     assert "cells complete: 1 of 1" in r.stdout

@@ -119,7 +119,7 @@ def _locked(store: Store, kind: str, key: str) -> bool:
     lock = store.root / "locks" / f"{kind}-{key}.lock"
     if not lock.is_file():
         return False
-    with lock.open("a") as fh:
+    with lock.open("r") as fh:  # read-only: probing must work on a folder we cannot write
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -129,14 +129,17 @@ def _locked(store: Store, kind: str, key: str) -> bool:
 
 
 def _progress(work: Path, kind: str) -> str:
-    """What an unfinished attempt has written so far."""
-    if kind == "train":
-        ckpts = sorted((work / "checkpoints").glob("step-*.safetensors"))
-        return f"checkpoint at step {int(ckpts[-1].stem.split('-')[1])}" if ckpts else "no checkpoint yet"
-    if kind == "eval":
-        rec = work / "records.jsonl"
-        n = sum(1 for _ in rec.open(encoding="utf-8")) if rec.is_file() else 0
-        return f"{n} records written"
+    """What an unfinished attempt has written so far ("" if it finished meanwhile)."""
+    try:
+        if kind == "train":
+            ckpts = sorted((work / "checkpoints").glob("step-*.safetensors"))
+            return f"checkpoint at step {int(ckpts[-1].stem.split('-')[1])}" if ckpts else "no checkpoint yet"
+        if kind == "eval":
+            rec = work / "records.jsonl"
+            n = sum(1 for _ in rec.open(encoding="utf-8")) if rec.is_file() else 0
+            return f"{n} records written"
+    except (OSError, ValueError):  # the folder was renamed into steps/ while we looked
+        pass
     return ""
 
 
@@ -172,6 +175,10 @@ class _Walker:
         self.cfg = cfg
         self.store = Store(Path(outdir) / "artifacts")
         self.steps: dict[tuple[Any, ...], StepStatus] = {}
+        # two names for one step (two model entries with one spec, two recipes with one
+        # recipe id and params) share its key, as in the runner: count it once
+        self.by_key: dict[tuple[str, str], tuple[Any, ...]] = {}
+        self.alias: dict[tuple[Any, ...], tuple[Any, ...]] = {}
         self.model_ins = self._models_seen()
 
     def _models_seen(self) -> dict[tuple[str, str], dict[str, Any]]:
@@ -182,16 +189,21 @@ class _Walker:
         are simply pending.
         """
         seen: dict[tuple[str, str], dict[str, Any]] = {}
-        for mpath in sorted((self.store.root / "steps").glob(f"*/*/{MANIFEST}")):
+        # newest last: if a spec's weights changed (a re-exported folder), the current ones win
+        found = sorted((self.store.root / "steps").glob(f"*/*/{MANIFEST}"), key=lambda m: m.stat().st_mtime)
+        for mpath in found:
             model = json.loads(mpath.read_text(encoding="utf-8")).get("inputs", {}).get("model")
             if isinstance(model, dict) and {"spec", "dtype", "hash"} <= model.keys():
-                seen.setdefault((model["spec"], model["dtype"]), model)
+                seen[(model["spec"], model["dtype"])] = model
         return seen
 
     def step(self, ident: tuple[Any, ...], kind: str, label: str,
              inputs: dict[str, Any] | None) -> Path | None:
         """Record one step's state; return its folder when it is finished."""
         key = step_key(kind, with_code(kind, inputs)) if inputs is not None else None
+        if key is not None:
+            self.alias[ident] = self.by_key.setdefault((kind, key), ident)
+            ident = self.alias[ident]
         done = self.store.lookup(kind, key, verify=False) if key else None
         work = self.store.work_dir(kind, key) if key else None
         if key is None or work is None:
@@ -260,7 +272,7 @@ def audit_status(cfg: AuditConfig, outdir: Path) -> AuditStatus:
     for plan in plan_cells(cfg):
         idents = walker.cell(models[plan.model], plan.recipe, plan.seed)
         cells.append(plan.name)
-        if all(walker.steps[i].state == "done" for i in idents):
+        if all(walker.steps[walker.alias.get(i, i)].state == "done" for i in idents):
             done.append(plan.name)
     known = {s.key for s in walker.steps.values() if s.key is not None}
     return AuditStatus(name=cfg.audit.name, steps=tuple(walker.steps.values()),

@@ -91,13 +91,14 @@ def audit(
 
 
 def _print_status(cfg: AuditConfig, output: Path) -> None:
+    from rich.markup import escape
     from rich.table import Table
 
     from ..audit.status import KINDS, STATES, audit_status
 
     st = audit_status(cfg, output)
     counts, seconds = st.counts(), st.seconds_done()
-    table = Table(title=f"audit {st.name} in {output}")
+    table = Table(title=escape(f"audit {st.name} in {output}"))
     table.add_column("step")
     for state in STATES:
         table.add_column(state, justify="right")
