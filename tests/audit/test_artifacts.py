@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from acceptance_cards.audit.artifacts import StepCorrupted, Store, step_key
+from acceptance_cards.audit.artifacts import StepCorrupted, StepMissing, Store, step_key
 from acceptance_cards.io import sha256_file
 
 
@@ -21,6 +21,17 @@ def test_key_is_content_address() -> None:
     assert step_key("train", {"a": 1, "b": [1, 2]}) == step_key("train", {"b": [1, 2], "a": 1})
     assert step_key("train", {"a": 1}) != step_key("train", {"a": 2})
     assert step_key("train", {"a": 1}) != step_key("eval", {"a": 1})
+
+
+def test_reuse_only_store_returns_finished_steps_and_never_runs(tmp_path: Path) -> None:
+    Store(tmp_path).run("demo", {"a": 1}, lambda w: (w / "x.txt").write_text("x"))
+    ro = Store(tmp_path, reuse_only=True)
+    calls: list[Path] = []
+    found = ro.run("demo", {"a": 1}, calls.append)
+    assert found.cached and (found.path / "x.txt").read_text() == "x"
+    with pytest.raises(StepMissing, match="demo step late has not finished"):
+        ro.run("demo", {"a": 2}, calls.append, label="late")
+    assert calls == [] and not ro.work_dir("demo", step_key("demo", {"a": 2})).exists()
 
 
 def test_run_once_then_cached_with_manifest(tmp_path: Path) -> None:

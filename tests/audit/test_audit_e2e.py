@@ -200,11 +200,19 @@ def test_status_of_a_finished_and_an_unstarted_audit(config: Path, first_run: Pa
     r = _acard("audit", str(config), "-o", str(first_run), "--status")
     assert r.returncode == 0, r.stderr[-3000:]
     assert "cells complete: 1 of 1" in r.stdout
+    # interim outputs of a finished audit are its outputs
+    before = _outputs(first_run)
+    r = _acard("audit", str(config), "-o", str(first_run), "--finished")
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "1 of 1 cells finished" in r.stdout
+    assert _outputs(first_run) == before
+    assert "Interim report" not in (first_run / "report.html").read_text()
 
 
 def _check_status_of_interrupted_run(config: Path, out: Path) -> None:
     st = _status(config, out)
     steps = out / "artifacts" / "steps"
+    finished_before = {m.parent for m in steps.rglob("manifest.json")}
     for kind, c in st.counts().items():
         # every finished step is found by recomputing its key, none twice
         assert c["done"] == len(list(steps.glob(f"{kind}/*/manifest.json"))), kind
@@ -213,6 +221,13 @@ def _check_status_of_interrupted_run(config: Path, out: Path) -> None:
     interrupted = [s for s in st.steps if s.state == "partial"]
     assert len(interrupted) == len(list((out / "artifacts" / "work").glob("*/*")))
     assert st.cells_done == ()
+    # interim outputs run nothing: no cell has finished, so the report says so
+    r = _acard("audit", str(config), "-o", str(out), "--finished")
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "0 of 1 cells finished" in r.stdout
+    assert "Interim report" in (out / "report.html").read_text()
+    assert {m.parent for m in steps.rglob("manifest.json")} == finished_before
+    assert len(list((out / "artifacts" / "work").glob("*/*"))) == len(interrupted)
 
 
 def test_ray_executor_matches_local(config: Path, first_run: Path) -> None:

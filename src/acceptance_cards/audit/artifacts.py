@@ -86,12 +86,22 @@ class StepCorrupted(RuntimeError):
     """A finished step's outputs no longer match its manifest."""
 
 
-class Store:
-    """The artifact store rooted at ``root`` (usually ``OUTDIR/artifacts``)."""
+class StepMissing(RuntimeError):
+    """A reuse-only store was asked for a step that has not finished."""
 
-    def __init__(self, root: Path, *, device: str = "cpu") -> None:
+
+class Store:
+    """The artifact store rooted at ``root`` (usually ``OUTDIR/artifacts``).
+
+    With ``reuse_only`` it never runs a step: :meth:`run` returns finished
+    steps (without waiting on locks, so it can read a store another run is
+    writing) and raises :class:`StepMissing` for any other.
+    """
+
+    def __init__(self, root: Path, *, device: str = "cpu", reuse_only: bool = False) -> None:
         self.root = Path(root)
         self.device = device
+        self.reuse_only = reuse_only
 
     def final_dir(self, kind: str, key: str) -> Path:
         return self.root / "steps" / kind / key
@@ -141,6 +151,11 @@ class Store:
         return a JSON-able mapping of extra manifest fields (anything else is ignored).
         """
         key = step_key(kind, inputs)
+        if self.reuse_only:
+            found = self.lookup(kind, key)
+            if found is None:
+                raise StepMissing(f"{kind} step {label or key} has not finished")
+            return found
         with self._lock(kind, key):
             done = self.lookup(kind, key)
             if done is not None:

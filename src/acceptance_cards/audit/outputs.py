@@ -134,12 +134,14 @@ def write_outputs(
     outdir: Path,
     *,
     progress: Callable[[str], None] | None = None,
+    unfinished: Sequence[str] = (),
 ) -> AuditOutputs:
     """Write cards, matrix, filter, figures, sensitivity tables and ``report.html``.
 
     ``progress`` is called with a short message before each step (the CLI
-    turns it into a progress display). Raises :class:`InputError` if two cells
-    share a name.
+    turns it into a progress display). ``unfinished`` names cells of the audit
+    that have no results yet (interim outputs); the report lists them. Raises
+    :class:`InputError` if two cells share a name.
     """
     say = progress or (lambda _msg: None)
     outdir = Path(outdir).resolve()
@@ -178,7 +180,7 @@ def write_outputs(
     fig_links = {n: tuple(_rel(p, outdir) for p in figures if p.stem == n) for n in figs}
     atomic_write_text(report, render_report(ReportInputs(
         cells=all_cells, card_links=rel, figures=figs, figure_links=fig_links,
-        sensitivity=sens)))
+        sensitivity=sens, unfinished=tuple(unfinished))))
     return AuditOutputs(
         outdir=outdir, cards=cards, matrix=matrix, filter=filt, figures=figures,
         sensitivity=sensitivity, report=report,

@@ -72,6 +72,8 @@ class ReportInputs:
     figure_links: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     sensitivity: SensitivityReport | None = None
     title: str = "Acceptance-card audit"
+    #: Cells of the audit without results yet (interim report of a running audit).
+    unfinished: tuple[str, ...] = ()
 
 
 def inline_svg(svg: str) -> Markup:
@@ -164,6 +166,7 @@ def render_report(inputs: ReportInputs) -> str:
     view = {
         "title": inputs.title,
         "n_audited": sum(not c.positive_control for c in cells),
+        "unfinished": list(inputs.unfinished),
         "counts": _counts(cells),
         "controls": _control_view(cells, inputs.card_links),
         "matrix": _matrix_view(cells, inputs.card_links),

@@ -135,9 +135,10 @@ def submission_order(plans: list[CellPlan]) -> list[int]:
 class Pipeline:
     """Runs one cell's steps against a shared store."""
 
-    def __init__(self, cfg: AuditConfig, outdir: Path, *, progress: Progress | None = None) -> None:
+    def __init__(self, cfg: AuditConfig, outdir: Path, *, progress: Progress | None = None,
+                 reuse_only: bool = False) -> None:
         self.cfg = cfg
-        self.store = Store(Path(outdir) / "artifacts")
+        self.store = Store(Path(outdir) / "artifacts", reuse_only=reuse_only)
         self.progress = progress
 
     def _model(self, name: str) -> ModelSpec:
@@ -308,6 +309,22 @@ def cell_result(cfg: AuditConfig, art: CellArtifacts, *, cards_dir: Path) -> Cel
     return CellResult(name=art.plan.name, model=art.plan.model, recipe=art.plan.recipe,
                       seed=art.plan.seed, task=cfg.audit.primary_task, card=card, baseline=b,
                       defense=d, cross_baseline=xb, cross_defense=xd, mechanism=mech)
+
+
+def finished_cells(cfg: AuditConfig, outdir: Path) -> tuple[list[CellResult], list[str]]:
+    """Cards for the cells whose every step has finished, and the names of the others.
+
+    Runs nothing (a reuse-only store), so it is safe beside a running audit:
+    interim results of a long run, or what an interrupted one got done.
+    """
+    from .status import audit_status
+
+    outdir = Path(outdir).resolve()
+    done = set(audit_status(cfg, outdir).cells_done)
+    pipe = Pipeline(cfg, outdir, reuse_only=True)
+    plans = plan_cells(cfg)
+    results = [cell_result(cfg, pipe.run(p), cards_dir=outdir / "cards") for p in plans if p.name in done]
+    return results, [p.name for p in plans if p.name not in done]
 
 
 def run_audit(

@@ -31,6 +31,9 @@ def audit(
     status: Annotated[bool, typer.Option(
         "--status", help="Show which steps are done, running, interrupted or pending in OUTPUT "
                          "(safe while a run is going), and stop.")] = False,
+    finished: Annotated[bool, typer.Option(
+        "--finished", help="Write cards, matrix, figures and report for the cells that have "
+                           "finished so far, run nothing, and stop (safe while a run is going).")] = False,
     threads: Annotated[int | None, typer.Option(
         min=1, help="Local: torch threads (default: one per idle core, at most 2). "
                     "Ray: CPUs each cell task requests (default: 1).")] = None,
@@ -54,6 +57,9 @@ def audit(
         return
     if status:
         _print_status(cfg, output)
+        return
+    if finished:
+        _write_finished(cfg, output)
         return
     arts_seen: list[CellArtifacts] = []
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -88,6 +94,21 @@ def audit(
     for c in cells:
         _out.print(f"{c.name}: {c.card.verdict} — {c.card.summary}", markup=False)
     _out.print(f"report: {out.report}", markup=False)
+
+
+def _write_finished(cfg: AuditConfig, output: Path) -> None:
+    from ..audit.outputs import write_outputs
+    from ..audit.runner import finished_cells
+
+    with _out.status("loading the finished cells"):
+        cells, unfinished = finished_cells(cfg, output)
+    with _out.status("writing the interim outputs") as spinner:
+        out = write_outputs(cells, output, unfinished=unfinished,
+                            progress=lambda msg: spinner.update(msg))
+    for c in cells:
+        _out.print(f"{c.name}: {c.card.verdict} — {c.card.summary}", markup=False)
+    _out.print(f"{len(cells)} of {len(cells) + len(unfinished)} cells finished; "
+               f"report: {out.report}", markup=False)
 
 
 def _print_status(cfg: AuditConfig, output: Path) -> None:
