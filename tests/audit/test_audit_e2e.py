@@ -236,3 +236,6 @@ def test_ray_executor_matches_local(config: Path, first_run: Path) -> None:
     r = _acard("audit", str(config), "-o", str(out), "--executor", "ray")
     assert r.returncode == 0, r.stderr[-3000:]
     assert _outputs(out) == _outputs(first_run)
+    # the workers' step events reached the driver's display
+    for step in ("train adamw sandbagging", "eval attack-aware-s1 sycophancy fresh", "mechanism"):
+        assert f"tiny/attack-aware/s1: {step}" in r.stdout, (step, r.stdout[-2000:])

@@ -263,10 +263,14 @@ def _merge_records(parts: list[StepResult], folder: Path, name: str) -> str:
     return str(out)
 
 
-def _cell_worker(args: tuple[dict[str, Any], str, CellPlan]) -> CellArtifacts:
-    """Module-level entry point for executors (Ray pickles it by reference)."""
+def _cell_worker(args: tuple[dict[str, Any], str, CellPlan],
+                 emit: Progress | None = None) -> CellArtifacts:
+    """Module-level entry point for executors (Ray pickles it by reference).
+
+    ``emit`` receives the cell's step events (Ray forwards them to the driver's display).
+    """
     cfg_raw, outdir, plan = args
-    return Pipeline(AuditConfig.model_validate(cfg_raw), Path(outdir)).run(plan)
+    return Pipeline(AuditConfig.model_validate(cfg_raw), Path(outdir), progress=emit).run(plan)
 
 
 def cell_result(cfg: AuditConfig, art: CellArtifacts, *, cards_dir: Path) -> CellResult:
@@ -341,7 +345,9 @@ def run_audit(
 
     ``threads``: torch threads in this process (local), or the CPUs each Ray
     cell task requests (Ray sets its workers' thread count from the request).
-    ``None`` leaves torch's default.
+    ``None`` leaves torch's default. ``progress`` gets every step's events from
+    either executor (Ray workers send theirs through a queue, "advance" events
+    at most once a second per step).
     """
     from .steps import check_train_section
 
@@ -359,6 +365,7 @@ def run_audit(
         order = submission_order(plans)
         submitted = run_cells([(raw, str(outdir), plans[i]) for i in order], _cell_worker,
                               executor="ray", address=address, num_cpus=float(threads or 1),
-                              on_done=(lambda i, p, a: on_cell(a)) if on_cell else None)
+                              on_done=(lambda i, p, a: on_cell(a)) if on_cell else None,
+                              on_event=progress)
         arts = [a for _, a in sorted(zip(order, submitted, strict=True), key=lambda t: t[0])]
     return arts, [cell_result(cfg, a, cards_dir=outdir / "cards") for a in arts]

@@ -86,7 +86,7 @@ def audit(
         arts, cells = run_audit(cfg, output, executor=executor.value, address=address,
                                 threads=threads or (pick_threads() if executor == Executor.local
                                                     else None),
-                                progress=progress if executor == Executor.local else None,
+                                progress=progress,
                                 on_cell=on_cell)
         out = write_outputs(cells, output)
     timings = {a.plan.name: {"steps": a.timings, "cached": a.cached} for a in arts}
