@@ -55,6 +55,7 @@ from acceptance_cards.audit.tables import LATEX_PACKAGES
 from acceptance_cards.build import build_card
 from acceptance_cards.card import CardOptions, load_card
 from acceptance_cards.constants import SENSITIVITY_CI_LEVELS, SENSITIVITY_TAUS
+from acceptance_cards.diagnostics._common import GateVerdict
 from acceptance_cards.errors import InputError
 from acceptance_cards.example import CellRates, Scenario, simulate_pair
 from acceptance_cards.mechanism import MechanismFile
@@ -130,7 +131,7 @@ def written(cells: list[CellResult], tmp_path_factory: pytest.TempPathFactory) -
     return write_outputs(cells, tmp_path_factory.mktemp("audit"))
 
 
-def states(cell: CellResult) -> dict[str, str]:
+def states(cell: CellResult) -> dict[str, GateVerdict]:
     d = cell.card.diagnostics
     return {"a": d.a.verdict, "b": d.b.verdict, "c": d.c.verdict, "d": d.d.verdict}
 
@@ -269,7 +270,7 @@ def textbook_fresh(cell: CellResult) -> tuple[float, float]:
     return float(d.mean()), float(d.std(ddof=1) / math.sqrt(len(d)))
 
 
-def with_gate(cell: CellResult, gate: str, state: str) -> str:
+def with_gate(cell: CellResult, gate: str, state: GateVerdict) -> str:
     verdict: str = conclude({**states(cell), gate: state}).verdict
     return verdict
 
@@ -306,6 +307,7 @@ def test_unit_sensitivity_textbook(cells: list[CellResult]) -> None:
         lo, hi = textbook_ci(cell, level=0.95, unit="item")
         assert row.item_ci == pytest.approx((lo, hi), abs=1e-12)
         assert row.item_gate == ("pass" if hi < 0 else "fail")
+        assert a.ci_low is not None and a.ci_high is not None
         assert row.width_ratio == pytest.approx((hi - lo) / (a.ci_high - a.ci_low))
         # the clustered CI is the textbook question bootstrap too
         assert row.clustered_ci == pytest.approx(textbook_ci(cell, level=0.95, unit="question"))
@@ -343,8 +345,9 @@ def test_one_se_screen_textbook(cells: list[CellResult]) -> None:
             delta, se = textbook_fresh(cell)
             assert (row.delta, row.se_paired) == pytest.approx((delta, se), abs=1e-12)
         else:
+            assert b.delta is not None and b.se_paired is not None
             delta, se = b.delta, b.se_paired
-        expected = "pass" if delta + se < 0 else "fail"
+        expected: GateVerdict = "pass" if delta + se < 0 else "fail"
         assert row.screen == expected and row.gate == b.verdict
         assert row.verdict_with_screen == with_gate(cell, "b", expected)
         assert bool(row.moves) == (expected != b.verdict
