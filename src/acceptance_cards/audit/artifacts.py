@@ -109,9 +109,25 @@ class Store:
     def work_dir(self, kind: str, key: str) -> Path:
         return self.root / "work" / kind / key
 
+    def lock_path(self, kind: str, key: str) -> Path:
+        return self.root / "locks" / f"{kind}-{key}.lock"
+
+    def is_running(self, kind: str, key: str) -> bool:
+        """True when a live process holds the step's lock (probed without blocking or writing)."""
+        lock = self.lock_path(kind, key)
+        if not lock.is_file():
+            return False
+        with lock.open("r") as fh:  # read-only: probing must work on a folder we cannot write
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return True
+            fcntl.flock(fh, fcntl.LOCK_UN)
+        return False
+
     @contextmanager
     def _lock(self, kind: str, key: str) -> Iterator[None]:
-        lock = self.root / "locks" / f"{kind}-{key}.lock"
+        lock = self.lock_path(kind, key)
         lock.parent.mkdir(parents=True, exist_ok=True)
         with lock.open("a") as fh:
             fcntl.flock(fh, fcntl.LOCK_EX)

@@ -28,7 +28,7 @@ from ..build import CardMetadata, build_card
 from ..card import CardOptions
 from ..mechanism import load_mechanism
 from ..records import load_records
-from .artifacts import StepResult, Store
+from .artifacts import StepMissing, StepResult, Store
 from .cells import CellResult
 from .config import AuditConfig, ModelSpec, RecipeSpec
 from .executors import ExecutorName, run_cells
@@ -321,14 +321,15 @@ def finished_cells(cfg: AuditConfig, outdir: Path) -> tuple[list[CellResult], li
     Runs nothing (a reuse-only store), so it is safe beside a running audit:
     interim results of a long run, or what an interrupted one got done.
     """
-    from .status import audit_status
-
     outdir = Path(outdir).resolve()
-    done = set(audit_status(cfg, outdir).cells_done)
     pipe = Pipeline(cfg, outdir, reuse_only=True)
-    plans = plan_cells(cfg)
-    results = [cell_result(cfg, pipe.run(p), cards_dir=outdir / "cards") for p in plans if p.name in done]
-    return results, [p.name for p in plans if p.name not in done]
+    results, unfinished = [], []
+    for plan in plan_cells(cfg):
+        try:
+            results.append(cell_result(cfg, pipe.run(plan), cards_dir=outdir / "cards"))
+        except StepMissing:
+            unfinished.append(plan.name)
+    return results, unfinished
 
 
 def run_audit(
@@ -354,18 +355,14 @@ def run_audit(
     check_train_section(cfg, source=cfg.audit.name)
     plans = plan_cells(cfg)
     outdir = Path(outdir).resolve()  # Ray workers may run in another working directory
-    if executor == "local":
-        if threads:
-            require("torch").set_num_threads(threads)
-        pipe = Pipeline(cfg, outdir, progress=progress)
-        arts = run_cells(plans, pipe.run, executor="local",
-                         on_done=(lambda i, p, a: on_cell(a)) if on_cell else None)
-    else:
-        raw = cfg.model_dump(mode="json")
-        order = submission_order(plans)
-        submitted = run_cells([(raw, str(outdir), plans[i]) for i in order], _cell_worker,
-                              executor="ray", address=address, num_cpus=float(threads or 1),
-                              on_done=(lambda i, p, a: on_cell(a)) if on_cell else None,
-                              on_event=progress)
-        arts = [a for _, a in sorted(zip(order, submitted, strict=True), key=lambda t: t[0])]
+    if executor == "local" and threads:
+        require("torch").set_num_threads(threads)
+    # both executors run the same worker on the same plain data; only Ray reorders
+    raw = cfg.model_dump(mode="json")
+    order = submission_order(plans) if executor == "ray" else list(range(len(plans)))
+    submitted = run_cells([(raw, str(outdir), plans[i]) for i in order], _cell_worker,
+                          executor=executor, address=address, num_cpus=float(threads or 1),
+                          on_done=(lambda i, p, a: on_cell(a)) if on_cell else None,
+                          on_event=progress)
+    arts = [a for _, a in sorted(zip(order, submitted, strict=True), key=lambda t: t[0])]
     return arts, [cell_result(cfg, a, cards_dir=outdir / "cards") for a in arts]

@@ -23,7 +23,6 @@ Example:
 
 from __future__ import annotations
 
-import fcntl
 import json
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -114,20 +113,6 @@ class AuditStatus:
         return Remaining(seconds=total, n_estimated=n_est, n_unknown=n_unknown)
 
 
-def _locked(store: Store, kind: str, key: str) -> bool:
-    """True when a live process holds the step's lock (it is running now)."""
-    lock = store.root / "locks" / f"{kind}-{key}.lock"
-    if not lock.is_file():
-        return False
-    with lock.open("r") as fh:  # read-only: probing must work on a folder we cannot write
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return True
-        fcntl.flock(fh, fcntl.LOCK_UN)
-    return False
-
-
 def _progress(work: Path, kind: str) -> str:
     """What an unfinished attempt has written so far ("" if it finished meanwhile)."""
     try:
@@ -163,7 +148,7 @@ def _unattributed(store: Store, known: set[str]) -> list[StepStatus]:
         kind, key = work.parent.name, work.name
         if key in known or not work.is_dir():
             continue
-        state: State = "running" if _locked(store, kind, key) else "partial"
+        state: State = "running" if store.is_running(kind, key) else "partial"
         out.append(StepStatus(kind, _describe(work, kind), state, key, detail=_progress(work, kind)))
     return out
 
@@ -204,18 +189,17 @@ class _Walker:
         if key is not None:
             self.alias[ident] = self.by_key.setdefault((kind, key), ident)
             ident = self.alias[ident]
-        done = self.store.lookup(kind, key, verify=False) if key else None
-        work = self.store.work_dir(kind, key) if key else None
-        if key is None or work is None:
+        done = self.store.lookup(kind, key, verify=False) if key is not None else None
+        if key is None:
             st = StepStatus(kind, label, "pending", None)
         elif done is not None:
             st = StepStatus(kind, label, "done", key, seconds=done.seconds)
-        elif _locked(self.store, kind, key):
-            st = StepStatus(kind, label, "running", key, detail=_progress(work, kind))
-        elif work.is_dir():
-            st = StepStatus(kind, label, "partial", key, detail=_progress(work, kind))
         else:
-            st = StepStatus(kind, label, "pending", key)
+            work = self.store.work_dir(kind, key)
+            state: State = ("running" if self.store.is_running(kind, key)
+                            else "partial" if work.is_dir() else "pending")
+            st = StepStatus(kind, label, state, key,
+                            detail=_progress(work, kind) if state != "pending" else "")
         group = tuple(str(x) for x in ident if not isinstance(x, int))
         self.steps.setdefault(ident, replace(st, group=group))
         return done.path if done is not None else None
