@@ -44,15 +44,36 @@ def run_local(
 EVENT_INTERVAL = 1.0
 
 
-class EventSink:
-    """A picklable callable that forwards a Ray task's events to the driver's queue.
+class Mailbox:
+    """Ray actor body (0 CPU) holding the events workers post, in the order each worker sent them.
 
-    Best effort: a lost event only makes a progress bar lag, so a failure to
-    send never fails the task doing the work.
+    Ray runs one caller's calls on a synchronous actor in submission order, so
+    a worker's "start", "advance" and "done" events arrive in that order.
     """
 
-    def __init__(self, queue: Any) -> None:
-        self.queue = queue
+    def __init__(self) -> None:
+        self._events: list[tuple[Any, ...]] = []
+
+    def post(self, event: tuple[Any, ...]) -> None:
+        self._events.append(event)
+
+    def take(self) -> list[tuple[Any, ...]]:
+        events, self._events = self._events, []
+        return events
+
+
+class EventSink:
+    """A picklable callable that forwards a Ray task's events to the driver's mailbox.
+
+    Posting is fire-and-forget: the task never waits on ``ray.get``. A task
+    blocked in ``ray.get`` hands its CPU back to the scheduler, which then
+    starts another task on it; when the first resumes, the node runs more
+    tasks than it has CPUs. Best effort too: a lost event only makes a
+    progress bar lag, so a failure to send never fails the task doing the work.
+    """
+
+    def __init__(self, mailbox: Any) -> None:
+        self.mailbox = mailbox
         self._last: dict[Any, float] = {}
 
     def __call__(self, *event: Any) -> None:
@@ -65,7 +86,7 @@ class EventSink:
                 return
             self._last[ident] = now
         try:
-            self.queue.put_nowait(event)
+            self.mailbox.post.remote(event)
         except Exception:  # noqa: BLE001 - see the class docstring
             return
 
@@ -88,7 +109,7 @@ def run_ray(
     and the items must be picklable by Ray (module-level functions, plain data).
     With ``on_event``, each task is called as ``fn(item, emit)``: what a task
     passes to ``emit(*event)`` reaches ``on_event(*event)`` in this process
-    while the tasks run (through a Ray queue that requests no CPU).
+    while the tasks run (through a :class:`Mailbox` actor that requests no CPU).
     """
     ray = require("ray")
     started = False
@@ -98,12 +119,10 @@ def run_ray(
         started = True
     try:
         remote = ray.remote(num_cpus=num_cpus, num_gpus=num_gpus, max_retries=0)(fn)
-        queue = None
+        mailbox = None
         if on_event is not None:
-            from ray.util.queue import Queue
-
-            queue = Queue(actor_options={"num_cpus": 0})
-            refs = [remote.remote(item, EventSink(queue)) for item in items]
+            mailbox = ray.remote(num_cpus=0)(Mailbox).remote()
+            refs = [remote.remote(item, EventSink(mailbox)) for item in items]
         else:
             refs = [remote.remote(item) for item in items]
         index = {ref: i for i, ref in enumerate(refs)}
@@ -111,24 +130,23 @@ def run_ray(
         pending = list(refs)
         while pending:
             ready, pending = ray.wait(pending, num_returns=1, timeout=EVENT_INTERVAL)
-            if queue is not None and on_event is not None:
-                _drain(queue, on_event)
+            _deliver(ray, mailbox, on_event)
             for ref in ready:
                 i = index[ref]
                 results[i] = ray.get(ref)
                 if on_done is not None:
                     on_done(i, items[i], results[i])
+        _deliver(ray, mailbox, on_event)  # posts still in flight when the last task returned
         return results
     finally:
         if started:
             ray.shutdown()
 
 
-def _drain(queue: Any, on_event: Callable[..., None]) -> None:
-    """Hand every queued event to ``on_event``, oldest first."""
-    n = queue.qsize()
-    if n:
-        for event in queue.get_nowait_batch(n):
+def _deliver(ray: Any, mailbox: Any, on_event: Callable[..., None] | None) -> None:
+    """Hand every event posted so far to ``on_event``, oldest first."""
+    if mailbox is not None and on_event is not None:
+        for event in ray.get(mailbox.take.remote()):
             on_event(*event)
 
 

@@ -347,7 +347,7 @@ def run_audit(
     ``threads``: torch threads in this process (local), or the CPUs each Ray
     cell task requests (Ray sets its workers' thread count from the request).
     ``None`` leaves torch's default. ``progress`` gets every step's events from
-    either executor (Ray workers send theirs through a queue, "advance" events
+    either executor (Ray workers post theirs to a mailbox actor, "advance" events
     at most once a second per step).
     """
     from .steps import check_train_section
