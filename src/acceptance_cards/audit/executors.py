@@ -61,6 +61,9 @@ class Mailbox:
         events, self._events = self._events, []
         return events
 
+    def ping(self) -> None:
+        """Returns once every call this caller made before it has run."""
+
 
 class EventSink:
     """A picklable callable that forwards a Ray task's events to the driver's mailbox.
@@ -90,6 +93,28 @@ class EventSink:
         except Exception:  # noqa: BLE001 - see the class docstring
             return
 
+    def flush(self) -> None:
+        """Wait until every event posted so far is in the mailbox (call when the work is done).
+
+        This is the one ``ray.get`` a task makes: after its work, so the CPU it
+        hands back is one it no longer uses.
+        """
+        import ray
+
+        try:
+            ray.get(self.mailbox.ping.remote())
+        except Exception:  # noqa: BLE001 - see the class docstring
+            return
+
+
+def _run_with_events(fn: Callable[..., R], item: Any, mailbox: Any) -> R:
+    """Ray task body: ``fn(item, sink)``, its events all posted before the task returns."""
+    sink = EventSink(mailbox)
+    try:
+        return fn(item, sink)
+    finally:
+        sink.flush()
+
 
 def run_ray(
     items: Sequence[T],
@@ -118,13 +143,14 @@ def run_ray(
         ray.init(address=address, **kwargs)
         started = True
     try:
-        remote = ray.remote(num_cpus=num_cpus, num_gpus=num_gpus, max_retries=0)(fn)
+        options = {"num_cpus": num_cpus, "num_gpus": num_gpus, "max_retries": 0}
         mailbox = None
         if on_event is not None:
             mailbox = ray.remote(num_cpus=0)(Mailbox).remote()
-            refs = [remote.remote(item, EventSink(mailbox)) for item in items]
+            with_events = ray.remote(**options)(_run_with_events)
+            refs = [with_events.remote(fn, item, mailbox) for item in items]
         else:
-            refs = [remote.remote(item) for item in items]
+            refs = [ray.remote(**options)(fn).remote(item) for item in items]
         index = {ref: i for i, ref in enumerate(refs)}
         results: list[Any] = [None] * len(refs)
         pending = list(refs)
@@ -136,7 +162,7 @@ def run_ray(
                 results[i] = ray.get(ref)
                 if on_done is not None:
                     on_done(i, items[i], results[i])
-        _deliver(ray, mailbox, on_event)  # posts still in flight when the last task returned
+        _deliver(ray, mailbox, on_event)  # the last task's events (it flushed them before returning)
         return results
     finally:
         if started:
