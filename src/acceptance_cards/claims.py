@@ -16,7 +16,13 @@ applies when its :data:`APPLIES` function returns the evidence text.
 when the cost was not measured at all (seed 004: no capability claim without
 the capability number).
 
-**Matching.** Case-insensitive and word-bounded. Words of a phrase may be
+**Matching.** The claim is first normalised (:mod:`acceptance_cards.claim_text`:
+NFKC compatibility forms, case folding, look-alike Cyrillic/Greek letters
+mapped to Latin, soft hyphens and zero-width characters removed, every dash
+read as a hyphen, whitespace collapsed), so "dеfense" with a Cyrillic "е",
+"de\u00adfense", "utility–preserving" and fullwidth letters are all caught;
+findings report the span and the wording of the text *as written*. Matching
+is word-bounded. Words of a phrase may be
 separated by any run of spaces or hyphens, and a hyphenated word may also be
 written open or closed ("utility-preserving", "utility preserving",
 "fine tuning", "finetuning"). A few words carry explicit variants
@@ -32,7 +38,14 @@ deployable defense", "no defense", "isn't robust" are fine, and a negated
 phrase protects the phrases inside it (the "defense" of "not a deployable
 defense"). Only the word right before the phrase counts: "not a robust
 defense" still flags "defense" (write "not a defense"), and so does "not only
-a defense".
+a defense". Only spaces and opening quotes may separate the words: a
+negation never reaches across a sentence or clause boundary ("It is not. A
+defense." flags "defense").
+
+**Cost.** Linear in the claim's length: one normalisation pass, one regex
+scan per table phrase, an O(log n) look-up of the words before each match,
+and overlaps resolved on an occupancy array (``benchmarks/claims.py`` prints
+the 32 KB vs 256 KB time ratio).
 
 **Overlaps.** When phrases overlap, the longest match wins ("accepted defense"
 over "defense"); a span forbidden by several rules reports the first in
@@ -55,6 +68,7 @@ from typing import Final
 from pydantic import BaseModel, ConfigDict, Field, computed_field
 
 from .card import Card
+from .claim_text import WordIndex, negated_before, normalise
 
 
 @dataclass(frozen=True)
@@ -290,9 +304,10 @@ def allowed_phrases(card: Card) -> list[str]:
 
 
 def _word_regex(word: str) -> str:
-    # a hyphenated word may be written hyphenated, open or closed; each part has its variants
+    # a hyphenated word may be written hyphenated (also as a spaced dash), open or closed;
+    # each part has its variants
     parts = word.lower().split("-")
-    return r"[\s\-]?".join(WORD_VARIANTS.get(p, re.escape(p)) for p in parts)
+    return r"[\s\-]*".join(WORD_VARIANTS.get(p, re.escape(p)) for p in parts)
 
 
 def phrase_regex(phrase: str) -> re.Pattern[str]:
@@ -311,20 +326,9 @@ def phrase_regex(phrase: str) -> re.Pattern[str]:
     return re.compile(rf"(?<!\w){body}(?!\w)", re.IGNORECASE)
 
 
-_WORD = re.compile(r"[\w'\u2019]+")
-
-
-def _negated(text: str, start: int) -> bool:
-    """A negation word right before ``start`` (one skippable word allowed in between)."""
-    before = [w.lower().replace("\u2019", "'") for w in _WORD.findall(text[:start])[-2:]]
-    if before and before[-1] in SKIPPABLE:
-        before.pop()
-    return bool(before) and (before[-1] in NEGATIONS or before[-1].endswith("n't"))
-
-
 @dataclass(frozen=True)
 class _Hit:
-    start: int
+    start: int  # offsets in the normalised text
     end: int
     forbidden: str
     rule: ClaimRule
@@ -332,58 +336,75 @@ class _Hit:
     negated: bool
 
 
-def _hits(card: Card, text: str) -> list[_Hit]:
+def _hits(card: Card, norm: str) -> list[_Hit]:
     """Matches of every table phrase; only applicable rules' non-negated ones are findings.
 
     Negated matches of *any* rule are kept: they occupy their span, so "not a
     deployable defense" also protects the "defense" inside it.
     """
     evidence = {r.id: e for r, e in applicable_rules(card)}
+    words = WordIndex(norm)
     out: list[_Hit] = []
     for rule in RULES:
         for phrase in rule.forbidden:
-            for m in phrase_regex(phrase).finditer(text):
-                negated = _negated(text, m.start())
+            for m in phrase_regex(phrase).finditer(norm):
+                negated = negated_before(words, m.start(), NEGATIONS, SKIPPABLE)
                 if negated or rule.id in evidence:
                     out.append(_Hit(m.start(), m.end(), phrase, rule,
                                     evidence.get(rule.id, ""), negated))
     return out
 
 
-def lint_claim(card: Card, text: str) -> ClaimLint:
-    """Flag every phrase of ``text`` that ``card``'s evidence does not permit.
+def _choose(hits: list[_Hit]) -> list[tuple[_Hit, list[str]]]:
+    """Non-overlapping hits, longest first; same-span hits of other rules listed as ``also``.
 
-    Example:
-        >>> from acceptance_cards.example import example_card
-        >>> lint_claim(example_card(), "This is not a deployable defense.").clean
-        True
+    Overlaps are found on an occupancy array of the text, so the cost is the
+    total length of the hits (each table phrase's matches do not overlap each
+    other), not the number of hit pairs.
     """
-    hits = _hits(card, text)
     order = {r.id: i for i, r in enumerate(RULES)}
     # longest match first, then leftmost, then negated (it protects its span), then precedence
-    hits.sort(key=lambda h: (-(h.end - h.start), h.start, not h.negated, order[h.rule.id]))
-    chosen: list[tuple[_Hit, list[str]]] = []
+    hits = sorted(hits, key=lambda h: (-(h.end - h.start), h.start, not h.negated,
+                                       order[h.rule.id]))
+    taken = bytearray(max((h.end for h in hits), default=0))
+    by_span: dict[tuple[int, int], tuple[_Hit, list[str]]] = {}
     for h in hits:
-        same = next((c for c in chosen if (c[0].start, c[0].end) == (h.start, h.end)), None)
+        same = by_span.get((h.start, h.end))
         if same is not None:
             if (not h.negated and not same[0].negated and h.rule.id != same[0].rule.id
                     and h.rule.id not in same[1]):
                 same[1].append(h.rule.id)
             continue
-        if any(h.start < c.end and c.start < h.end for c, _ in chosen):
+        if any(taken[h.start:h.end]):
             continue
-        chosen.append((h, []))
-    chosen = [c for c in chosen if not c[0].negated]
-    chosen.sort(key=lambda c: c[0].start)
-    findings = [
-        ClaimFinding(
-            phrase=text[h.start:h.end], start=h.start, end=h.end, rule=h.rule.id,
+        taken[h.start:h.end] = b"\x01" * (h.end - h.start)
+        by_span[(h.start, h.end)] = (h, [])
+    return sorted((c for c in by_span.values() if not c[0].negated), key=lambda c: c[0].start)
+
+
+def lint_claim(card: Card, text: str) -> ClaimLint:
+    """Flag every phrase of ``text`` that ``card``'s evidence does not permit.
+
+    Matching runs on the normalised text; each finding carries the original
+    span and wording.
+
+    Example:
+        >>> from acceptance_cards.example import example_card
+        >>> lint_claim(example_card(), "This is not a deployable defense.").clean
+        True
+        >>> [f.phrase for f in lint_claim(example_card(), "A deployable d\u0435fense.").findings]
+        ['deployable dеfense']
+    """
+    norm = normalise(text)
+    findings = []
+    for h, also in _choose(_hits(card, norm.text)):
+        start, end = norm.span(h.start, h.end)
+        findings.append(ClaimFinding(
+            phrase=text[start:end], start=start, end=end, rule=h.rule.id,
             forbidden=h.forbidden, evidence=h.evidence,
             suggestion=" / ".join(f'"{p}"' for p in _rule_allowed(h.rule, card)),
             also_forbidden_by=also,
-        )
-        for h, also in chosen
-    ]
+        ))
     return ClaimLint(
         verdict=card.verdict, rules=[r.id for r, _ in applicable_rules(card)], findings=findings,
         allowed_phrases=allowed_phrases(card),
