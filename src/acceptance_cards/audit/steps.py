@@ -24,17 +24,48 @@ RECORDS_FILE = "records.jsonl"
 MECHANISM_FILE = "mechanism.json"
 
 
-#: The evidence-layer modules whose code computes each step's outputs: a change
-#: to one of them re-runs that kind of step (and what depends on it), nothing else.
-_DATA = ("mmlu", "split")
-_MODEL = ("models", "gguf_cache", "templates", "tasks")
+#: The root modules whose code computes each step's outputs (dotted, relative to
+#: the package). The key hashes their whole import closure
+#: (:func:`~acceptance_cards.audit.code_deps.module_closure`): an edit to any module
+#: they reach — ``gradients``, ``delta_w``, ``train_checkpoints`` for training —
+#: re-runs that kind of step (and what depends on it), nothing else. Each step
+#: function's own imports must be among the closure (a test checks it); the step
+#: functions below are thin calls whose arguments are the key's other inputs.
+_DATA = ("evidence.mmlu", "evidence.split")
+_MODEL = ("evidence.models", "evidence.gguf_cache", "evidence.templates", "evidence.tasks")
+_TRAIN = ("evidence.attacks", "evidence.train", "evidence.train_config", "evidence.recipes")
 STEP_MODULES: dict[str, tuple[str, ...]] = {
     "split": _DATA,
-    "eval": (*_DATA, *_MODEL, "scoring", "evaluate"),
-    "train": (*_DATA, *_MODEL, "attacks", "train", "train_config", "recipes"),
-    "mechanism": (*_DATA, *_MODEL, "attacks", "train", "train_config", "gradients", "delta_w",
-                  "signature"),
+    "eval": (*_DATA, *_MODEL, "evidence.scoring", "evidence.evaluate"),
+    "train": (*_DATA, *_MODEL, *_TRAIN),
+    "mechanism": (*_DATA, *_MODEL, *_TRAIN, "evidence.gradients", "evidence.delta_w",
+                  "evidence.signature", "io"),
 }
+
+
+def code_hash(root: Path, kind: str, version: str) -> str:
+    """``version`` + hash of every module a ``kind`` step imports (and the data files).
+
+    ``root`` is the package folder (a parameter so a test can edit a copy).
+
+    Raises:
+        KeyError: ``kind`` is not a step kind.
+        MissingModule: a module the step's code imports does not exist.
+
+    Example:
+        >>> import acceptance_cards as ac
+        >>> code_hash(Path(ac.__file__).parent, "split", "0.1.0")[:6]
+        '0.1.0+'
+    """
+    from .code_deps import module_closure
+
+    closure = module_closure(root, STEP_MODULES[kind])
+    h = hashlib.sha256(version.encode())
+    files = [closure[name] for name in sorted(closure)] + sorted((root / "data").rglob("*.json"))
+    for f in files:
+        h.update(f.relative_to(root).as_posix().encode() + b"\0")
+        h.update(f.read_bytes())
+    return f"{version}+{h.hexdigest()[:12]}"
 
 
 @lru_cache(maxsize=8)
@@ -42,18 +73,7 @@ def code_version(kind: str) -> str:
     """Package version + hash of the sources (and data files) that compute a ``kind`` step."""
     from .. import __version__
 
-    root = Path(__file__).resolve().parents[1]
-    h = hashlib.sha256(__version__.encode())
-    files: list[Path] = []
-    for mod in STEP_MODULES.get(kind, ()):
-        p = root / "evidence" / mod
-        files += sorted(p.rglob("*.py")) if p.is_dir() else [p.with_suffix(".py")]
-    files += sorted((root / "data").rglob("*.json"))
-    for f in files:
-        if f.is_file():
-            h.update(f.relative_to(root).as_posix().encode())
-            h.update(f.read_bytes())
-    return f"{__version__}+{h.hexdigest()[:12]}"
+    return code_hash(Path(__file__).resolve().parents[1], kind, __version__)
 
 
 @lru_cache(maxsize=4)
