@@ -12,6 +12,16 @@ matrix and made total):
 ``borderline`` and ``pass-with-caveat`` never count as a pass. Missing or
 undefined gates block the full card but are not evidence of failure.
 
+**Order of verdict levels** (:data:`VERDICT_ORDER`, strongest support first;
+what ``acard card --require`` and ``acard check --require`` compare against):
+``full-card pass`` > ``near miss`` > ``missing evidence`` > ``undefined`` >
+``fail``. This is not the precedence above (which decides *which* verdict a
+card gets) but how much the card supports the claim: a near miss has every
+gate run and at least one passing; missing evidence may still go either way
+once the missing gate is run; undefined decided nothing; fail is evidence
+against the claim. So ``--require near-miss`` accepts a full-card pass or a
+near miss and rejects a card with a gate not run.
+
 Example:
     >>> conclude({"a": "pass", "b": "fail", "c": "pass", "d": "n/a"}).verdict
     'near miss'
@@ -33,6 +43,25 @@ CARD_VERDICTS: tuple[CardVerdict, ...] = (
     "full-card pass", "near miss", "missing evidence", "fail", "undefined"
 )
 ClaimSupport = Literal["full-card", "insufficient"]
+
+#: Card verdicts from the strongest support for the claim to the weakest (module docstring).
+VERDICT_ORDER: tuple[CardVerdict, ...] = (
+    "full-card pass", "near miss", "missing evidence", "undefined", "fail"
+)
+
+#: Command-line spelling of each level (``--require near-miss``).
+LEVEL_NAMES: dict[str, CardVerdict] = {v.replace(" pass", "").replace(" ", "-"): v
+                                       for v in VERDICT_ORDER}
+
+
+def meets(verdict: CardVerdict, required: CardVerdict) -> bool:
+    """True when ``verdict`` is at or above ``required`` in :data:`VERDICT_ORDER`.
+
+    Example:
+        >>> meets("full-card pass", "near miss"), meets("missing evidence", "near miss")
+        (True, False)
+    """
+    return VERDICT_ORDER.index(verdict) <= VERDICT_ORDER.index(required)
 
 
 class Conclusion(BaseModel):

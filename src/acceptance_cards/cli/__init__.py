@@ -27,9 +27,10 @@ _err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def _register_all() -> None:
-    from . import card_cmds
+    from . import card_cmds, check_cmds
 
     card_cmds.register(app)
+    check_cmds.register(app)
     for name in ("eval_cmds", "train_cmds", "import_cmds", "audit_cmds"):
         try:
             module = __import__(f"{__name__}.{name}", fromlist=["register"])

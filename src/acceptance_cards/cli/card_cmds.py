@@ -24,6 +24,7 @@ from ..constants import (
 )
 from ..errors import InputError
 from ..io import atomic_write_text, read_json_object, read_toml_object
+from .check_cmds import REQUIRE_HELP, Level, enforce
 
 _out = Console(highlight=False, soft_wrap=True)
 
@@ -80,8 +81,13 @@ def card(
     title: Annotated[str | None, typer.Option(help="Card title.")] = None,
     markdown: Annotated[Path | None, typer.Option(help="Also write Markdown here.")] = None,
     html: Annotated[Path | None, typer.Option(help="Also write HTML here.")] = None,
+    require: Annotated[Level | None, typer.Option(help=REQUIRE_HELP)] = None,
 ) -> None:
-    """Build a card from baseline/defense records (+ cross task, mechanism)."""
+    """Build a card from baseline/defense records (+ cross task, mechanism).
+
+    Exit 0 when the card was written, whatever its verdict; with --require, 1
+    when the verdict is below that level (the card is still written); 2 on bad input.
+    """
     m = _read_meta(meta)
     metadata = CardMetadata(
         title=title or m.get("title"), model=m.get("model"), recipe=m.get("recipe"),
@@ -105,6 +111,7 @@ def card(
     gates = " ".join(f"({g}) {getattr(c.diagnostics, g).verdict}" for g in "abcd")
     _out.print(f"{c.verdict} — {c.summary}; {gates}; deploy cost "
                f"{_pp(c.deploy_cost.point)} → {output}", markup=False)
+    enforce(c, require)
 
 
 def _pp(x: float | None) -> str:
