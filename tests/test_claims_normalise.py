@@ -38,6 +38,7 @@ DODGES = [
     ("cyrillic a, o", "an \u0430ccepted defense", "\u0430ccepted defense"),
     ("greek omicron", "It is r\u03bfbust.", "r\u03bfbust"),
     ("cyrillic capital", "A D\u0415FEN\u0421E.", "D\u0415FEN\u0421E"),
+    ("greek capitals", "A D\u0395FE\u039dSE.", "D\u0395FE\u039dSE"),  # Ν folds to ν ("v")
     ("soft hyphen", "a de\u00adfense", "de\u00adfense"),
     ("zero-width space", "a def\u200bense", "def\u200bense"),
     ("zero-width joiner + word joiner", "a de\u200dfen\u2060se", "de\u200dfen\u2060se"),

@@ -19,9 +19,9 @@ this order:
    zero-width space/joiners U+200B–U+200D, word joiner U+2060, BOM U+FEFF,
    bidirectional controls) are removed;
 5. look-alike letters map to the Latin letter they imitate (:data:`CONFUSABLES`,
-   a deliberately small table: the Cyrillic and Greek lower-case letters that
-   render like a Latin letter in common fonts, plus dotless ``ı``; upper case
-   is covered by step 2);
+   a deliberately small table: the Cyrillic and Greek letters that render like
+   a Latin letter in common fonts, plus dotless ``ı``; looked up before case
+   folding too, so Greek ``Ν`` reads as ``n``, not as the ``v`` of ``ν``);
 6. every dash or hyphen (:data:`DASHES`) becomes ``-`` and every apostrophe
    or prime (:data:`APOSTROPHES`) becomes ``'``;
 7. every run of whitespace becomes one space.
@@ -58,12 +58,14 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Final
 
-#: Look-alike letters mapped to the Latin letter they imitate (lower case only:
-#: case folding runs first). Cyrillic а е о р с у х і ј ѕ ԁ һ ԛ ԝ ӏ, Greek
-#: α ο ρ ι κ ν υ χ ϳ, and Latin dotless ı, script ɡ and ɑ.
-#: Small on purpose: these are the letters that render like a Latin letter in
-#: common fonts; a full Unicode confusables table would also rewrite letters no
-#: reader would take for Latin.
+#: Look-alike letters mapped to the Latin letter they imitate, looked up before
+#: and after case folding. Cyrillic а е о р с у х і ј ѕ ԁ һ ԛ ԝ ӏ, and в н к м т
+#: (the case-folded forms of В Н К М Т); Greek α ο ρ ι κ ν υ χ ϳ, and the
+#: capitals that look Latin (Α Β Ε Ζ Η Ι Κ Μ Ν Ο Ρ Τ Υ Χ: mapped before case
+#: folding, since Ν folds to ν, which reads as "v"); Latin dotless ı, script ɡ
+#: and ɑ. Small on purpose: these are the letters that render like a Latin
+#: letter in common fonts; a full Unicode confusables table would also rewrite
+#: letters no reader would take for Latin.
 CONFUSABLES: Final[Mapping[str, str]] = {
     # Cyrillic
     "\u0430": "a", "\u0435": "e", "\u043e": "o", "\u0440": "p", "\u0441": "c",
@@ -73,6 +75,9 @@ CONFUSABLES: Final[Mapping[str, str]] = {
     # Greek
     "\u03b1": "a", "\u03bf": "o", "\u03c1": "p", "\u03b9": "i", "\u03ba": "k",
     "\u03bd": "v", "\u03c5": "u", "\u03c7": "x", "\u03f3": "j",
+    "\u0391": "a", "\u0392": "b", "\u0395": "e", "\u0396": "z", "\u0397": "h",
+    "\u0399": "i", "\u039a": "k", "\u039c": "m", "\u039d": "n", "\u039f": "o",
+    "\u03a1": "p", "\u03a4": "t", "\u03a5": "y", "\u03a7": "x",
     # Latin
     "\u0131": "i", "\u0261": "g", "\u0251": "a",
 }
@@ -94,7 +99,9 @@ NEGATION_GAP: Final = frozenset(" \"'(\u201c\u00ab[")
 def _fold(ch: str) -> str:
     """Steps 1–6 of the normalisation for one character (cached: texts repeat characters)."""
     out = []
-    for c in unicodedata.normalize("NFKD", unicodedata.normalize("NFKD", ch).casefold()):
+    # look-alikes first: a Greek capital must not fold to a letter that reads otherwise
+    pre = "".join(CONFUSABLES.get(c, c) for c in unicodedata.normalize("NFKD", ch))
+    for c in unicodedata.normalize("NFKD", pre.casefold()):
         cat = unicodedata.category(c)
         if cat in ("Mn", "Me", "Cf"):
             continue
