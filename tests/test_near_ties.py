@@ -40,7 +40,8 @@ def test_margin_loads_from_jsonl_and_csv(tmp_path: Path) -> None:
         pytest.approx(np.nan, nan_ok=True)] * 2
 
 
-@pytest.mark.parametrize("bad", [-0.5, "abc", True, [1.0], "nan", "inf", 1e400, {"x": 1}])
+@pytest.mark.parametrize("bad", [-0.5, "abc", True, [1.0], "nan", "inf", 1e400, 10**400,
+                                 {"x": 1}, "-1"])
 def test_bad_margin_names_file_line_field(tmp_path: Path, bad: Any) -> None:
     rows = [row(framing="eval", template_id="e1", margin=1.0),
             row(framing="deploy", template_id="d1", margin=bad)]

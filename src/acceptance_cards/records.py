@@ -222,15 +222,13 @@ def _as_rate(value: Any, *, p: Path, line: int, name: str) -> float:
 
 def _as_margin(value: Any, *, p: Path, line: int) -> float:
     """A decision margin (SPEC §10): a finite number >= 0; CSV strings are parsed."""
-    x: float | None = None
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        x = float(value)
-    elif isinstance(value, str):
+    x = math.nan
+    if isinstance(value, int | float | str) and not isinstance(value, bool):
         try:
-            x = float(value.strip())
-        except ValueError:
-            pass
-    if x is None or not math.isfinite(x) or x < 0:
+            x = float(value.strip() if isinstance(value, str) else value)
+        except (ValueError, OverflowError):  # OverflowError: a JSON integer beyond float range
+            x = math.nan
+    if not math.isfinite(x) or x < 0:
         raise InputError(f"expected a finite number >= 0, got {value!r}", path=p, line=line,
                          field="margin")
     return x
