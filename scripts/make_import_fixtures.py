@@ -17,12 +17,15 @@ What it does, from the repository root:
    the tests make the ``.json`` form with inspect's own writer, which keeps the
    fixtures small), and runs ``lm_eval`` (``hf`` model, ``--log_samples``) on
    the base model;
-5. runs our own evaluator (letter scorer) on the same items for both models.
+5. runs our own evaluator (letter scorer) on the same items for both models;
+   its records carry each decision's fp32 ``margin`` (the re-run test compares
+   only decisions above ``NEAR_TIE_MARGIN``: bf16 kernels differ between CPUs).
 
 Every external command is printed and written to ``tests/fixtures/commands.txt``.
 
 Example:
     python scripts/make_import_fixtures.py   # ~20 minutes on 2 busy CPU cores
+    python scripts/make_import_fixtures.py --ours-only --work /tmp/w   # our records only
 """
 
 from __future__ import annotations
@@ -294,6 +297,12 @@ def run_ours(models: dict[str, Path], rows: list[dict[str, Any]]) -> None:
 def main() -> None:
     (FIX / "ours").mkdir(parents=True, exist_ok=True)
     rows = build_docs()
+    work = Path(ARGS.work) if ARGS.work else Path(tempfile.mkdtemp(prefix="acard-fixtures-"))
+    work.mkdir(parents=True, exist_ok=True)
+    if ARGS.ours_only:
+        run_ours(prepare_models(work), rows)
+        print(f"our records written under {_rel(FIX / 'ours')}; model folders in {work}")
+        return
     write_jsonl(FIX / "inspect" / "framed_mmlu.jsonl", [
         {"id": f"{r['question_id']}::{r['template_id']}", "input": r["prompt"],
          "target": r["gold_letter"],
@@ -302,8 +311,6 @@ def main() -> None:
         for r in rows])
     write_jsonl(FIX / "lm_eval" / "framed_mmlu_docs.jsonl",
                 [{k: v for k, v in r.items() if k != "gold_letter"} for r in rows])
-    work = Path(ARGS.work) if ARGS.work else Path(tempfile.mkdtemp(prefix="acard-fixtures-"))
-    work.mkdir(parents=True, exist_ok=True)
     models = prepare_models(work)
     log: list[str] = []
     if not ARGS.skip_tools:
@@ -323,5 +330,7 @@ if __name__ == "__main__":
     ap.add_argument("--work", help="work folder (model copies, raw logs); default: a temp dir")
     ap.add_argument("--skip-tools", action="store_true",
                     help="only rewrite the datasets and our own records")
+    ap.add_argument("--ours-only", action="store_true",
+                    help="only rewrite our own records (tests/fixtures/ours/*.jsonl)")
     ARGS = ap.parse_args()
     sys.exit(main())

@@ -20,6 +20,7 @@ import math
 import numpy as np
 
 from .card import CellCapability
+from .constants import NEAR_TIE_MARGIN
 from .records import RecordSet
 
 #: A gap counts as carried by malformed output when the drop in the
@@ -41,8 +42,39 @@ def cell_capability(rs: RecordSet, *, split: str = "heldout") -> CellCapability:
     scorers = sorted({s for s in sel.scorer.tolist() if s})
     return CellCapability(
         cell=rs.cell, deploy_accuracy=deploy_acc, valid_rate_eval=vr_e, valid_rate_deploy=vr_d,
-        gap_from_malformed=flag, scorers=scorers,
+        gap_from_malformed=flag, scorers=scorers, near_tie_share=near_tie_share(sel),
     )
+
+
+def near_tie_bound(scorer: str) -> float:
+    """The near-tie margin bound of a scorer; the largest bound for a scorer we don't know.
+
+    Example:
+        >>> near_tie_bound("some-other-tool") == max(NEAR_TIE_MARGIN.values())
+        True
+    """
+    return NEAR_TIE_MARGIN.get(scorer, max(NEAR_TIE_MARGIN.values()))
+
+
+def near_tie_share(rs: RecordSet) -> float | None:
+    """Share of decisions whose margin is below their scorer's bound (numeric noise).
+
+    ``None`` (unknown, not 0) when any record carries no margin, as records
+    imported from other tools do: a share over the rest would understate it.
+
+    Example:
+        >>> from acceptance_cards.records import records_from_rows
+        >>> rows = [dict(cell="c", task="t", split="heldout", question_id="q", subject="s",
+        ...              template_id=f, framing=f, correct=1, scorer="letter", margin=m)
+        ...         for f, m in (("eval", 0.001), ("deploy", 30.0))]
+        >>> near_tie_share(records_from_rows(rows))
+        0.5
+    """
+    m = rs.margins()
+    if m.size == 0 or bool(np.isnan(m).any()):
+        return None
+    bounds = np.asarray([near_tie_bound(s) for s in rs.scorer.tolist()], dtype=np.float64)
+    return float((m < bounds).mean())
 
 
 def _nanmean(x: np.ndarray) -> float | None:

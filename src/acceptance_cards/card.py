@@ -115,6 +115,10 @@ class CellCapability(_Frozen):
         None, description="The eval-framed gap is carried mostly by malformed / non-answers."
     )
     scorers: list[str] = Field(default_factory=list, description="Scorers named in the records.")
+    near_tie_share: float | None = Field(
+        None, description="Share of decisions whose margin is below NEAR_TIE_MARGIN (numeric "
+        "noise); None when a record carries no margin."
+    )
 
 
 class Compute(_Frozen):

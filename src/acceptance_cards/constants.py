@@ -7,6 +7,8 @@ always records the value it was computed with.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Final
 
 #: Number of bootstrap resamples for diagnostic (a) (paper: B = 5,000).
@@ -42,3 +44,12 @@ DEFAULT_SEED: Final = 0
 
 #: Target power for ``acard power``.
 POWER: Final = 0.80
+
+#: Decision margins below these are near-ties, per scorer: within the numeric
+#: noise between bf16 kernels (CPU vendors, thread counts) and fp32, so such a
+#: decision may flip from one machine to another. A record's `margin` is the
+#: fp32 lead of the chosen answer's score over the runner-up's (letter scorer:
+#: next-token logits, "no letter" counted as an outcome; option scorer: mean
+#: log-prob per token, a smaller scale). A scorer not listed gets the largest.
+#: MEASUREMENT PENDING.
+NEAR_TIE_MARGIN: Final[Mapping[str, float]] = MappingProxyType({"letter": 0.6, "option": 0.15})

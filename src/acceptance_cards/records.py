@@ -45,7 +45,7 @@ REQUIRED_FIELDS: tuple[str, ...] = (
     "correct",
 )
 #: Optional fields with a known meaning (anything else is kept as-is).
-OPTIONAL_FIELDS: tuple[str, ...] = ("answer", "gold", "valid", "scorer", "seed", "model")
+OPTIONAL_FIELDS: tuple[str, ...] = ("answer", "gold", "valid", "scorer", "seed", "model", "margin")
 FRAMINGS: tuple[str, ...] = ("eval", "deploy")
 #: `heldout`: train-pool subjects, unseen questions (gate a); `fresh`: disjoint subjects (b, d).
 SPLITS: tuple[str, ...] = ("heldout", "fresh")
@@ -78,6 +78,19 @@ class RecordSet:
 
     def __len__(self) -> int:
         return int(self.correct.shape[0])
+
+    def margins(self) -> npt.NDArray[np.float64]:
+        """Each record's decision `margin` (SPEC §10); NaN where a record has none.
+
+        Example:
+            >>> rs = records_from_rows([dict(cell="c", task="t", split="heldout", question_id="q",
+            ...     subject="s", template_id=f, framing=f, correct=1, margin=m)
+            ...     for f, m in (("eval", 0.5), ("deploy", None))])
+            >>> rs.margins().tolist()
+            [0.5, nan]
+        """
+        col = self.extra.get("margin", [None] * len(self))
+        return np.asarray([math.nan if m is None else m for m in col], dtype=np.float64)
 
     def splits(self) -> tuple[str, ...]:
         """The splits present, in contract order."""
@@ -207,6 +220,20 @@ def _as_rate(value: Any, *, p: Path, line: int, name: str) -> float:
     return x
 
 
+def _as_margin(value: Any, *, p: Path, line: int) -> float:
+    """A decision margin (SPEC §10): a finite number >= 0; CSV strings are parsed."""
+    x = math.nan
+    if isinstance(value, int | float | str) and not isinstance(value, bool):
+        try:
+            x = float(value.strip() if isinstance(value, str) else value)
+        except (ValueError, OverflowError):  # OverflowError: a JSON integer beyond float range
+            x = math.nan
+    if not math.isfinite(x) or x < 0:
+        raise InputError(f"expected a finite number >= 0, got {value!r}", path=p, line=line,
+                         field="margin")
+    return x
+
+
 def _build(p: Path, rows: Iterable[tuple[int, dict[str, Any]]]) -> RecordSet:
     cols: dict[str, list[Any]] = {k: [] for k in REQUIRED_FIELDS}
     valid: list[float] = []
@@ -244,6 +271,8 @@ def _build(p: Path, rows: Iterable[tuple[int, dict[str, Any]]]) -> RecordSet:
         for name in REQUIRED_FIELDS:
             cols[name].append(correct if name == "correct" else rec[name])
         lines.append(lineno)
+        if row.get("margin") is not None:
+            row["margin"] = _as_margin(row["margin"], p=p, line=lineno)
         for k, val in row.items():
             if k in REQUIRED_FIELDS or k in ("valid", "scorer"):
                 continue

@@ -7,6 +7,10 @@ completion starts with the letter), our evaluator with the letter scorer
 (next-token argmax; ``valid`` when the top token is a letter). The two agree on
 an item when both read the same letter, or both read no letter. On the items
 where they agree, the cards must be identical.
+
+Our stored records carry each decision's fp32 margin. A decision whose margin
+is within bf16 numeric noise (``constants.NEAR_TIE_MARGIN``) may flip on a CPU
+with other bf16 kernels, so the re-run compares only the decisions above it.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from importer_data import ATTACKED_CELL, BASE_CELL, CELLS, inspect_log, ours
 
 from acceptance_cards.build import build_card
 from acceptance_cards.card import CardOptions
+from acceptance_cards.constants import NEAR_TIE_MARGIN
 from acceptance_cards.records import records_from_rows
 
 pytest.importorskip("inspect_ai")
@@ -26,6 +31,9 @@ from acceptance_cards.importers.inspect_logs import import_inspect  # noqa: E402
 
 #: Share of items on which the two scorers must agree (measured: see the test output).
 MIN_AGREEMENT = 0.9
+#: Most of our stored decisions must sit clear of numeric noise, or the re-run
+#: below compares too little to catch stale records.
+MAX_NEAR_TIE_SHARE = 0.25
 Key = tuple[str, str]
 
 
@@ -56,8 +64,10 @@ def _kept(pairs: dict[str, tuple[dict[Key, Any], dict[Key, Any]]]) -> set[Key]:
 
 def _comparable(card: Any) -> dict[str, Any]:
     d = card.model_dump(mode="json")
-    for cap in d["capability"]:  # scorer names and valid-rates are scorer-specific by design
-        for k in ("scorers", "valid_rate_eval", "valid_rate_deploy", "gap_from_malformed"):
+    # scorer names, valid rates and margins (inspect records carry none) are scorer-specific
+    for cap in d["capability"]:
+        for k in ("scorers", "valid_rate_eval", "valid_rate_deploy", "gap_from_malformed",
+                  "near_tie_share"):
             cap.pop(k)
     d["notes"] = [n for n in d["notes"] if "non-answers" not in n]
     return d
@@ -98,15 +108,27 @@ def test_card_from_imported_records_equals_card_from_ours(capsys: pytest.Capture
     assert from_import.diagnostics.a.ci_high > from_import.diagnostics.a.ci_low
 
 
+def test_our_stored_records_carry_margins_and_few_near_ties() -> None:
+    for cell in CELLS:
+        recs = ours(cell)
+        assert all(isinstance(r["margin"], float) and r["margin"] >= 0 for r in recs)
+        near = sum(r["margin"] < NEAR_TIE_MARGIN[r["scorer"]] for r in recs)
+        assert near / len(recs) <= MAX_NEAR_TIE_SHARE
+
+
 @pytest.mark.slow
 def test_our_fixture_records_are_what_our_evaluator_gives_now() -> None:
     """Re-run our evaluator on the base model: the stored records are not stale.
 
     A subset (the held-out questions under one eval and one deploy template)
-    keeps this under a minute on a busy 2-core machine.
+    keeps this under a minute on a busy 2-core machine. bf16 kernels differ
+    between CPUs (an AMD EPYC with avx512_bf16 flips a near-tied letter), so
+    only decisions whose stored margin is above the near-tie bound must match,
+    and their margins must agree within it.
     """
     pytest.importorskip("torch")
     from acceptance_cards.evidence.evaluate import evaluate, make_jobs
+    from acceptance_cards.evidence.margins import decision
     from acceptance_cards.evidence.mmlu import load_mmlu
     from acceptance_cards.evidence.models import load_model
     from acceptance_cards.evidence.templates import load_templates
@@ -118,9 +140,14 @@ def test_our_fixture_records_are_what_our_evaluator_gives_now() -> None:
     ts = load_templates()
     jobs = make_jobs([by_id[q] for q in qids], [ts.get(t) for t in tids], task="sandbagging",
                      split="heldout")
-    got = evaluate(load_model("smollm2", dtype="bfloat16"), jobs, scorer="letter",
-                   cell=BASE_CELL)
-    key = ("question_id", "template_id", "answer", "valid", "correct")
-    assert len(stored) == 12
-    assert sorted(tuple(r[k] for k in key) for r in got) == sorted(
-        tuple(r[k] for k in key) for r in stored)
+    got = {(r["question_id"], r["template_id"]): r
+           for r in evaluate(load_model("smollm2", dtype="bfloat16"), jobs, scorer="letter",
+                             cell=BASE_CELL)}
+    bound = NEAR_TIE_MARGIN["letter"]
+    firm = [r for r in stored if r["margin"] >= bound]
+    assert len(stored) == 12 and len(got) == 12
+    assert 1 - len(firm) / len(stored) <= MAX_NEAR_TIE_SHARE
+    for r in firm:
+        now = got[(r["question_id"], r["template_id"])]
+        assert (decision(now), now["correct"]) == (decision(r), r["correct"]), r
+        assert abs(now["margin"] - r["margin"]) < bound, r

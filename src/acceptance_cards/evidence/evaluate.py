@@ -38,7 +38,9 @@ from .scoring import (
     forward_options,
     forward_positions,
     letter_choice,
+    letter_margin,
     letter_token_ids,
+    top2_margin,
 )
 from .tasks import LETTERS, prompt_text
 from .templates import Template
@@ -55,6 +57,8 @@ BATCH_OVERHEAD_TOKENS = 96
 MIN_PREFIX_TOKENS = 8
 
 ProgressFn = Callable[[int, int], None]
+#: One scored job: (job, answer index, valid, top token id, fp32 decision margin).
+Scored = tuple["EvalJob", int, bool, int, float]
 
 
 @dataclass(frozen=True)
@@ -168,8 +172,8 @@ class _Runner:
         return [list(tok.encode(lead + c.strip(), add_special_tokens=False)) or [self.pad_id]
                 for c in item.choices]
 
-    def score_group(self, jobs: list[EvalJob]) -> list[tuple[EvalJob, int, bool, int]]:
-        """(job, answer index, valid, top token) for jobs sharing one template."""
+    def score_group(self, jobs: list[EvalJob]) -> list[Scored]:
+        """(job, answer index, valid, top token, margin) for jobs sharing one template."""
         prompts = [self.encode(j) for j in jobs]
         plen = 0
         if self.prefix_reuse and len(jobs) > 1:
@@ -182,7 +186,7 @@ class _Runner:
         order = sorted(range(len(rows)), key=lambda i: (lengths[i], i))
         # Option scoring adds 4 option rows per prompt; halve the batch to keep memory flat.
         max_batch = self.max_batch if self.scorer == "letter" else max(1, self.max_batch // 2)
-        results: dict[int, tuple[EvalJob, int, bool, int]] = {}
+        results: dict[int, Scored] = {}
         for batch in _batches(order, lengths, budget=self.budget, max_batch=max_batch):
             width = max(lengths[i] for i in batch)
             self.padded_tokens += width * len(batch)
@@ -192,19 +196,21 @@ class _Runner:
                 outs = forward_positions(self.lm.model, brows, [[len(r) - 1] for r in brows],
                                          prefix=cache, pad_id=self.pad_id)
                 for i, lo in zip(batch, outs, strict=True):
-                    results[i] = (jobs[i], *letter_choice(lo[0], self.letters))
+                    results[i] = (jobs[i], *letter_choice(lo[0], self.letters),
+                                  letter_margin(lo[0], self.letters))
             else:
                 opts = [self.option_ids(jobs[i].item) for i in batch]
                 lasts, scores = forward_options(self.lm.model, brows, opts, prefix=cache,
                                                 pad_id=self.pad_id)
                 for i, lo, sc in zip(batch, lasts, scores, strict=True):
                     _, valid, top = letter_choice(lo, self.letters)
-                    results[i] = (jobs[i], max(range(len(sc)), key=lambda k: sc[k]), valid, top)
+                    results[i] = (jobs[i], max(range(len(sc)), key=lambda k: sc[k]), valid, top,
+                                  top2_margin(sc))
         return [results[i] for i in range(len(jobs))]
 
 
-def _record(job: EvalJob, ans: int, valid: bool, top: int, *, scorer: str, cell: str,
-            seed: int | None, lm: LoadedModel) -> dict[str, Any]:
+def _record(job: EvalJob, ans: int, valid: bool, top: int, margin: float, *, scorer: str,
+            cell: str, seed: int | None, lm: LoadedModel) -> dict[str, Any]:
     gold = job.item.gold
     correct = (ans == gold) if scorer == "option" else (valid and ans == gold)
     rec: dict[str, Any] = {
@@ -214,6 +220,9 @@ def _record(job: EvalJob, ans: int, valid: bool, top: int, *, scorer: str, cell:
         "correct": int(correct), "answer": LETTERS[ans], "gold": LETTERS[gold],
         "valid": bool(valid), "scorer": scorer, "model": lm.label,
         "top_token": lm.tokenizer.decode([top]),
+        # fp32 lead of the chosen outcome over the runner-up (scoring module docs);
+        # rounded to 6 decimals only to keep the files readable (bf16 noise is far larger)
+        "margin": round(float(margin), 6),
     }
     if seed is not None:
         rec["seed"] = seed
@@ -265,8 +274,8 @@ def evaluate(
             step = max(max_batch * 4, 1)
             for start in range(0, len(group), step):
                 chunk = group[start : start + step]
-                recs = [_record(j, a, v, t, scorer=scorer, cell=cell, seed=seed, lm=lm)
-                        for j, a, v, t in runner.score_group(chunk)]
+                recs = [_record(*scored, scorer=scorer, cell=cell, seed=seed, lm=lm)
+                        for scored in runner.score_group(chunk)]
                 for r in recs:
                     done[(r["question_id"], r["template_id"])] = r
                 if fh is not None:

@@ -16,6 +16,17 @@ options, so ``correct = answer == gold``; ``valid`` is still recorded from the
 same prompt's next-token distribution (top token is a letter), so malformed
 output stays visible beside it.
 
+**Margin**: every decision also carries its fp32 ``margin``, the score of the
+chosen outcome minus the runner-up's (always >= 0). For the letter scorer the
+outcomes are the four letters *and* "no letter" (the best non-letter token),
+because ``valid`` (and so ``correct``) flips there too: a valid answer's
+runner-up is the next letter or the best non-letter token, whichever scores
+higher; a non-answer's margin is its lead over the best letter. For the option
+scorer it is the lead of the best option's mean log-prob over the second's
+(``valid`` there is a side signal, not part of the decision). A decision whose
+margin sits within bf16 numeric noise (see
+:data:`acceptance_cards.constants.NEAR_TIE_MARGIN`) may flip between CPUs.
+
 Only the positions a scorer reads go through the LM head (the vocabulary
 projection is ~20% of SmolLM2's per-token compute); a template prefix shared
 by many prompts is run once and its KV cache reused (:class:`PrefixCache`).
@@ -23,6 +34,8 @@ by many prompts is run once and its KV cache reused (:class:`PrefixCache`).
 Example:
     >>> lt = letter_token_ids(tokenizer)                            # doctest: +SKIP
     >>> answer, valid, top = letter_choice(last_logits, lt)         # doctest: +SKIP
+    >>> letter_margin(last_logits, lt)                              # doctest: +SKIP
+    0.8125
 """
 
 from __future__ import annotations
@@ -75,6 +88,43 @@ def letter_choice(logits: torch.Tensor, letters: LetterTokens) -> tuple[int, boo
     scores = torch.stack([logits[list(v)].max() for v in letters.variants])
     top = int(logits.argmax())
     return int(scores.argmax()), top in letters.all_ids, top
+
+
+def letter_margin(logits: torch.Tensor, letters: LetterTokens) -> float:
+    """fp32 lead of the letter scorer's chosen outcome over the runner-up (>= 0).
+
+    The outcomes are A-D (each its best token variant) and "no letter" (the
+    best token that is not a letter): the record's ``answer`` and ``valid``
+    both follow from which of these five scores highest.
+
+    Example:
+        >>> lt = LetterTokens(((0,), (1,), (2,), (3,)))
+        >>> letter_margin(torch.tensor([2.0, 1.5, 0.0, 0.0, 1.0]), lt)
+        0.5
+        >>> letter_margin(torch.tensor([2.0, 1.5, 0.0, 0.0, 3.0]), lt)   # a non-answer leads
+        1.0
+    """
+    x = logits.float()
+    scores = [x[list(v)].max() for v in letters.variants]
+    others = torch.ones(x.shape[-1], dtype=torch.bool)
+    others[list(letters.all_ids)] = False
+    if bool(others.any()):
+        scores.append(x[others].max())
+    return top2_margin(torch.stack(scores))
+
+
+def top2_margin(scores: torch.Tensor | list[float]) -> float:
+    """fp32 difference between the highest and the second-highest score.
+
+    Example:
+        >>> top2_margin([-1.25, -0.5, -2.0, -0.75])
+        0.25
+    """
+    t = torch.as_tensor(scores, dtype=torch.float32).reshape(-1)
+    if t.numel() < 2:
+        raise ValueError("a margin needs at least two scores")
+    top = torch.topk(t, 2).values
+    return float(top[0] - top[1])
 
 
 def mean_logprob(logits: torch.Tensor, targets: list[int]) -> float:

@@ -241,6 +241,11 @@ def _gap_row(role: str, gap: GapSummary) -> tuple[str, ...]:
             fmt_rate(gap.rate_deploy))
 
 
+def _near_ties(share: float | None) -> str:
+    """Share of decisions within numeric noise; records without margins say so (not 0)."""
+    return "unknown (no margins)" if share is None else fmt_rate(share)
+
+
 def card_view(card: Card) -> CardView:
     """Format every field a reader must see (pure; deterministic)."""
     d = card.diagnostics
@@ -252,11 +257,11 @@ def card_view(card: Card) -> CardView:
     )
     capability = Table(
         ("cell", "deploy accuracy", "valid rate eval", "valid rate deploy",
-         "gap from malformed output", "scorers"),
+         "gap from malformed output", "scorers", "near-tie decisions"),
         tuple((c.cell, fmt_rate(c.deploy_accuracy), fmt_rate(c.valid_rate_eval),
                fmt_rate(c.valid_rate_deploy),
                fmt_bool(c.gap_from_malformed, yes="YES: carried by non-answers", no="no"),
-               fmt_text(c.scorers)) for c in card.capability),
+               fmt_text(c.scorers), _near_ties(c.near_tie_share)) for c in card.capability),
     )
     m, r, t, comp, o, p = (card.model, card.recipe, card.task, card.compute, card.options,
                            card.provenance)
