@@ -146,8 +146,12 @@ def _counts(cells: tuple[CellResult, ...]) -> list[dict[str, Any]]:
 
 @cache
 def _template() -> jinja2.Template:
+    # The card's template folder too: both pages include its ``_page.css`` (one palette).
+    from ..render._env import TEMPLATE_DIR as CARD_TEMPLATES
+
     env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(TEMPLATE_DIR), undefined=jinja2.StrictUndefined,
+        loader=jinja2.FileSystemLoader([TEMPLATE_DIR, CARD_TEMPLATES]),
+        undefined=jinja2.StrictUndefined,
         autoescape=True, keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True,
     )
     return env.get_template("report.html.j2")
