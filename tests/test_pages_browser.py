@@ -15,13 +15,13 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from browser import find_browser, measure_overflow, print_pdf
 
 from acceptance_cards.audit.cells import CellResult
 from acceptance_cards.audit.outputs import AuditOutputs, write_outputs
 from acceptance_cards.build import build_card
 from acceptance_cards.card import CardOptions
 from acceptance_cards.example import example_mechanism, simulate_pair
+from browser import find_browser, measure_overflow, print_pdf
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "synthetic"
 #: Window widths every page must fit (a laptop and a tablet in portrait).
