@@ -20,7 +20,7 @@ reason says so, and the claim lint forbids "no effect" wording on it.
 Example:
     >>> p = bootstrap_power(delta=-0.02, sd_d=0.30, n_questions=48, ci_level=0.95)
     >>> round(p.mde, 4), p.questions_to_detect, p.underpowered
-    (-0.1213, 1767, True)
+    (-0.1213, 1766, True)
 """
 
 from __future__ import annotations
