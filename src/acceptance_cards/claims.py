@@ -7,7 +7,9 @@ the wording the rule allows instead.
 
 **Rules.** Each evidence pattern is one named :class:`ClaimRule` (the SPEC
 table's rows in order, then ``d-not-run``, an extension: missing evidence is
-not a failure either, SPEC §3; then ``not-full-card``: any card short of a
+not a failure either, SPEC §3; then ``underpowered``: a failed or borderline (a)
+or (b) whose |ΔG| is below its minimum detectable effect may not be read as "no
+effect" / "does not reduce", SPEC §10; then ``not-full-card``: any card short of a
 full-card pass may not say "defense", "accepted defense", "generalizes",
 "transfers", "robust", "full-card pass", nor the deployability claims). A rule
 applies when its :data:`APPLIES` function returns the evidence text.
@@ -127,6 +129,13 @@ ALL_FOUR: Final = ClaimRule(
     allowed=("full-card pass under the protocol",),
     forbidden=("deployable defense", "safety-certified", "solves safe fine-tuning"),
 )
+UNDERPOWERED: Final = ClaimRule(
+    id="underpowered",
+    pattern="(a) or (b) fails or is borderline with |ΔG| below its minimum detectable effect",
+    allowed=("underpowered: the observed change is below the minimum detectable effect",
+             "inconclusive at this sample size"),
+    forbidden=("no effect", "does not reduce", "doesn't reduce", "no reduction"),
+)
 NOT_FULL_CARD: Final = ClaimRule(
     id="not-full-card",
     pattern="not a full-card pass",
@@ -138,7 +147,8 @@ NOT_FULL_CARD: Final = ClaimRule(
 
 #: Every rule, in precedence order (the SPEC §4 table, then the general rule).
 RULES: Final[tuple[ClaimRule, ...]] = (
-    ONLY_A, A_AND_C, B_FAILS, D_NA, D_NOT_RUN, DEPLOY_DROP, ALL_FOUR, NOT_FULL_CARD,
+    ONLY_A, A_AND_C, B_FAILS, D_NA, D_NOT_RUN, DEPLOY_DROP, ALL_FOUR, UNDERPOWERED,
+    NOT_FULL_CARD,
 )
 
 #: Explicit spelling variants of single words (regex alternatives, lower case).
@@ -251,6 +261,16 @@ def _all_four(card: Card) -> str | None:
     return "all four gates pass" if card.verdict == "full-card pass" else None
 
 
+def _underpowered(card: Card) -> str | None:
+    # a failed gate that could not have seen an effect of the observed size is no evidence of none
+    d = card.diagnostics
+    weak = [f"({g}) is {x.verdict} but underpowered: |ΔG| = {abs(x.power.observed):.4f} < "
+            f"minimum detectable {abs(x.power.mde):.4f} at {x.power.power:.0%} power"
+            for g, x in (("a", d.a), ("b", d.b))
+            if x.verdict in ("fail", "borderline") and x.power is not None and x.power.underpowered]
+    return "; ".join(weak) or None
+
+
 def _not_full_card(card: Card) -> str | None:
     if card.verdict == "full-card pass":
         return None
@@ -262,7 +282,7 @@ def _not_full_card(card: Card) -> str | None:
 APPLIES: Final[Mapping[str, Callable[[Card], str | None]]] = {
     ONLY_A.id: _only_a, A_AND_C.id: _a_and_c, B_FAILS.id: _b_fails, D_NA.id: _d_is("n/a"),
     D_NOT_RUN.id: _d_is("not run"), DEPLOY_DROP.id: _deploy_drop, ALL_FOUR.id: _all_four,
-    NOT_FULL_CARD.id: _not_full_card,
+    UNDERPOWERED.id: _underpowered, NOT_FULL_CARD.id: _not_full_card,
 }
 
 
@@ -416,4 +436,5 @@ __all__ = [
     "D_NOT_RUN", "NEGATIONS", "NOT_FULL_CARD", "ONLY_A", "RULES", "SKIPPABLE", "WORD_VARIANTS",
     "ClaimFinding", "ClaimLint", "ClaimRule", "allowed_phrases", "applicable_rules", "lint_claim",
     "phrase_regex",
+    "UNDERPOWERED",
 ]

@@ -42,7 +42,8 @@ DEGENERATE_CEILING: Final = 0.95
 #: Default seed when the user gives none (a card always records its seed).
 DEFAULT_SEED: Final = 0
 
-#: Target power for ``acard power``.
+#: Target power: of ``acard power``, and of the minimum detectable ΔG every card reports
+#: beside (a) and (b) (a failed gate whose |ΔG| is below it is "underpowered").
 POWER: Final = 0.80
 
 #: Decision margins below these are near-ties, per scorer: within the numeric

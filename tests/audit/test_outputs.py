@@ -406,7 +406,8 @@ def test_write_outputs_writes_everything(cells: list[CellResult], written: Audit
                  "filter.tex", "report.html"):
         assert (out / name).stat().st_size > 0
     assert {p.name for p in written.sensitivity} == {
-        f"{s}.{e}" for s in ("ci_level", "resampling_unit", "tau", "one_se_screen")
+        f"{s}.{e}" for s in ("ci_level", "resampling_unit", "tau", "one_se_screen",
+                             "multiplicity_chance", "multiplicity_holm")
         for e in ("csv", "md")}
     assert set(written.paths()) == {p for p in out.rglob("*") if p.is_file()}
     assert not [p for p in out.rglob("*") if p.name.endswith(".tmp")]

@@ -138,6 +138,18 @@ def _control_view(cells: tuple[CellResult, ...], links: Mapping[str, str]) -> li
     return out
 
 
+def _multiplicity_view(sens: SensitivityReport) -> dict[str, Any]:
+    """The one-sentence multiplicity summary the report's header shows."""
+    m = sens.multiplicity
+    a = next(r for r in m.chance if r.gate == "a")
+    return {
+        "n_cells": m.n_cells, "passes": m.n_a_passes, "surviving": m.n_surviving,
+        "tested": a.tested,
+        "expected": "—" if a.expected is None else f"{a.expected:.2f}",
+        "alpha": "—" if m.family_alpha is None else f"{100 * m.family_alpha:g}%",
+    }
+
+
 def _counts(cells: tuple[CellResult, ...]) -> list[dict[str, Any]]:
     audited = Counter(c.card.verdict for c in cells if not c.positive_control)
     return [{"css": card_badge(v).css, "text": card_badge(v).text, "n": audited.get(v, 0)}
@@ -146,8 +158,12 @@ def _counts(cells: tuple[CellResult, ...]) -> list[dict[str, Any]]:
 
 @cache
 def _template() -> jinja2.Template:
+    # The card's template folder too: both pages include its ``_page.css`` (one palette).
+    from ..render._env import TEMPLATE_DIR as CARD_TEMPLATES
+
     env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(TEMPLATE_DIR), undefined=jinja2.StrictUndefined,
+        loader=jinja2.FileSystemLoader([TEMPLATE_DIR, CARD_TEMPLATES]),
+        undefined=jinja2.StrictUndefined,
         autoescape=True, keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True,
     )
     return env.get_template("report.html.j2")
@@ -173,6 +189,7 @@ def render_report(inputs: ReportInputs) -> str:
         "filter": _table_view(filter_table(flt)),
         "figures": figures,
         "sensitivity": [_table_view(t) for t in sensitivity_tables(sens).values()],
+        "multiplicity": _multiplicity_view(sens),
         "gate_names": [{"letter": g, "name": GATE_NAMES[g]} for g in GATES],
         "legend": [{"css": b.css, "text": b.text} for b in GATE_BADGES.values()],
         "cards": [{"cell": c.name, "link": inputs.card_links.get(c.name),

@@ -15,6 +15,8 @@ reader sees at a glance whether a headline depends on a threshold.
 - **One-SE paired-only screen** for (b): Δ + 1·SE_paired < 0
   (:data:`~acceptance_cards.constants.SCREEN_SE_MULTIPLIER`), an exploratory
   label beside the strict two-check 2-SE rule, never a replacement.
+- **Multiplicity** across the audit (:mod:`.sensitivity_multiplicity`): per-gate
+  passes next to what chance alone gives, and Holm-adjusted (a); no verdict moves.
 
 A cell that carries no records (an imported card) cannot be recomputed for
 (a): its rows say so instead of guessing. The tables (CSV/Markdown) are built
@@ -45,6 +47,7 @@ from ..errors import InputError
 from ..render._format import fmt_level
 from ..verdict import CardVerdict, conclude
 from .cells import CellResult
+from .sensitivity_multiplicity import MultiplicitySensitivity, multiplicity
 
 #: Text for a value that cannot be recomputed (the cell carries no records).
 NO_RECORDS: Final = "no records to recompute from"
@@ -314,18 +317,20 @@ def one_se_screen(cells: Sequence[CellResult], *, k: float = SCREEN_SE_MULTIPLIE
 
 
 class SensitivityReport(_Frozen):
-    """All four analyses."""
+    """All four analyses, and multiplicity across the audit."""
 
     ci_level: CiLevelSensitivity
     unit: UnitSensitivity
     tau: TauSensitivity
     screen: ScreenSensitivity
+    multiplicity: MultiplicitySensitivity
 
 
 def sensitivity_report(cells: Sequence[CellResult]) -> SensitivityReport:
-    """Run all four analyses on ``cells``."""
+    """Run all four analyses and the multiplicity summary on ``cells``."""
     return SensitivityReport(ci_level=ci_level_sensitivity(cells), unit=unit_sensitivity(cells),
-                             tau=tau_sweep(cells), screen=one_se_screen(cells))
+                             tau=tau_sweep(cells), screen=one_se_screen(cells),
+                             multiplicity=multiplicity(cells))
 
 
 __all__ = [

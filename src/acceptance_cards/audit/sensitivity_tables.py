@@ -22,6 +22,7 @@ from .sensitivity import (
     TauSensitivity,
     UnitSensitivity,
 )
+from .sensitivity_multiplicity import chance_table, holm_table
 from .tables import TextTable
 
 
@@ -119,7 +120,9 @@ def screen_table(s: ScreenSensitivity) -> TextTable:
 def sensitivity_tables(report: SensitivityReport) -> dict[str, TextTable]:
     """File stem → table, in report order."""
     return {"ci_level": ci_level_table(report.ci_level), "resampling_unit": unit_table(report.unit),
-            "tau": tau_table(report.tau), "one_se_screen": screen_table(report.screen)}
+            "tau": tau_table(report.tau), "one_se_screen": screen_table(report.screen),
+            "multiplicity_chance": chance_table(report.multiplicity),
+            "multiplicity_holm": holm_table(report.multiplicity)}
 
 
 __all__ = ["ci_level_table", "screen_table", "sensitivity_tables", "tau_table", "unit_table"]

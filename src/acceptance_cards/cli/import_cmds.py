@@ -125,7 +125,10 @@ def export_hf_cmd(
     dataset_name: Annotated[str, typer.Option(help="Dataset display name.")] = (
         "MMLU (eval- vs deploy-framed prompts)"),
 ) -> None:
-    """A Hugging Face model-card section + model-index eval results for a card."""
+    """A Hugging Face model-card section + model-index eval results for a card.
+
+    With ``-o README.md`` it also writes ``.eval_results/acceptance-card.yaml`` beside it.
+    """
     from ..card import load_card
     from ..export.huggingface import to_model_card
 
@@ -147,6 +150,11 @@ def export_hf_cmd(
     n = len(mc.data.eval_results or [])
     _out.print(f"{'updated' if existing else 'wrote'} {output}: verdict {card.verdict} "
                f"({card.summary}); {n} eval results in model-index", markup=False)
+    # the Hub's newer format beside the README: .eval_results/acceptance-card.yaml
+    from ..export.huggingface import write_eval_results
+
+    er = write_eval_results(card, output.parent, dataset_id=dataset_id)
+    _out.print(f"wrote {er}: the same {n} results as .eval_results entries", markup=False)
 
 
 def register(app: typer.Typer) -> None:

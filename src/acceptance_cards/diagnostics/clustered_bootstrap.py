@@ -15,6 +15,8 @@ Example:
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from pydantic import Field
 
@@ -22,7 +24,9 @@ from ..clusters import Unit, paired_table
 from ..constants import CI_LEVEL, N_RESAMPLES
 from ..records import RecordSet
 from ..stats.bootstrap import bootstrap_draws, percentile_ci, point_estimates
+from ..stats.standard_errors import paired_standard_errors
 from ._common import GateResult
+from .power import GatePower, bootstrap_power, underpowered_note
 
 SPLIT = "heldout"
 
@@ -48,6 +52,9 @@ class BootstrapGate(GateResult):
     ci_level: float | None = None
     unit: Unit | None = Field(None, description="Resampled unit: `question` (gate) or `item`.")
     seed: int | None = None
+    power: GatePower | None = Field(
+        None, description="Minimum detectable ΔG at 80% power from this card's question-level "
+                          "variance (question clusters only).")
     rule: str = "pass iff ci_high < 0"
 
 
@@ -72,11 +79,19 @@ def run_clustered_bootstrap(
     clo, chi = percentile_ci(draws.deploy_cost, level=ci_level)
     passed = hi < 0
     n_eval = table.n_evaluations().sum(axis=1)
+    n_questions = len({i.split("\x1f")[0] for i in table.ids})
+    power = None
+    if unit == "question":  # σ_d is a question-level variance; item clusters have none
+        with np.errstate(divide="ignore", invalid="ignore"):  # a missing framing → NaN → None
+            s = paired_standard_errors(table)
+        power = bootstrap_power(delta=est.delta_gap, sd_d=s.se_paired * math.sqrt(n_questions),
+                                n_questions=n_questions, ci_level=ci_level)
     return BootstrapGate(
         verdict="pass" if passed else "fail",
         reason=(
             f"upper {ci_level:.0%} CI bound of ΔG is {hi:+.4f} "
-            + ("< 0" if passed else ">= 0: the reduction is not reliable on this split")
+            + ("< 0" if passed else ">= 0: the reduction is not reliable on this split"
+               + underpowered_note(power))
         ),
         delta_gap=est.delta_gap,
         ci_low=lo,
@@ -88,7 +103,7 @@ def run_clustered_bootstrap(
         gap_baseline_ci=percentile_ci(draws.gap_baseline, level=ci_level),
         gap_defense=est.gap_defense,
         gap_defense_ci=percentile_ci(draws.gap_defense, level=ci_level),
-        n_questions=len({i.split("\x1f")[0] for i in table.ids}),
+        n_questions=n_questions,
         n_evaluations_baseline=int(n_eval[0]),
         n_evaluations_defense=int(n_eval[1]),
         n_resamples=n_resamples,
@@ -96,4 +111,5 @@ def run_clustered_bootstrap(
         ci_level=ci_level,
         unit=unit,
         seed=seed,
+        power=power,
     )

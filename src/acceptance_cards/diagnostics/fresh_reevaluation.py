@@ -24,6 +24,7 @@ from ..constants import SE_MULTIPLIER
 from ..records import RecordSet
 from ..stats.standard_errors import PairedSE, paired_standard_errors
 from ._common import GateResult, GateVerdict
+from .power import GatePower, fresh_power, underpowered_note
 
 SPLIT = "fresh"
 
@@ -45,6 +46,9 @@ class FreshGate(GateResult):
     n_questions: int | None = None
     n_per_framing: int | None = None
     se_multiplier: float = SE_MULTIPLIER
+    power: GatePower | None = Field(
+        None, description="Minimum detectable Δ at 80% power from this card's question-level "
+                          "variance under the 2-SE rule.")
     rule: str = "pass iff Δ+2·SE_paired<0 and Δ+2·SE_ind<0; borderline if exactly one holds"
 
 
@@ -73,12 +77,16 @@ def gate_from_stats(s: PairedSE, *, k: float = SE_MULTIPLIER) -> FreshGate:
     if s.n_questions < 2 or math.isnan(s.se_paired):
         return FreshGate(verdict="n/a", reason="fewer than 2 fresh questions: SE undefined", **common)
     verdict, pc, ic = fresh_verdict(s.delta, s.se_paired, s.se_independent, k=k)
+    power = fresh_power(delta=s.delta, se_paired=s.se_paired, se_independent=s.se_independent,
+                        n_questions=s.n_questions, k=k)
     reason = (
         f"Δ = {s.delta:+.4f}; Δ+{k:g}·SE_paired = {s.delta + k * s.se_paired:+.4f} "
         f"({'<' if pc else '>='} 0), Δ+{k:g}·SE_ind = {s.delta + k * s.se_independent:+.4f} "
         f"({'<' if ic else '>='} 0)"
+        + (underpowered_note(power, symbol="Δ") if verdict != "pass" else "")
     )
-    return FreshGate(verdict=verdict, reason=reason, paired_check=pc, independent_check=ic, **common)
+    return FreshGate(verdict=verdict, reason=reason, paired_check=pc, independent_check=ic,
+                     power=power, **common)
 
 
 def run_fresh_reevaluation(

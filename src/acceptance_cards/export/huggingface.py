@@ -9,6 +9,19 @@ Built with ``huggingface_hub``'s own ``ModelCard`` / ``ModelCardData`` /
   standard errors (``ci_low``, ``ci_high``, ``ci_level``, ``se_paired`` …), never
   "±" strings. Held-out (gate a), fresh (gate b) and cross-task (gate d)
   statistics are separate results (``dataset.split`` / ``dataset.config``).
+* **Eval-results files.** The Hub's newer decentralised format, one
+  ``.eval_results/*.yaml`` file per benchmark beside the README, written with
+  ``huggingface_hub``'s ``EvalResultEntry`` / ``eval_result_entries_to_yaml``
+  (:func:`eval_results_yaml`, :func:`write_eval_results`). An entry has room for
+  one number, ``value`` (the point estimate); it has no field for bounds or
+  standard errors, so each entry's ``notes`` carries them as ``key=number`` text
+  (``ci_low=-0.3; ci_high=-0.13; ci_level=0.95 …``, parsed back by
+  :func:`parse_notes`), and the README section states them too. The split and
+  task, which ``model-index`` keeps in ``dataset.split`` / ``dataset.config``,
+  go to ``notes`` as well. ``task_id`` is the metric type
+  (``acceptance-card/delta-gap``): a benchmark's leaderboard lists only the tasks
+  its ``eval.yaml`` declares, so these entries show on the model page, not as
+  leaderboard scores.
 * **Verdict metadata.** An ``acceptance_card`` key holds the card verdict,
   claim support, gate verdicts and input hashes.
 * **Section.** Markdown between ``<!-- acceptance-card:begin/end -->`` markers,
@@ -29,11 +42,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Final
 
 from .._lazy import require
 from ..card import Card
 from ..claims import applicable_rules, lint_claim
+from ..diagnostics.power import GatePower
+from ..errors import MissingExtraError
 from ..render._format import (
     fmt_ci,
     fmt_int,
@@ -75,6 +91,14 @@ def _clean(args: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in args.items() if v is not None}
 
 
+def _power_args(p: GatePower | None) -> dict[str, Any]:
+    """The minimum detectable effect beside a gate's interval (None: not computable)."""
+    if p is None:
+        return {}
+    return dict(mde=p.mde, mde_power=p.power, mde_level=p.ci_level,
+                questions_to_detect=p.questions_to_detect)
+
+
 def _metrics(card: Card) -> list[_Metric]:
     d = card.diagnostics
     a, b, c, x = d.a, d.b, d.c, d.d
@@ -84,7 +108,8 @@ def _metrics(card: Card) -> list[_Metric]:
     return [
         _Metric("delta-gap", "Change of the installed gap, ΔG (gate a)", a.delta_gap,
                 dict(ci_low=a.ci_low, ci_high=a.ci_high, ci_level=a.ci_level,
-                     n_questions=a.n_questions, n_resamples=a.n_resamples), "heldout", primary),
+                     n_questions=a.n_questions, n_resamples=a.n_resamples, **_power_args(a.power)),
+                "heldout", primary),
         _Metric("gap-baseline", "Installed gap G, baseline cell", bg.point,
                 dict(ci_low=bg.ci_low, ci_high=bg.ci_high, ci_level=a.ci_level, n=bg.n),
                 "heldout", primary),
@@ -97,7 +122,7 @@ def _metrics(card: Card) -> list[_Metric]:
         _Metric("fresh-delta", "Fresh-subject gap change, Δ (gate b)", b.delta,
                 dict(se_paired=b.se_paired, se_independent=b.se_independent,
                      se_quadrature=b.se_quadrature, n_questions=b.n_questions,
-                     n_per_framing=b.n_per_framing), "fresh", primary),
+                     n_per_framing=b.n_per_framing, **_power_args(b.power)), "fresh", primary),
         _Metric("rho-at", "Parameter-space signature ρ_AT (gate c)", c.rho,
                 dict(alpha_t=c.alpha_t, alpha_a=c.alpha_a, tau=c.tau), None, primary),
         _Metric("cross-delta", "Cross-task gap change, Δ_x (gate d)", x.delta_cross,
@@ -125,6 +150,72 @@ def eval_results(card: Card, *, dataset_id: str = DEFAULT_DATASET_ID,
     return out
 
 
+#: File (under :data:`EVAL_RESULTS_FOLDER`) the entries are written to; ours alone, replaced
+#: whole on every export.
+EVAL_RESULTS_FILE: Final = "acceptance-card.yaml"
+#: The Hub's folder for eval-results files (``huggingface_hub.constants.EVAL_RESULTS_FOLDER``).
+EVAL_RESULTS_FOLDER: Final = ".eval_results"
+_NOTE_NUMBER = re.compile(r"(\w+)=(-?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?)(?=;|$)")
+
+
+def _number(v: Any) -> str:
+    return str(v) if isinstance(v, int) and not isinstance(v, bool) else format(float(v), ".10g")
+
+
+def _notes(card: Card, m: _Metric) -> str:
+    """An entry's notes: its name, split/task, then every bound or SE as ``key=number``."""
+    where = "; ".join(x for x in (f"split {m.split}" if m.split else "",
+                                  f"task {m.config}" if m.config else "") if x)
+    nums = "; ".join(f"{k}={_number(v)}" for k, v in _clean(m.args).items())
+    gates = ", ".join(f"({g}) {getattr(card.diagnostics, g).verdict}" for g in "abcd")
+    return (f"{m.name}. {where}. Card: {card.verdict} ({card.summary}; {gates}); "
+            f"acceptance-cards {card.provenance.tool_version}. Numbers: {nums}")
+
+
+def parse_notes(notes: str) -> dict[str, float]:
+    """The ``key=number`` pairs of an entry's notes (what :func:`_notes` wrote after 'Numbers:').
+
+    Example:
+        >>> parse_notes("x. Numbers: ci_low=-0.3; ci_high=0.1; n_questions=48")
+        {'ci_low': -0.3, 'ci_high': 0.1, 'n_questions': 48.0}
+    """
+    tail = notes.split("Numbers: ", 1)[-1]
+    return {k: float(v) for k, v in _NOTE_NUMBER.findall(tail.replace("; ", ";"))}
+
+
+def eval_result_entries(card: Card, *, dataset_id: str = DEFAULT_DATASET_ID) -> list[Any]:
+    """``huggingface_hub.EvalResultEntry`` objects for every statistic the card computed."""
+    hub = require("huggingface_hub", extra="hf")
+    if not hasattr(hub, "EvalResultEntry"):
+        raise MissingExtraError(
+            "huggingface_hub " + str(getattr(hub, "__version__", "?")) + " has no "
+            "EvalResultEntry (the .eval_results format); upgrade: pip install -U huggingface_hub")
+    return [hub.EvalResultEntry(dataset_id=dataset_id, task_id=METRIC_PREFIX + m.key,
+                                value=float(m.value), notes=_notes(card, m))
+            for m in _metrics(card) if m.value is not None]
+
+
+def eval_results_yaml(card: Card, *, dataset_id: str = DEFAULT_DATASET_ID) -> str:
+    """The text of ``.eval_results/acceptance-card.yaml`` (the hub's own serialiser)."""
+    import yaml
+
+    hub = require("huggingface_hub", extra="hf")
+    data = hub.eval_result_entries_to_yaml(eval_result_entries(card, dataset_id=dataset_id))
+    return str(yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100))
+
+
+def write_eval_results(card: Card, repo_dir: str | Path, *,
+                       dataset_id: str = DEFAULT_DATASET_ID) -> Path:
+    """Write (replace) ``<repo_dir>/.eval_results/acceptance-card.yaml``; its path."""
+    from ..io import atomic_write_text
+
+    path = Path(repo_dir) / EVAL_RESULTS_FOLDER / EVAL_RESULTS_FILE
+    text = eval_results_yaml(card, dataset_id=dataset_id)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(path, text)
+    return path
+
+
 def card_metadata(card: Card) -> dict[str, Any]:
     """The ``acceptance_card`` YAML key: verdicts and provenance, no prose."""
     d = card.diagnostics
@@ -138,6 +229,13 @@ def card_metadata(card: Card) -> dict[str, Any]:
     }
 
 
+def _mde_text(p: GatePower | None) -> str:
+    if p is None:
+        return ""
+    return (f"; minimum detectable {fmt_signed(p.mde)} at {fmt_level(p.power)} power"
+            + ("" if not p.underpowered else " (underpowered)"))
+
+
 def _gate_rows(card: Card) -> list[str]:
     d = card.diagnostics
     a, b, c, x = d.a, d.b, d.c, d.d
@@ -145,10 +243,10 @@ def _gate_rows(card: Card) -> list[str]:
     stats = {
         "a": (f"ΔG = {fmt_signed(a.delta_gap)}",
               f"{lvl} CI {fmt_ci(a.ci_low, a.ci_high)}; {fmt_int(a.n_questions)} questions, "
-              f"{fmt_int(a.n_resamples)} resamples"),
+              f"{fmt_int(a.n_resamples)} resamples" + _mde_text(a.power)),
         "b": (f"Δ = {fmt_signed(b.delta)}",
               f"SE paired {fmt_num(b.se_paired)}, SE independent {fmt_num(b.se_independent)}; "
-              f"{fmt_int(b.n_questions)} questions"),
+              f"{fmt_int(b.n_questions)} questions" + _mde_text(b.power)),
         "c": (f"ρ_AT = {fmt_signed(c.rho)}",
               f"signed class {c.signed_class or '—'}, claimed {c.claimed_class}, "
               f"τ = {fmt_num(c.tau, digits=2)}"),

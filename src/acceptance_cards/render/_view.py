@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from ..card import Card, GapSummary
 from ..claims import allowed_phrases
 from ..diagnostics import GATE_NAMES, BootstrapGate, FreshGate, SignatureGate, TransferGate
+from ..diagnostics.power import GatePower
 from ._format import (
     GATE_BADGES,
     MISSING,
@@ -88,6 +89,7 @@ class CardView:
     summary: str
     unmet: str
     gates: tuple[GateView, ...]
+    power: Table
     cost: Row
     cost_fresh: Row
     gaps: Table
@@ -120,6 +122,38 @@ def _check(x: float | None, k: float, se: float | None, ok: bool | None) -> str:
     return f"{fmt_signed(x + k * se)} ({'< 0: holds' if ok else '>= 0: fails'})"
 
 
+def _power_rows(p: GatePower | None, symbol: str) -> tuple[tuple[str, str], ...]:
+    """The power statistics a gate's details list (none when power was not computable)."""
+    if p is None:
+        return ()
+    at = f"{fmt_level(p.power)} power, {fmt_level(p.ci_level)} level"
+    return (
+        (f"minimum detectable {symbol} ({at})", fmt_signed(p.mde)),
+        (f"questions that detect the observed {symbol} ({at})", _questions(p)),
+        ("\u03c3_d (sd of d_q over questions)", fmt_num(p.sd_d)),
+        ("underpowered (|observed| < |minimum detectable|)", fmt_bool(p.underpowered)),
+    )
+
+
+def _questions(p: GatePower) -> str:
+    return ("none (the observed change is not a reduction)" if p.questions_to_detect is None
+            else fmt_int(p.questions_to_detect))
+
+
+def _power_table(d: BootstrapGate, b: FreshGate) -> Table:
+    """Power beside (a) and (b): what each design could detect, from the card's own records."""
+    rows = []
+    for letter, sym, p in (("a", "\u0394G", d.power), ("b", "\u0394", b.power)):
+        if p is None:
+            continue
+        rows.append((f"({letter}) {GATE_NAMES[letter]}", f"{sym} = {fmt_signed(p.observed)}",
+                     fmt_signed(p.mde), fmt_level(p.power), fmt_level(p.ci_level),
+                     fmt_num(p.sd_d), fmt_int(p.n_questions), _questions(p),
+                     "UNDERPOWERED" if p.underpowered else "no"))
+    return Table(("gate", "observed", "minimum detectable", "power", "level", "\u03c3_d",
+                  "questions", "questions to detect observed", "underpowered"), tuple(rows))
+
+
 def _gate_a(g: BootstrapGate) -> GateView:
     level = fmt_level(g.ci_level)
     headline = MISSING if g.delta_gap is None else (
@@ -140,6 +174,7 @@ def _gate_a(g: BootstrapGate) -> GateView:
         ("degenerate resamples", fmt_int(g.n_degenerate_resamples)),
         ("resampled unit", fmt_text(g.unit)),
         ("seed", fmt_int(g.seed)),
+        *_power_rows(g.power, "\u0394G"),
     )
     thresholds = _rows(("CI level", level), ("pass iff", "upper CI bound of \u0394G < 0"))
     return GateView("a", GATE_NAMES["a"], gate_badge(g.verdict), headline, stats, thresholds,
@@ -165,6 +200,7 @@ def _gate_b(g: FreshGate) -> GateView:
          if g.deploy_cost is not None else MISSING),
         ("questions Q", fmt_int(g.n_questions)),
         ("evaluations per framing n", fmt_int(g.n_per_framing)),
+        *_power_rows(g.power, "\u0394"),
     )
     thresholds = _rows(("SE multiplier k", f"{k:g}"),
                        ("pass iff", f"\u0394 + {k:g}\u00b7SE < 0 for both SEs "
@@ -315,6 +351,7 @@ def card_view(card: Card) -> CardView:
         summary=card.summary,
         unmet=unmet,
         gates=(_gate_a(d.a), _gate_b(d.b), _gate_c(d.c), _gate_d(d.d)),
+        power=_power_table(d.a, d.b),
         cost=Row("deployment-accuracy cost \u0394deploy = defense - baseline (held-out; "
                  "negative = accuracy lost; reported beside the gates, never a gate)",
                  fmt_cost(cost.point, cost.ci_low, cost.ci_high, cost.ci_level)),

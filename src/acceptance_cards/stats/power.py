@@ -1,4 +1,4 @@
-"""How many held-out questions diagnostic (a) needs (normal approximation).
+"""How many held-out questions diagnostic (a) needs, and the smallest ΔG a design detects.
 
 Gate (a) passes when the upper bound of a two-sided ``ci_level`` interval on
 ΔG is below zero: a one-sided test at α = (1 − ci_level)/2. Under the clustered
@@ -8,10 +8,25 @@ questions of the paired gap difference d_q (SPEC §2b), the standard error of
 
     Q = ⌈ ((z_{1−α} + z_{power}) · σ_d / |ΔG|)² ⌉.
 
+Read the other way, a design of Q questions detects with the given power any
+ΔG at or below its **minimum detectable effect** (MDE). For a signed rule
+"pass iff Δ̂ + c·SE_rule < 0" with Δ̂ ~ N(ΔG, SE²) (gate (a): c = z_{1−α},
+SE_rule = SE = σ_d/√Q; gate (b): c = k = 2, SE_rule = max(SE_paired, SE_ind),
+SE = SE_paired),
+
+    P(pass) = Φ((−ΔG − c·SE_rule) / SE) = power  ⇔  MDE = −(c·SE_rule + z_{power}·SE).
+
+Every SE scales as 1/√Q, so the questions that detect an observed ΔG < 0 are
+Q' = ⌈Q·(MDE/ΔG)²⌉ (for (a) this is the formula above).
+
 Example:
     >>> r = questions_for_power(effect=-0.10, sd_d=0.35)
     >>> r.n_questions
     97
+    >>> round(minimum_detectable_effect(se=0.35 / 97 ** 0.5, critical=1.959964), 4)
+    -0.0996
+    >>> questions_to_detect(effect=-0.05, mde=-0.10, n_questions=48)
+    192
 """
 
 from __future__ import annotations
@@ -53,6 +68,29 @@ def questions_for_power(
     z_p = nd.inv_cdf(power)
     q = math.ceil(((z_a + z_p) * sd_d / abs(effect)) ** 2)
     return PowerResult(max(q, 2), effect, sd_d, power, ci_level, z_a, z_p)
+
+
+def minimum_detectable_effect(
+    *, se: float, critical: float, power: float = POWER, se_rule: float | None = None
+) -> float:
+    """Most negative-side ΔG boundary a signed rule detects with ``power`` (returned < 0).
+
+    The rule is "pass iff Δ̂ + critical·se_rule < 0" (``se_rule`` defaults to ``se``),
+    Δ̂ ~ N(ΔG, se²): MDE = −(critical·se_rule + z_power·se).
+    """
+    if not (se > 0 and math.isfinite(se)):
+        raise ValueError("se must be a positive finite standard error")
+    if not 0.0 < power < 1.0:
+        raise ValueError("power must be in (0, 1)")
+    rule = se if se_rule is None else se_rule
+    return -(critical * rule + NormalDist().inv_cdf(power) * se)
+
+
+def questions_to_detect(*, effect: float, mde: float, n_questions: int) -> int | None:
+    """Questions at which ``effect`` becomes the MDE (SEs ∝ 1/√Q); None unless effect < 0."""
+    if not effect < 0:
+        return None
+    return max(math.ceil(n_questions * (mde / effect) ** 2 - 1e-9), 2)
 
 
 @dataclass(frozen=True)
