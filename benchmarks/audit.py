@@ -7,7 +7,8 @@ Runs the audit once with the local executor and once with Ray (fresh output
 folders, so neither reuses the other's artifacts; each run also gets its own
 gradient cache, with the dequantized model cache shared), then prints each step's
 seconds and share of the cell's total from the manifests, and the two wall
-times with their ratio.
+times with their ratio. A step's seconds are summed over all its attempts (a
+step interrupted and resumed counts the time of both).
 """
 
 from __future__ import annotations
@@ -60,7 +61,11 @@ def report_steps(out: Path) -> None:
         by_kind[m["kind"]] += m["seconds"]
         model = (m["inputs"].get("model") or {}).get("spec", "")
         seed = f"s{m['inputs']['seed']}" if "seed" in m["inputs"] else ""
-        print(f"  {m['kind']:10s} {model:12s} {m.get('label') or '':45s} {seed:4s} {m['seconds']:8.1f} s")
+        # seconds: summed over every attempt (a resumed step's killed attempts included)
+        n = len(m.get("attempts", ()))
+        tries = f"  ({n} attempts)" if n > 1 else ""
+        print(f"  {m['kind']:10s} {model:12s} {m.get('label') or '':45s} {seed:4s} "
+              f"{m['seconds']:8.1f} s{tries}")
     total = sum(by_kind.values())
     print(f"  total {total:.1f} s of step time; by kind: "
           + ", ".join(f"{k} {v:.0f} s ({100 * v / total:.0f}%)" for k, v in by_kind.items()))

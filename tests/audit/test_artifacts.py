@@ -128,3 +128,50 @@ def test_sigkill_mid_step_resumes_without_redoing_finished_work(tmp_path: Path) 
     assert (fast.path / "manifest.json").stat().st_mtime_ns == fast_mtime
     slow = store.lookup("slow", slow_key)
     assert slow is not None and len(slow.manifest["outputs"]) == 50
+
+
+_TIMED_CHILD = textwrap.dedent("""
+    import sys, time
+    from pathlib import Path
+    from acceptance_cards.audit.artifacts import Store
+    store = Store(Path(sys.argv[1]), heartbeat=0.1)
+    def slow(w):
+        n = len(list(w.glob("chunk-*")))
+        for i in range(n, 40):
+            (w / f"chunk-{i}").write_text(str(i))
+            print("chunk", i, flush=True)
+            time.sleep(0.05)
+    store.run("slow", {"i": 1}, slow)
+""")
+
+
+def test_resumed_step_records_the_time_of_every_attempt(tmp_path: Path) -> None:
+    from acceptance_cards.audit.attempts import read_attempts
+
+    script = tmp_path / "child.py"
+    script.write_text(_TIMED_CHILD)
+    root = tmp_path / "store"
+    p = subprocess.Popen([sys.executable, str(script), str(root)], stdout=subprocess.PIPE, text=True)
+    assert p.stdout is not None
+    for line in p.stdout:
+        if line.startswith("chunk 20"):
+            break
+    os.kill(p.pid, signal.SIGKILL)
+    p.wait()
+    store, key = Store(root), step_key("slow", {"i": 1})
+    killed = read_attempts(store.work_dir("slow", key))
+    # the killed attempt's time is on disk up to its last heartbeat (~1 s of 20 chunks)
+    assert len(killed) == 1 and killed[0]["end"] == "running" and killed[0]["seconds"] >= 0.5
+    out = subprocess.run([sys.executable, str(script), str(root)], capture_output=True, text=True,
+                         check=True).stdout
+    resumed_chunks = len(out.splitlines())
+    assert 0 < resumed_chunks <= 20
+    done = store.lookup("slow", key)
+    assert done is not None
+    attempts = done.manifest["attempts"]
+    assert [a["end"] for a in attempts] == ["interrupted", "finished"]
+    assert attempts[0]["seconds"] == killed[0]["seconds"]
+    # the recorded seconds are the sum over both attempts, not the last one's alone
+    assert done.seconds == pytest.approx(attempts[0]["seconds"] + attempts[1]["seconds"])
+    assert done.seconds >= killed[0]["seconds"] + resumed_chunks * 0.05
+    assert attempts[1]["seconds"] >= resumed_chunks * 0.05

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -239,3 +241,63 @@ def test_ray_executor_matches_local(config: Path, first_run: Path) -> None:
     # the workers' step events reached the driver's display
     for step in ("train adamw sandbagging", "eval attack-aware-s1 sycophancy fresh", "mechanism"):
         assert f"tiny/attack-aware/s1: {step}" in r.stdout, (step, r.stdout[-2000:])
+
+
+_LINE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ (start|done|cached|cell| ) +(.*)$")
+
+
+def _plain_events(log: str) -> list[tuple[str, str]]:
+    """(event, rest) of each timestamped progress line in a captured log."""
+    return [(m[1], m[2]) for m in map(_LINE.match, log.splitlines()) if m]
+
+
+def test_killed_step_records_every_attempt_and_logs_plain_progress(config: Path) -> None:
+    """A fine-tune SIGKILLed after a heartbeat and resumed records both attempts' seconds;
+    with output redirected (not a terminal), progress is timestamped lines, while it runs."""
+    from acceptance_cards.audit.attempts import HEARTBEAT_SECONDS, read_attempts
+    from acceptance_cards.cli.progress import PLAIN_INTERVAL_SECONDS
+
+    cfg = config.parent / "long-train.toml"  # long enough fine-tunes for a heartbeat to land
+    cfg.write_text(config.read_text().replace("steps = 3", "steps = 80"))
+    out, log = config.parent / "out-attempts", config.parent / "attempts-log.txt"
+    with log.open("w") as fh:
+        p = subprocess.Popen([sys.executable, "-m", "acceptance_cards", "audit", str(cfg), "-o", str(out)],
+                             stdout=fh, stderr=subprocess.DEVNULL, env={**os.environ, "OMP_NUM_THREADS": "1"})
+        work, deadline = out / "artifacts" / "work" / "train", time.time() + 600
+        killed: dict[str, list[dict[str, Any]]] = {}
+        while time.time() < deadline and p.poll() is None and not killed:
+            killed = {w.name: a for w in work.glob("*") if (a := read_attempts(w))
+                      and a[-1]["seconds"] >= HEARTBEAT_SECONDS}
+            time.sleep(0.2)
+        assert p.poll() is None, "the audit finished before it could be killed"
+        os.kill(p.pid, signal.SIGKILL)
+        p.wait()
+    # the redirected log showed the run's progress while it ran
+    events = _plain_events(log.read_text())
+    assert ("start", "tiny/attack-aware/s1: train adamw sandbagging") in events, log.read_text()
+    assert ("done", "tiny/attack-aware/s1: split") in [(e, r.rsplit(" (", 1)[0]) for e, r in events]
+    key = next(iter(killed))
+    first = read_attempts(work / key)  # as the kill left it: up to its last heartbeat
+    start = time.monotonic()
+    r = _acard("audit", str(cfg), "-o", str(out))
+    wall = time.monotonic() - start
+    assert r.returncode == 0, r.stderr[-3000:]
+    m = json.loads((out / "artifacts" / "steps" / "train" / key / "manifest.json").read_text())
+    assert [a["end"] for a in m["attempts"]] == ["interrupted", "finished"]
+    assert m["attempts"][0]["seconds"] == first[0]["seconds"] >= HEARTBEAT_SECONDS
+    assert m["seconds"] == pytest.approx(sum(a["seconds"] for a in m["attempts"]))
+    assert m["seconds"] >= first[0]["seconds"] + m["attempts"][1]["seconds"] - 1e-6
+    # the status and the timings report the summed figure
+    manifests = [json.loads(f.read_text()) for f in (out / "artifacts" / "steps").rglob("manifest.json")]
+    assert sum(_status(cfg, out).seconds_done().values()) == pytest.approx(
+        sum(x["seconds"] for x in manifests))
+    # the resumed run's captured output: per step a start and a done line, or a cached line
+    events = _plain_events(r.stdout)
+    labels = {x["label"] for x in manifests}
+    assert len(labels) == sum(TINY_STEPS.values())
+    for label in labels:
+        mine = [e for e, rest in events if rest.split(" (")[0] == f"tiny/attack-aware/s1: {label}"]
+        assert mine in (["cached"], ["start", "done"]), (label, r.stdout[-3000:])
+    assert ("cell", "tiny/attack-aware/s1 finished (1 of 1 cells)") in events
+    periodic = [rest for e, rest in events if e == " "]
+    assert len(periodic) <= sum(TINY_STEPS.values()) * (wall / PLAIN_INTERVAL_SECONDS + 1)

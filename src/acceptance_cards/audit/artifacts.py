@@ -8,7 +8,9 @@ While it runs it works in ``work/<kind>/<key>/`` — a folder that survives a
 kill, so a training step resumes from its last checkpoint and an evaluation
 from its last written record — and only a complete folder with its manifest is
 renamed into place (an atomic rename). A folder under ``steps/`` is therefore
-always complete; re-running finds it and does no work again.
+always complete; re-running finds it and does no work again. Its manifest's
+``seconds`` is the sum over every attempt (a killed one up to its last
+heartbeat, see :mod:`.attempts`), each attempt listed under ``attempts``.
 
 A per-step lock file lets parallel workers (Ray tasks) share one store: the
 second worker to reach a step waits and then reuses the first one's result.
@@ -32,7 +34,6 @@ import json
 import os
 import platform
 import shutil
-import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -40,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from ..io import atomic_write_text, sha256_file
+from .attempts import HEARTBEAT_SECONDS, AttemptLog
 
 MANIFEST = "manifest.json"
 
@@ -98,10 +100,12 @@ class Store:
     writing) and raises :class:`StepMissing` for any other.
     """
 
-    def __init__(self, root: Path, *, device: str = "cpu", reuse_only: bool = False) -> None:
+    def __init__(self, root: Path, *, device: str = "cpu", reuse_only: bool = False,
+                 heartbeat: float = HEARTBEAT_SECONDS) -> None:
         self.root = Path(root)
         self.device = device
         self.reuse_only = reuse_only
+        self.heartbeat = heartbeat  # seconds between an attempt's durable time records
 
     def final_dir(self, kind: str, key: str) -> Path:
         return self.root / "steps" / kind / key
@@ -178,10 +182,9 @@ class Store:
                 return done
             work = self.work_dir(kind, key)
             work.mkdir(parents=True, exist_ok=True)
-            t0 = time.perf_counter()
-            ret = fn(work)
+            with AttemptLog(work, heartbeat=self.heartbeat) as log:
+                ret = fn(work)
             extra = dict(ret) if isinstance(ret, Mapping) else {}
-            seconds = time.perf_counter() - t0
             outputs = {
                 str(p.relative_to(work)): sha256_file(p)
                 for p in sorted(work.rglob("*"))
@@ -193,7 +196,9 @@ class Store:
                 "label": label,
                 "inputs": json.loads(canonical_json(inputs)),
                 "outputs": outputs,
-                "seconds": seconds,
+                # every attempt's time: a resumed step also spent the killed attempts' seconds
+                "seconds": log.seconds,
+                "attempts": log.attempts,
                 "device": self.device,
                 "versions": package_versions(),
                 **extra,

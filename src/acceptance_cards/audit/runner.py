@@ -147,9 +147,14 @@ class Pipeline:
     def _step(self, cell: str, label: str, kind: str, inputs: dict[str, Any],
               fn: Callable[[Path], Any]) -> StepResult:
         inputs = with_code(kind, inputs)
-        if self.progress:
-            self.progress(cell, label, "start", 0, 0)
-        res = self.store.run(kind, inputs, fn, label=label)
+
+        def run(work: Path) -> Any:
+            # "start" only when the work starts: a finished step is reported as "cached" alone
+            if self.progress:
+                self.progress(cell, label, "start", 0, 0)
+            return fn(work)
+
+        res = self.store.run(kind, inputs, run, label=label)
         if self.progress:
             self.progress(cell, label, "cached" if res.cached else "done", 1, 1)
         return res

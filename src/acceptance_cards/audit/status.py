@@ -5,7 +5,8 @@ per-step progress. :func:`audit_status` walks the same cells and steps as the
 runner, recomputes each step's key from the finished steps it depends on (the
 key functions are the runner's own), and classifies every step:
 
-- ``done``: a finished folder under ``steps/`` (its recorded seconds count),
+- ``done``: a finished folder under ``steps/`` (its recorded seconds count: the sum
+  over every attempt, a resumed step's killed attempts included),
 - ``running``: another process holds the step's lock right now,
 - ``partial``: an interrupted attempt's work folder that the next run resumes,
 - ``pending``: not started, or its key is not known yet because a step it
@@ -29,6 +30,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from .artifacts import MANIFEST, Store, step_key
+from .attempts import read_attempts, total_seconds
 from .config import AuditConfig, ModelSpec
 from .runner import (
     eval_inputs,
@@ -114,6 +116,14 @@ class AuditStatus:
 
 
 def _progress(work: Path, kind: str) -> str:
+    """What an unfinished step has written so far, and the time its attempts have run."""
+    attempts = read_attempts(work)
+    spent = (f"; {total_seconds(attempts):.0f} s over {len(attempts)} attempt"
+             f"{'s' if len(attempts) != 1 else ''}" if attempts else "")
+    return _written(work, kind) + spent
+
+
+def _written(work: Path, kind: str) -> str:
     """What an unfinished attempt has written so far ("" if it finished meanwhile)."""
     try:
         if kind == "train":

@@ -1,8 +1,10 @@
-"""`acard audit`: run a whole audit from a TOML config, with a live progress display."""
+"""`acard audit`: run a whole audit from a TOML config, showing progress (live, or as log lines)."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -11,8 +13,11 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
+from .progress import PLAIN_INTERVAL_SECONDS, PlainLog, PlainSteps, ProgressMode, Shown, resolve_mode
+
 if TYPE_CHECKING:
     from ..audit.config import AuditConfig
+    from ..audit.runner import Progress as StepEvents
 
 _out = Console(highlight=False, soft_wrap=True)
 
@@ -37,6 +42,10 @@ def audit(
     threads: Annotated[int | None, typer.Option(
         min=1, help="Local: torch threads (default: one per idle core, at most 2). "
                     "Ray: CPUs each cell task requests (default: 1).")] = None,
+    progress: Annotated[ProgressMode, typer.Option(
+        help="rich: live display; plain: one timestamped line per step start/finish and "
+             f"at most one per {PLAIN_INTERVAL_SECONDS:.0f} s of a long step; auto: rich on a "
+             "terminal, plain otherwise (logs, CI, nohup).")] = ProgressMode.auto,
 ) -> None:
     """Run every cell (train → evaluate → mechanism → card), then matrix, figures and report.
 
@@ -45,7 +54,7 @@ def audit(
     """
     from ..audit.config import load_config
     from ..audit.outputs import write_outputs
-    from ..audit.runner import CellArtifacts, plan_cells, run_audit
+    from ..audit.runner import plan_cells, run_audit
     from ..io import atomic_write_text
     from ..threads import pick_threads
 
@@ -61,13 +70,45 @@ def audit(
     if finished:
         _write_finished(cfg, output)
         return
-    arts_seen: list[CellArtifacts] = []
+    with _display(resolve_mode(progress, _out), cfg.audit.name, len(plans)) as (show, cell_done):
+        arts, cells = run_audit(cfg, output, executor=executor.value, address=address,
+                                threads=threads or (pick_threads() if executor == Executor.local
+                                                    else None),
+                                progress=show, on_cell=lambda a: cell_done(a.plan.name))
+        out = write_outputs(cells, output)
+    timings = {a.plan.name: {"steps": a.timings, "cached": a.cached} for a in arts}
+    atomic_write_text(output / "timings.json", json.dumps(timings, indent=2, sort_keys=True) + "\n")
+    for c in cells:
+        _out.print(f"{c.name}: {c.card.verdict} — {c.card.summary}", markup=False)
+    _out.print(f"report: {out.report}", markup=False)
+
+
+CellDone = Callable[[str], None]
+
+
+@contextmanager
+def _display(shown: Shown, name: str, n_cells: int) -> Iterator[tuple[StepEvents | None, CellDone]]:
+    """The audit's progress display; yields (step-event sink, called-per-finished-cell)."""
+    if shown == "none":
+        yield None, lambda cell: None
+        return
+    if shown == "plain":
+        log = PlainLog()
+        finished: list[str] = []
+
+        def plain_cell(cell: str) -> None:
+            finished.append(cell)
+            log.line(f"cell   {cell} finished ({len(finished)} of {n_cells} cells)")
+
+        log.line(f"audit {name}: {n_cells} cells")
+        yield PlainSteps(log), plain_cell
+        return
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), console=_out, transient=False) as bar:
-        cells_task = bar.add_task(f"audit {cfg.audit.name}: cells", total=len(plans))
+        cells_task = bar.add_task(f"audit {name}: cells", total=n_cells)
         step_tasks: dict[tuple[str, str], TaskID] = {}
 
-        def progress(cell: str, step: str, state: str, done: int, total: int) -> None:
+        def rich_step(cell: str, step: str, state: str, done: int, total: int) -> None:
             key = (cell, step)
             if key not in step_tasks:
                 step_tasks[key] = bar.add_task(f"  {cell}: {step}", total=None)
@@ -79,21 +120,7 @@ def audit(
                 bar.update(tid, completed=t, total=t,
                            description=f"  {cell}: {step}" + (" (cached)" if state == "cached" else ""))
 
-        def on_cell(a: CellArtifacts) -> None:
-            arts_seen.append(a)
-            bar.advance(cells_task)
-
-        arts, cells = run_audit(cfg, output, executor=executor.value, address=address,
-                                threads=threads or (pick_threads() if executor == Executor.local
-                                                    else None),
-                                progress=progress,
-                                on_cell=on_cell)
-        out = write_outputs(cells, output)
-    timings = {a.plan.name: {"steps": a.timings, "cached": a.cached} for a in arts}
-    atomic_write_text(output / "timings.json", json.dumps(timings, indent=2, sort_keys=True) + "\n")
-    for c in cells:
-        _out.print(f"{c.name}: {c.card.verdict} — {c.card.summary}", markup=False)
-    _out.print(f"report: {out.report}", markup=False)
+        yield rich_step, lambda cell: bar.advance(cells_task)
 
 
 def _write_finished(cfg: AuditConfig, output: Path) -> None:

@@ -85,11 +85,10 @@ def eval_cmd(
     """
     torch = require("torch")
     require("transformers")
-    from rich.progress import MofNCompleteColumn, Progress, TimeRemainingColumn
-
     from ..evidence.evaluate import evaluate, plan_jobs, summarize
     from ..evidence.models import load_model, pick_threads
     from ..evidence.templates import load_templates
+    from .progress import ProgressMode, task_progress
 
     torch.set_num_threads(threads or pick_threads())
     source, sp = _source_and_split(data, split_file)
@@ -102,12 +101,12 @@ def eval_cmd(
             "templates_hash": ts.sha256, "data": source.name, "data_sha256": source.sha256,
             "model_source": lm.source, "adapter": lm.adapter, "dtype": lm.dtype, "seed": seed,
             "n_jobs": len(jobs)}
-    columns = (*Progress.get_default_columns()[:-1], MofNCompleteColumn(), TimeRemainingColumn())
-    with Progress(*columns, console=_out, transient=False) as bar:
-        tid = bar.add_task(f"{task.value}/{split.value} [{scorer.value}]", total=len(jobs))
+    # a live bar on a terminal, timestamped lines in a log (see cli/progress.py)
+    with task_progress(_out, ProgressMode.auto, f"{task.value}/{split.value} [{scorer.value}] records",
+                       len(jobs)) as tick:
         records = evaluate(lm, jobs, scorer=scorer.value, cell=cell, seed=seed, out=output,
                            meta=meta, prefix_reuse=not no_prefix_reuse,
-                           progress=lambda done, total: bar.update(tid, completed=done))
+                           progress=lambda done, total: tick(done))
     _print_summary(summarize(records), title=str(output))
 
 

@@ -95,11 +95,10 @@ def train_cmd(
     """
     torch = require("torch")
     require("peft")
-    from rich.progress import MofNCompleteColumn, Progress, TimeRemainingColumn
-
     from ..evidence.models import load_model, pick_threads
     from ..evidence.train import train_cell
     from ..evidence.train_config import TrainConfig, config_from_dict, load_config
+    from .progress import ProgressMode, task_progress
 
     torch.set_num_threads(threads or pick_threads())
     base = load_config(config).model_dump() if config is not None else TrainConfig().model_dump()
@@ -128,13 +127,13 @@ def train_cmd(
             return
     with _out.status(f"loading {cfg.model}"):
         lm = load_model(cfg.model, dtype=cfg.dtype, eval_mode=False)
-    columns = (*Progress.get_default_columns()[:-1], MofNCompleteColumn(), TimeRemainingColumn())
-    with Progress(*columns, console=_out) as bar:
-        tid = bar.add_task(f"{cfg.recipe}/{cfg.task} s{cfg.seed}", total=cfg.steps)
+    # a live bar on a terminal, timestamped lines in a log (see cli/progress.py)
+    with task_progress(_out, ProgressMode.auto, f"{cfg.recipe}/{cfg.task} s{cfg.seed} training steps",
+                       cfg.steps) as update:
 
         def tick(step: int, total: int, loss: float) -> None:
-            bar.update(tid, completed=step, description=f"{cfg.recipe}/{cfg.task} s{cfg.seed} "
-                                                        f"loss {loss:.3f}")
+            update(step, description=f"{cfg.recipe}/{cfg.task} s{cfg.seed} loss {loss:.3f} "
+                                     "training steps")
 
         result = train_cell(cfg, output, lm=lm, progress=tick, log=_out.print)
     _out.print(f"adapter: {result.adapter_dir}  ({result.steps} steps, "
@@ -162,22 +161,20 @@ def mechanism_cmd(
 ) -> None:
     """Gate (c): ρ's scalars for one fine-tune on its declared slice, written as JSON."""
     torch = require("torch")
-    from rich.progress import MofNCompleteColumn, Progress
-
     from ..evidence.models import pick_threads
     from ..evidence.signature import mechanism_for_adapter, mechanism_for_checkpoints
     from ..evidence.train_config import load_config
+    from .progress import ProgressMode, task_progress
 
     torch.set_num_threads(threads or pick_threads())
     if (adapter is None) == (tuned is None):
         raise InputError("give exactly one of --adapter or --tuned", field="adapter")
     cfg = load_config(config) if config is not None else None
-    with Progress(*Progress.get_default_columns()[:-1], MofNCompleteColumn(),
-                  console=_out) as bar:
-        tid = bar.add_task("base-model gradients (cached after the first cell)", total=None)
+    with task_progress(_out, ProgressMode.auto,
+                       "base-model gradients (cached after the first cell)", None) as update:
 
         def tick(done: int, total: int) -> None:
-            bar.update(tid, completed=done, total=total)
+            update(done, total)
 
         if adapter is not None:
             mech = mechanism_for_adapter(adapter, output, base=base, slice_spec=slice_,
