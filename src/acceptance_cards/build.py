@@ -83,7 +83,7 @@ def build_card(
         raise InputError("cross-task evidence needs both --cross-baseline and --cross-defense")
     o = options
     a = run_clustered_bootstrap(baseline, defense, seed=o.seed, n_resamples=o.n_resamples,
-                                ci_level=o.ci_level)
+                                ci_level=o.ci_level, min_questions=o.min_questions)
     b = run_fresh_reevaluation(baseline, defense, k=o.se_multiplier)
     c = run_parameter_signature(mechanism, claimed_class=o.claimed_class, tau=o.tau)
     d = run_cross_task_transfer(
@@ -91,6 +91,7 @@ def build_card(
         delta_primary=b.delta, se_primary=b.se_paired,
         restricted_variant=o.cross_restricted_variant,
         floor=o.degenerate_floor, ceiling=o.degenerate_ceiling, k=o.se_multiplier,
+        primary=(baseline, defense),
     )
     concl = conclude({"a": a.verdict, "b": b.verdict, "c": c.verdict, "d": d.verdict})
     notes: list[str] = []
@@ -101,8 +102,9 @@ def build_card(
                 f"The gap of cell {cap.cell!r} is carried mostly by non-answers (malformed or "
                 "abstaining output under eval framing), not by wrong answers (SPEC §8)."
             )
-    if cross_baseline is not None and cross_baseline.task == baseline.task:
-        notes.append("The cross task equals the primary task: (d) does not test transfer.")
+    if d.same_task:
+        notes.append("The cross-task evidence is the primary task again (same task name or the "
+                     "same records): (d) does not test transfer and is n/a.")
     missing = [r for r, x in (("a", a), ("b", b), ("c", c), ("d", d)) if x.verdict == "not run"]
     return Card(
         title=metadata.title,

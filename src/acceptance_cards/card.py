@@ -18,13 +18,15 @@ import json
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from .constants import (
     CI_LEVEL,
     DEFAULT_SEED,
     DEGENERATE_CEILING,
     DEGENERATE_FLOOR,
+    MAX_RESAMPLES,
+    MIN_QUESTION_CLUSTERS,
     N_RESAMPLES,
     SE_MULTIPLIER,
     TAU,
@@ -137,14 +139,27 @@ class CardOptions(_Frozen):
     """Every option that changes the numbers; `verify` recomputes with these."""
 
     seed: int = DEFAULT_SEED
-    n_resamples: int = Field(N_RESAMPLES, ge=1)
+    n_resamples: int = Field(N_RESAMPLES, ge=1, le=MAX_RESAMPLES)
     ci_level: float = Field(CI_LEVEL, gt=0, lt=1)
+    min_questions: int = Field(
+        MIN_QUESTION_CLUSTERS, ge=1, description="(a) is n/a below this many question clusters."
+    )
     tau: float = Field(TAU, gt=0)
     se_multiplier: float = Field(SE_MULTIPLIER, gt=0)
     degenerate_floor: float = Field(DEGENERATE_FLOOR, ge=0, le=1)
     degenerate_ceiling: float = Field(DEGENERATE_CEILING, ge=0, le=1)
     claimed_class: ClaimedClass = "unstated"
     cross_restricted_variant: bool = False
+
+    @model_validator(mode="after")
+    def _enough_resamples(self) -> CardOptions:
+        """A resample count too small for the CI level is an input error (SPEC §10)."""
+        from .stats.bootstrap import resample_problem
+
+        why = resample_problem(self.n_resamples, self.ci_level)
+        if why is not None:
+            raise ValueError(why)
+        return self
 
 
 class Provenance(_Frozen):

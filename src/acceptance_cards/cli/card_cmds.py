@@ -18,6 +18,7 @@ from ..constants import (
     DEFAULT_SEED,
     DEGENERATE_CEILING,
     DEGENERATE_FLOOR,
+    MIN_QUESTION_CLUSTERS,
     N_RESAMPLES,
     POWER,
     TAU,
@@ -70,6 +71,8 @@ def card(
     seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = DEFAULT_SEED,
     resamples: Annotated[int, typer.Option(min=1, help="Bootstrap resamples.")] = N_RESAMPLES,
     ci_level: Annotated[float, typer.Option(min=0.5, max=0.999, help="CI level of (a).")] = CI_LEVEL,
+    min_questions: Annotated[int, typer.Option(
+        min=1, help="(a) is n/a below this many held-out question clusters.")] = MIN_QUESTION_CLUSTERS,
     tau: Annotated[float, typer.Option(min=0.0, help="τ of (c).")] = TAU,
     floor: Annotated[float, typer.Option(help="Degenerate floor of (d).")] = DEGENERATE_FLOOR,
     ceiling: Annotated[float, typer.Option(help="Degenerate ceiling of (d).")] = DEGENERATE_CEILING,
@@ -82,13 +85,16 @@ def card(
     html: Annotated[Path | None, typer.Option(help="Also write HTML here.")] = None,
 ) -> None:
     """Build a card from baseline/defense records (+ cross task, mechanism)."""
+    from ..stats.bootstrap import check_resamples
+
+    check_resamples(resamples, ci_level, field="--resamples")
     m = _read_meta(meta)
     metadata = CardMetadata(
         title=title or m.get("title"), model=m.get("model"), recipe=m.get("recipe"),
         task=m.get("task"), compute=m.get("compute"), notes=tuple(m.get("notes", ())),
     )
     options = CardOptions(
-        seed=seed, n_resamples=resamples, ci_level=ci_level, tau=tau,
+        seed=seed, n_resamples=resamples, ci_level=ci_level, min_questions=min_questions, tau=tau,
         degenerate_floor=floor, degenerate_ceiling=ceiling,
         claimed_class=claimed_class.value,
         cross_restricted_variant=cross_restricted,
