@@ -130,7 +130,9 @@ class Compute(_Frozen):
 class InputFile(_Frozen):
     """One artifact the card was computed from."""
 
-    role: str = Field(description="baseline | defense | cross_baseline | cross_defense | mechanism")
+    role: str = Field(
+        description="baseline | defense | cross_baseline | cross_defense | mechanism | metadata"
+    )
     path: str = Field(description="Path, relative to the card file where possible.")
     sha256: str = Field(description="sha256 of the file's bytes when the card was built.")
 
@@ -171,6 +173,15 @@ class Provenance(_Frozen):
     artifact_status: str = Field(
         description="`complete` when all four gates had inputs, else `partial` (which are missing)."
     )
+    metadata_sha256: dict[str, str] = Field(
+        default_factory=dict,
+        description="sha256 of each author-supplied field as built (title, model, recipe, "
+        "task.train_pool, task.split_hash, compute, remarks): `verify` names any later edit.",
+    )
+    metadata_overrides: list[str] = Field(
+        default_factory=list,
+        description="Metadata fields given on the command line rather than in the metadata file.",
+    )
 
 
 class Diagnostics(_Frozen):
@@ -209,6 +220,35 @@ class Card(_Frozen):
         default_factory=list, description="Caveats computed from the evidence; the reader must see them."
     )
     remarks: list[str] = Field(default_factory=list, description="Notes supplied by the card's author.")
+
+
+#: Card fields an author supplies (metadata): `verify` cannot recompute them from
+#: records, so the card keeps a hash of each as built (``provenance.metadata_sha256``).
+METADATA_FIELDS: tuple[str, ...] = (
+    "title", "model", "recipe", "task.train_pool", "task.split_hash", "compute", "remarks",
+)
+
+
+def metadata_digests(card: Card) -> dict[str, str]:
+    """sha256 of the canonical JSON of every author-supplied field of ``card``.
+
+    Example:
+        >>> from acceptance_cards.example import example_card
+        >>> d = metadata_digests(example_card())
+        >>> sorted(d) == sorted(METADATA_FIELDS), len(d["title"])
+        (True, 64)
+    """
+    import hashlib
+
+    data = card.model_dump(mode="json")
+    out = {}
+    for name in METADATA_FIELDS:
+        value: Any = data
+        for part in name.split("."):
+            value = value[part]
+        text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        out[name] = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    return out
 
 
 def card_json_schema() -> dict[str, Any]:
