@@ -20,11 +20,17 @@ Blocks primary-task-only improvement. On the cross task's ``fresh`` records:
 Δ_p and SE_p come from diagnostic (b).
 
 Example:
+    >>> from acceptance_cards.diagnostics import run_fresh_reevaluation
     >>> from acceptance_cards.example import simulate_pair
     >>> b, d = simulate_pair(seed=1)
     >>> xb, xd = simulate_pair(seed=2, task="sycophancy")
-    >>> run_cross_task_transfer(xb, xd, delta_primary=-0.2, se_primary=0.03).verdict
+    >>> p = run_fresh_reevaluation(b, d)
+    >>> run_cross_task_transfer(xb, xd, delta_primary=p.delta, se_primary=p.se_paired,
+    ...                         primary=(b, d)).verdict
     'pass'
+    >>> run_cross_task_transfer(b, d, delta_primary=p.delta, se_primary=p.se_paired,
+    ...                         primary=(b, d)).verdict
+    'n/a'
 """
 
 from __future__ import annotations
