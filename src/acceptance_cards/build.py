@@ -10,8 +10,9 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,7 @@ from .card import (
     Provenance,
     RecipeInfo,
     TaskInfo,
+    metadata_digests,
 )
 from .diagnostics import (
     BootstrapGate,
@@ -39,13 +41,15 @@ from .diagnostics import (
     run_parameter_signature,
 )
 from .errors import InputError
-from .io import sha256_file
+from .io import read_json_object, read_toml_object, sha256_file
 from .mechanism import MechanismFile, load_mechanism
 from .records import RecordSet, load_records
 from .verdict import conclude
 
 #: Input roles in the order the CLI names them.
 ROLES: tuple[str, ...] = ("baseline", "defense", "cross_baseline", "cross_defense", "mechanism")
+#: Top-level keys of a metadata file (``acard card --meta``).
+METADATA_KEYS: tuple[str, ...] = ("title", "model", "recipe", "task", "compute", "notes")
 
 
 @dataclass(frozen=True)
@@ -60,6 +64,32 @@ class CardMetadata:
     notes: tuple[str, ...] = ()
 
 
+def load_metadata(path: str | Path) -> CardMetadata:
+    """Read a metadata file (TOML by suffix ``.toml``, else JSON) into :class:`CardMetadata`.
+
+    The file is an input of the card like the record files: its hash goes into
+    the provenance, and ``verify`` re-reads it.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> p = pathlib.Path(tempfile.mkdtemp()) / "meta.toml"
+        >>> _ = p.write_text('title = "t"\\nnotes = ["n"]\\n[recipe]\\nlora_rank = 8\\n')
+        >>> m = load_metadata(p)
+        >>> m.title, m.notes, dict(m.recipe or {})
+        ('t', ('n',), {'lora_rank': 8})
+    """
+    p = Path(path)
+    data = (read_toml_object(p, what="metadata file") if p.suffix == ".toml"
+            else read_json_object(p))
+    unknown = set(data) - set(METADATA_KEYS)
+    if unknown:
+        raise InputError(f"unknown top-level keys {sorted(unknown)}; allowed: {sorted(METADATA_KEYS)}",
+                         path=p, field=sorted(unknown)[0])
+    return CardMetadata(title=data.get("title"), model=data.get("model"), recipe=data.get("recipe"),
+                        task=data.get("task"), compute=data.get("compute"),
+                        notes=tuple(data.get("notes", ())))
+
+
 def build_card(
     baseline: RecordSet,
     defense: RecordSet,
@@ -70,8 +100,13 @@ def build_card(
     options: CardOptions | None = None,
     metadata: CardMetadata | None = None,
     inputs: list[InputFile] | None = None,
+    metadata_overrides: Sequence[str] = (),
 ) -> Card:
-    """Compute all four gates and assemble the card (pure: no file access)."""
+    """Compute all four gates and assemble the card (pure: no file access).
+
+    ``metadata_overrides`` names metadata fields that did not come from the
+    metadata file among ``inputs`` (e.g. ``--title``), so ``verify`` keeps them.
+    """
     options = options or CardOptions()
     metadata = metadata or CardMetadata()
     if baseline.task != defense.task:
@@ -83,7 +118,7 @@ def build_card(
         raise InputError("cross-task evidence needs both --cross-baseline and --cross-defense")
     o = options
     a = run_clustered_bootstrap(baseline, defense, seed=o.seed, n_resamples=o.n_resamples,
-                                ci_level=o.ci_level)
+                                ci_level=o.ci_level, min_questions=o.min_questions)
     b = run_fresh_reevaluation(baseline, defense, k=o.se_multiplier)
     c = run_parameter_signature(mechanism, claimed_class=o.claimed_class, tau=o.tau)
     d = run_cross_task_transfer(
@@ -91,6 +126,7 @@ def build_card(
         delta_primary=b.delta, se_primary=b.se_paired,
         restricted_variant=o.cross_restricted_variant,
         floor=o.degenerate_floor, ceiling=o.degenerate_ceiling, k=o.se_multiplier,
+        primary=(baseline, defense),
     )
     concl = conclude({"a": a.verdict, "b": b.verdict, "c": c.verdict, "d": d.verdict})
     notes: list[str] = []
@@ -101,10 +137,11 @@ def build_card(
                 f"The gap of cell {cap.cell!r} is carried mostly by non-answers (malformed or "
                 "abstaining output under eval framing), not by wrong answers (SPEC §8)."
             )
-    if cross_baseline is not None and cross_baseline.task == baseline.task:
-        notes.append("The cross task equals the primary task: (d) does not test transfer.")
+    if d.same_task:
+        notes.append("The cross-task evidence is the primary task again (same task name or the "
+                     "same records): (d) does not test transfer and is n/a.")
     missing = [r for r, x in (("a", a), ("b", b), ("c", c), ("d", d)) if x.verdict == "not run"]
-    return Card(
+    card = Card(
         title=metadata.title,
         verdict=concl.verdict,
         claim_support=concl.claim_support,
@@ -131,10 +168,13 @@ def build_card(
             inputs=list(inputs or []),
             artifact_status="complete" if not missing else "partial: no input for " + ", ".join(
                 f"({g})" for g in missing),
+            metadata_overrides=list(metadata_overrides),
         ),
         notes=notes,
         remarks=list(metadata.notes),
     )
+    return card.model_copy(update={"provenance": card.provenance.model_copy(
+        update={"metadata_sha256": metadata_digests(card)})})
 
 
 def _gap_summary(a: BootstrapGate, rs: RecordSet, *, which: str) -> GapSummary:
@@ -194,19 +234,30 @@ def build_card_from_files(
     options: CardOptions | None = None,
     metadata: CardMetadata | None = None,
     relative_to: str | Path | None = None,
+    metadata_file: str | Path | None = None,
+    metadata_overrides: Sequence[str] = (),
 ) -> Card:
     """Load and hash the named files, then :func:`build_card`.
 
     ``relative_to`` (usually the card's folder) makes recorded paths relative,
     so a card and its inputs can move together and still :func:`verify`.
+    ``metadata_file`` is read with :func:`load_metadata` and hashed like the
+    records; the fields named in ``metadata_overrides`` come from ``metadata``
+    instead (the CLI's ``--title``).
     """
     rel = Path(relative_to) if relative_to is not None else None
     paths = dict(zip(ROLES, (baseline, defense, cross_baseline, cross_defense, mechanism),
                      strict=True))
+    if metadata_file is not None:
+        given = metadata or CardMetadata()
+        metadata = dataclasses.replace(load_metadata(metadata_file), **{
+            f: getattr(given, f) for f in metadata_overrides})
+        paths["metadata"] = metadata_file
     inputs = [
         InputFile(role=role, path=_rel(Path(p), rel), sha256=sha256_file(p))
         for role, p in paths.items() if p is not None and Path(p).exists()
     ]
+    paths.pop("metadata", None)
     loaded = {r: load_records(p) if p is not None else None
               for r, p in paths.items() if r != "mechanism"}
     mech = load_mechanism(mechanism) if mechanism is not None else None
@@ -215,4 +266,5 @@ def build_card_from_files(
         loaded["baseline"], loaded["defense"],
         cross_baseline=loaded["cross_baseline"], cross_defense=loaded["cross_defense"],
         mechanism=mech, options=options, metadata=metadata, inputs=inputs,
+        metadata_overrides=metadata_overrides,
     )

@@ -18,13 +18,15 @@ import json
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from .constants import (
     CI_LEVEL,
     DEFAULT_SEED,
     DEGENERATE_CEILING,
     DEGENERATE_FLOOR,
+    MAX_RESAMPLES,
+    MIN_QUESTION_CLUSTERS,
     N_RESAMPLES,
     SE_MULTIPLIER,
     TAU,
@@ -132,7 +134,9 @@ class Compute(_Frozen):
 class InputFile(_Frozen):
     """One artifact the card was computed from."""
 
-    role: str = Field(description="baseline | defense | cross_baseline | cross_defense | mechanism")
+    role: str = Field(
+        description="baseline | defense | cross_baseline | cross_defense | mechanism | metadata"
+    )
     path: str = Field(description="Path, relative to the card file where possible.")
     sha256: str = Field(description="sha256 of the file's bytes when the card was built.")
 
@@ -141,14 +145,27 @@ class CardOptions(_Frozen):
     """Every option that changes the numbers; `verify` recomputes with these."""
 
     seed: int = DEFAULT_SEED
-    n_resamples: int = Field(N_RESAMPLES, ge=1)
+    n_resamples: int = Field(N_RESAMPLES, ge=1, le=MAX_RESAMPLES)
     ci_level: float = Field(CI_LEVEL, gt=0, lt=1)
+    min_questions: int = Field(
+        MIN_QUESTION_CLUSTERS, ge=1, description="(a) is n/a below this many question clusters."
+    )
     tau: float = Field(TAU, gt=0)
     se_multiplier: float = Field(SE_MULTIPLIER, gt=0)
     degenerate_floor: float = Field(DEGENERATE_FLOOR, ge=0, le=1)
     degenerate_ceiling: float = Field(DEGENERATE_CEILING, ge=0, le=1)
     claimed_class: ClaimedClass = "unstated"
     cross_restricted_variant: bool = False
+
+    @model_validator(mode="after")
+    def _enough_resamples(self) -> CardOptions:
+        """A resample count too small for the CI level is an input error (SPEC §10)."""
+        from .stats.bootstrap import resample_problem
+
+        why = resample_problem(self.n_resamples, self.ci_level)
+        if why is not None:
+            raise ValueError(why)
+        return self
 
 
 class Provenance(_Frozen):
@@ -159,6 +176,15 @@ class Provenance(_Frozen):
     inputs: list[InputFile]
     artifact_status: str = Field(
         description="`complete` when all four gates had inputs, else `partial` (which are missing)."
+    )
+    metadata_sha256: dict[str, str] = Field(
+        default_factory=dict,
+        description="sha256 of each author-supplied field as built (title, model, recipe, "
+        "task.train_pool, task.split_hash, compute, remarks): `verify` names any later edit.",
+    )
+    metadata_overrides: list[str] = Field(
+        default_factory=list,
+        description="Metadata fields given on the command line rather than in the metadata file.",
     )
 
 
@@ -198,6 +224,35 @@ class Card(_Frozen):
         default_factory=list, description="Caveats computed from the evidence; the reader must see them."
     )
     remarks: list[str] = Field(default_factory=list, description="Notes supplied by the card's author.")
+
+
+#: Card fields an author supplies (metadata): `verify` cannot recompute them from
+#: records, so the card keeps a hash of each as built (``provenance.metadata_sha256``).
+METADATA_FIELDS: tuple[str, ...] = (
+    "title", "model", "recipe", "task.train_pool", "task.split_hash", "compute", "remarks",
+)
+
+
+def metadata_digests(card: Card) -> dict[str, str]:
+    """sha256 of the canonical JSON of every author-supplied field of ``card``.
+
+    Example:
+        >>> from acceptance_cards.example import example_card
+        >>> d = metadata_digests(example_card())
+        >>> sorted(d) == sorted(METADATA_FIELDS), len(d["title"])
+        (True, 64)
+    """
+    import hashlib
+
+    data = card.model_dump(mode="json")
+    out = {}
+    for name in METADATA_FIELDS:
+        value: Any = data
+        for part in name.split("."):
+            value = value[part]
+        text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        out[name] = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    return out
 
 
 def card_json_schema() -> dict[str, Any]:

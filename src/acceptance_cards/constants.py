@@ -17,6 +17,32 @@ N_RESAMPLES: Final = 5_000
 #: Confidence level of the percentile CI for (a).
 CI_LEVEL: Final = 0.95
 
+#: Fewest held-out question clusters for which gate (a) is defined; below it
+#: (a) is ``n/a`` (SPEC §10). A percentile CI of a mean over n clusters is too
+#: narrow by two factors: the bootstrap variance is (n−1)/n of the unbiased
+#: one, and it uses normal quantiles where Student's t_(n−1) applies. A nominal
+#: 95 % interval therefore covers P(|t_(n−1)| < 1.96·√((n−1)/n)): about 60 %
+#: at 2 clusters, 84 % at 5, 89.8 % at 9 and 90.4 % at 10. Ten is the smallest
+#: n at which the shortfall stays within 5 points (coverage ≥ 90 %); the paper
+#: uses 48. (A test recomputes these coverages from the t distribution.)
+MIN_QUESTION_CLUSTERS: Final = 10
+
+#: Fewest bootstrap draws that must lie in each tail beyond a percentile CI
+#: endpoint. With fewer, the endpoint is (close to) the sample extreme of the
+#: draws, and one resample more or less moves it; at 1 or 2 resamples the "CI"
+#: is just the draws themselves. The minimum resample count for CI level L is
+#: B_min(L) = ⌈MIN_TAIL_DRAWS · 2 / (1 − L)⌉: 100 at 90 %, 200 at 95 %,
+#: 1,000 at 99 % (see ``stats.bootstrap.min_resamples``).
+MIN_TAIL_DRAWS: Final = 5
+
+#: Most bootstrap resamples accepted (200 × the paper's B = 5,000). The draws
+#: are kept in memory for the quantiles (about 64 bytes per resample, beside one
+#: count-matrix chunk of about 100 MB: 160 MB peak at this cap, measured with
+#: 48 clusters); beyond it the Monte Carlo error of the endpoints is long
+#: negligible against the sampling error, so a larger request is refused as an
+#: input error before anything is allocated.
+MAX_RESAMPLES: Final = 1_000_000
+
 #: CI levels swept in the sensitivity analysis.
 SENSITIVITY_CI_LEVELS: Final = (0.90, 0.95, 0.99)
 

@@ -87,6 +87,7 @@ def _card_without_timings(path: Path) -> str:
     card = json.loads(path.read_text())
     card["compute"].pop("training_time_s", None)
     card["compute"].pop("eval_time_s", None)
+    card["provenance"]["metadata_sha256"].pop("compute", None)  # the hash of those seconds
     return json.dumps(card, sort_keys=True)
 
 

@@ -60,6 +60,7 @@ from acceptance_cards.errors import InputError
 from acceptance_cards.example import CellRates, Scenario, simulate_pair
 from acceptance_cards.mechanism import MechanismFile
 from acceptance_cards.records import RecordSet
+from acceptance_cards.stats.bootstrap import min_resamples
 from acceptance_cards.verdict import conclude
 
 GOLDEN = Path(__file__).parent.parent / "golden" / "audit"
@@ -245,7 +246,8 @@ def textbook_ci(cell: CellResult, *, level: float, unit: str) -> tuple[float, fl
                 sums[i, ci, f] += x
                 counts[i, ci, f] += 1
     rng = np.random.default_rng(cell.card.options.seed)
-    idx = rng.integers(0, len(keys), size=(B, len(keys)), dtype=np.int64)
+    n_res = max(B, min_resamples(level))  # the sweep raises B to the level's minimum
+    idx = rng.integers(0, len(keys), size=(n_res, len(keys)), dtype=np.int64)
     deltas = []
     for draw in idx:
         s, n = sums[draw].sum(axis=0), counts[draw].sum(axis=0)

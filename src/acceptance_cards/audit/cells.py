@@ -8,12 +8,14 @@ file travel with the card.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from pathlib import Path
 
-from ..build import build_card
+from ..build import ROLES, build_card, build_card_from_files
 from ..card import Card, CardOptions
 from ..mechanism import MechanismFile
-from ..records import RecordSet
+from ..records import RecordSet, load_records
 
 
 @dataclass(frozen=True)
@@ -44,17 +46,54 @@ class CellResult:
         )
 
 
-def positive_control_cell(*, seed: int = 0, n_resamples: int = 1000) -> CellResult:
-    """The synthetic cell constructed to pass all four gates (SPEC §6)."""
+#: Folder (beside the cards) that holds the positive control's synthetic inputs.
+POSITIVE_CONTROL_INPUTS = "positive-control-inputs"
+
+
+def positive_control_cell(*, seed: int = 0, n_resamples: int = 1000,
+                          card_dir: Path | None = None) -> CellResult:
+    """The synthetic cell constructed to pass all four gates (SPEC §6).
+
+    With ``card_dir`` (the folder its card will be written to), its synthetic
+    records and mechanism file are written to ``card_dir/positive-control-inputs/``
+    and the card records them (paths relative to ``card_dir``, sha256), so
+    ``acard verify`` recomputes it like any other card.
+    """
     from ..example import example_mechanism, simulate_pair
 
-    b, d = simulate_pair(seed=seed + 1)
-    xb, xd = simulate_pair(seed=seed + 2, task="sycophancy")
-    mech = example_mechanism()
     opts = CardOptions(seed=seed, n_resamples=n_resamples, claimed_class="attack-targeted")
-    card = build_card(b, d, cross_baseline=xb, cross_defense=xd, mechanism=mech, options=opts)
+    mech = example_mechanism()
+    if card_dir is None:
+        b, d = simulate_pair(seed=seed + 1)
+        xb, xd = simulate_pair(seed=seed + 2, task="sycophancy")
+        card = build_card(b, d, cross_baseline=xb, cross_defense=xd, mechanism=mech, options=opts)
+    else:
+        files = _write_positive_control_inputs(Path(card_dir) / POSITIVE_CONTROL_INPUTS,
+                                               seed=seed, mechanism=mech)
+        card = build_card_from_files(
+            files["baseline"], files["defense"], cross_baseline=files["cross_baseline"],
+            cross_defense=files["cross_defense"], mechanism=files["mechanism"], options=opts,
+            relative_to=card_dir)
+        b, d, xb, xd = (load_records(files[r]) for r in ROLES[:4])
     return CellResult(
         name="positive-control", model="synthetic", recipe="positive-control", seed=seed,
         task="sandbagging", card=card, baseline=b, defense=d, cross_baseline=xb,
         cross_defense=xd, mechanism=mech, positive_control=True,
     )
+
+
+def _write_positive_control_inputs(folder: Path, *, seed: int,
+                                   mechanism: MechanismFile) -> dict[str, Path]:
+    """The positive control's records (JSONL) and mechanism file, written atomically."""
+    from ..example import simulate_rows
+    from ..io import atomic_write_text
+    from ..mechanism import save_mechanism
+
+    rb, rd = simulate_rows(seed=seed + 1)
+    xb, xd = simulate_rows(seed=seed + 2, task="sycophancy")
+    files = {role: folder / f"{role}.jsonl" for role in ROLES[:4]}
+    for role, rows in zip(ROLES[:4], (rb, rd, xb, xd), strict=True):
+        atomic_write_text(files[role], "".join(json.dumps(r) + "\n" for r in rows))
+    files["mechanism"] = folder / "mechanism.json"
+    save_mechanism(mechanism, files["mechanism"])
+    return files

@@ -6,6 +6,7 @@ one, never a torn one)::
 
     OUTDIR/
       cards/<cell>.json|.md|.html     every cell's card (safe file names)
+      cards/positive-control-inputs/  the positive control's synthetic records + mechanism file
       matrix.csv|.md|.tex             the audit matrix
       filter.csv|.md|.tex             the progressive filter
       figures/<name>.png|.svg         funnel, bootstrap scatter, mechanism plane
@@ -14,8 +15,10 @@ one, never a torn one)::
 
 The positive-control cell (SPEC §6) is always part of the outputs: if no cell
 is marked ``positive_control``, one is built with
-:func:`~acceptance_cards.audit.cells.positive_control_cell` and appended, and
-the report says whether it came out ``full-card pass``.
+:func:`~acceptance_cards.audit.cells.positive_control_cell` and appended (its
+synthetic records and mechanism file go to ``cards/positive-control-inputs/``,
+so ``acard verify`` recomputes its card like every other), and the report says
+whether it came out ``full-card pass``.
 
 Example:
     >>> import tempfile
@@ -63,11 +66,13 @@ class AuditOutputs:
     sensitivity: tuple[Path, ...]
     report: Path
     positive_control_passed: bool
+    control_inputs: tuple[Path, ...] = ()  # the added positive control's synthetic inputs
 
     def paths(self) -> tuple[Path, ...]:
         """Every file written, cards first, the report last."""
         cards = tuple(p for ps in self.cards.values() for p in ps)
-        return (*cards, *self.matrix, *self.filter, *self.figures, *self.sensitivity, self.report)
+        return (*cards, *self.control_inputs, *self.matrix, *self.filter, *self.figures,
+                *self.sensitivity, self.report)
 
 
 def safe_names(names: Sequence[str]) -> dict[str, str]:
@@ -93,11 +98,16 @@ def safe_names(names: Sequence[str]) -> dict[str, str]:
     return out
 
 
-def with_positive_control(cells: Sequence[CellResult]) -> tuple[CellResult, ...]:
-    """``cells``, plus the synthetic positive control if none is marked as one."""
+def with_positive_control(cells: Sequence[CellResult], *,
+                          card_dir: Path | None = None) -> tuple[CellResult, ...]:
+    """``cells``, plus the synthetic positive control if none is marked as one.
+
+    With ``card_dir`` the control's synthetic inputs are written beside its card
+    there, so the card is verifiable.
+    """
     if any(c.positive_control for c in cells):
         return tuple(cells)
-    return (*cells, positive_control_cell())
+    return (*cells, positive_control_cell(card_dir=card_dir))
 
 
 def _check_names(cells: Sequence[CellResult]) -> None:
@@ -145,7 +155,9 @@ def write_outputs(
     """
     say = progress or (lambda _msg: None)
     outdir = Path(outdir).resolve()
-    all_cells = with_positive_control(cells)
+    all_cells = with_positive_control(cells, card_dir=outdir / "cards")
+    control_inputs = tuple((outdir / "cards" / i.path).resolve() for c in all_cells[len(cells):]
+                           for i in c.card.provenance.inputs)
     _check_names(all_cells)
     stems = safe_names([c.name for c in all_cells])
 
@@ -183,7 +195,7 @@ def write_outputs(
         sensitivity=sens, unfinished=tuple(unfinished))))
     return AuditOutputs(
         outdir=outdir, cards=cards, matrix=matrix, filter=filt, figures=figures,
-        sensitivity=sensitivity, report=report,
+        sensitivity=sensitivity, report=report, control_inputs=control_inputs,
         positive_control_passed=all(c.card.verdict == "full-card pass"
                                     for c in all_cells if c.positive_control),
     )

@@ -45,6 +45,7 @@ from ..diagnostics import (
 )
 from ..errors import InputError
 from ..render._format import fmt_level
+from ..stats.bootstrap import min_resamples
 from ..verdict import CardVerdict, conclude
 from .cells import CellResult
 from .sensitivity_multiplicity import MultiplicitySensitivity, multiplicity
@@ -110,7 +111,7 @@ class CiLevelSensitivity(_Frozen):
 def ci_level_sensitivity(
     cells: Sequence[CellResult], *, levels: Sequence[float] = SENSITIVITY_CI_LEVELS
 ) -> CiLevelSensitivity:
-    """Recompute (a) at each CI level (same seed and resample count as the card)."""
+    """Recompute (a) at each CI level (same seed; the card's resample count, or the level's minimum)."""
     rows = []
     for cell in cells:
         a, o = cell.card.diagnostics.a, cell.card.options
@@ -131,8 +132,10 @@ def ci_level_sensitivity(
         verdicts: list[CardVerdict | None] = []
         moves: list[str] = []
         for level in levels:
+            # a stricter level needs more draws in its tails: never fewer than its minimum
             g = run_clustered_bootstrap(cell.baseline, cell.defense, seed=o.seed,
-                                        n_resamples=o.n_resamples, ci_level=level)
+                                        n_resamples=max(o.n_resamples, min_resamples(level)),
+                                        ci_level=level, min_questions=o.min_questions)
             highs.append(g.ci_high)
             gates.append(g.verdict)
             verdicts.append(_verdict_with(cell, "a", g.verdict))
@@ -200,7 +203,7 @@ def unit_sensitivity(cells: Sequence[CellResult]) -> UnitSensitivity:
         try:
             g = run_clustered_bootstrap(cell.baseline, cell.defense, seed=o.seed,
                                         n_resamples=o.n_resamples, ci_level=o.ci_level,
-                                        unit="item")
+                                        unit="item", min_questions=o.min_questions)
         except InputError as exc:
             rows.append(UnitRow(**base, item_ci=None, item_gate=None, moves=(),
                                 note=f"item-level pairing impossible: {exc.message}"))

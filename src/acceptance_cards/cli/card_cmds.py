@@ -18,12 +18,13 @@ from ..constants import (
     DEFAULT_SEED,
     DEGENERATE_CEILING,
     DEGENERATE_FLOOR,
+    MIN_QUESTION_CLUSTERS,
     N_RESAMPLES,
     POWER,
     TAU,
 )
 from ..errors import InputError
-from ..io import atomic_write_text, read_json_object, read_toml_object
+from ..io import atomic_write_text
 from .check_cmds import REQUIRE_HELP, Level, enforce
 
 _out = Console(highlight=False, soft_wrap=True)
@@ -39,19 +40,6 @@ class Fmt(str, Enum):
     md = "md"
     html = "html"
     tex = "tex"
-
-
-def _read_meta(path: Path | None) -> dict[str, Any]:
-    if path is None:
-        return {}
-    data = (read_toml_object(path, what="metadata file") if path.suffix == ".toml"
-            else read_json_object(path))
-    allowed = {"title", "model", "recipe", "task", "compute", "notes"}
-    unknown = set(data) - allowed
-    if unknown:
-        raise InputError(f"unknown top-level keys {sorted(unknown)}; allowed: {sorted(allowed)}",
-                         path=path, field=sorted(unknown)[0])
-    return data
 
 
 def _render(card: Any, fmt: str) -> str:
@@ -71,6 +59,8 @@ def card(
     seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = DEFAULT_SEED,
     resamples: Annotated[int, typer.Option(min=1, help="Bootstrap resamples.")] = N_RESAMPLES,
     ci_level: Annotated[float, typer.Option(min=0.5, max=0.999, help="CI level of (a).")] = CI_LEVEL,
+    min_questions: Annotated[int, typer.Option(
+        min=1, help="(a) is n/a below this many held-out question clusters.")] = MIN_QUESTION_CLUSTERS,
     tau: Annotated[float, typer.Option(min=0.0, help="τ of (c).")] = TAU,
     floor: Annotated[float, typer.Option(help="Degenerate floor of (d).")] = DEGENERATE_FLOOR,
     ceiling: Annotated[float, typer.Option(help="Degenerate ceiling of (d).")] = DEGENERATE_CEILING,
@@ -88,20 +78,21 @@ def card(
     Exit 0 when the card was written, whatever its verdict; with --require, 1
     when the verdict is below that level (the card is still written); 2 on bad input.
     """
-    m = _read_meta(meta)
-    metadata = CardMetadata(
-        title=title or m.get("title"), model=m.get("model"), recipe=m.get("recipe"),
-        task=m.get("task"), compute=m.get("compute"), notes=tuple(m.get("notes", ())),
-    )
+    from ..stats.bootstrap import check_resamples
+
+    check_resamples(resamples, ci_level, field="--resamples")
     options = CardOptions(
-        seed=seed, n_resamples=resamples, ci_level=ci_level, tau=tau,
+        seed=seed, n_resamples=resamples, ci_level=ci_level, min_questions=min_questions, tau=tau,
         degenerate_floor=floor, degenerate_ceiling=ceiling,
         claimed_class=claimed_class.value,
         cross_restricted_variant=cross_restricted,
     )
+    # the metadata file is an input like the records (hashed; `verify` re-reads it);
+    # --title overrides its title and the card records that it did
     c = build_card_from_files(
         baseline, defense, cross_baseline=cross_baseline, cross_defense=cross_defense,
-        mechanism=mechanism, options=options, metadata=metadata,
+        mechanism=mechanism, options=options, metadata=CardMetadata(title=title),
+        metadata_file=meta, metadata_overrides=("title",) if title is not None and meta else (),
         relative_to=output.resolve().parent,
     )
     atomic_write_text(output, card_to_json(c))
@@ -175,26 +166,40 @@ def render_cmd(
         atomic_write_text(output, text)
 
 
+#: Exit code of `acard verify` when the card records no input files to recompute it from
+#: (distinct from 1, "recomputed and it differs", and 2, bad input).
+EXIT_NOTHING_TO_VERIFY = 3
+
+
 def verify(
     card_path: Annotated[Path, typer.Argument(metavar="CARD", help="Card JSON.")],
 ) -> None:
-    """Recompute a card from its recorded inputs; exit 1 on any difference."""
+    """Recompute a card from its recorded inputs: exit 0 if it matches, 1 on any difference
+    or missing input, 3 if the card records no input files to recompute it from."""
     from ..verify import verify_card
 
     c = load_card(card_path)
     rep = verify_card(c, card_dir=card_path.resolve().parent)
+    if rep.status == "no-inputs":
+        _out.print(f"cannot verify: {rep.error}", markup=False)
+        raise typer.Exit(EXIT_NOTHING_TO_VERIFY)
     for chk in rep.inputs:
         state = "ok" if chk.ok else ("MISSING" if chk.actual_sha256 is None else "CHANGED")
         _out.print(f"input {chk.role:15s} {state:8s} {chk.path}", markup=False)
-    if rep.error:
-        _out.print(f"cannot recompute: {rep.error}", markup=False)
-    for d in rep.differences:
-        _out.print(f"differs: {d.field}: card has {d.recorded!r}, recomputed {d.recomputed!r}",
-                   markup=False)
-    _out.print("verified: the card matches its inputs" if rep.ok else
-               f"NOT verified ({len(rep.differences)} field(s) differ)", markup=False)
-    if not rep.ok:
+    if rep.status == "missing-inputs":
+        _out.print(f"NOT verified: cannot recompute, {rep.error}", markup=False)
         raise typer.Exit(1)
+    for d in rep.differences:
+        what = d.note if d.note else f"recomputed {d.recomputed!r}"
+        _out.print(f"differs: {d.field}: card has {d.recorded!r}, {what}", markup=False)
+    if rep.ok:
+        _out.print("verified: the card matches its inputs", markup=False)
+        return
+    changed = [chk.role for chk in rep.inputs if not chk.ok]
+    _out.print(f"NOT verified ({len(rep.differences)} field(s) differ"
+               + (f"; changed input(s): {', '.join(changed)}" if changed else "") + ")",
+               markup=False)
+    raise typer.Exit(1)
 
 
 def lint_claim(

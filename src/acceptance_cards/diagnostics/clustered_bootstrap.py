@@ -5,6 +5,11 @@ replacement (B = 5,000), the same ids for baseline and defense; **pass iff the
 upper bound of ΔG's percentile CI is below 0**. Δdeploy's CI is reported beside
 the gate as cost, never gated.
 
+Guards (SPEC §10): with fewer than ``min_questions`` question clusters the gate
+is ``n/a`` (a percentile CI on a handful of clusters does not hold its level;
+the numbers are still reported, for information), and a resample count too
+small for the CI level, or above the maximum, is an :class:`InputError`.
+
 Example:
     >>> from acceptance_cards.example import simulate_pair
     >>> b, d = simulate_pair(seed=1)
@@ -21,11 +26,11 @@ import numpy as np
 from pydantic import Field
 
 from ..clusters import Unit, paired_table
-from ..constants import CI_LEVEL, N_RESAMPLES
+from ..constants import CI_LEVEL, MIN_QUESTION_CLUSTERS, N_RESAMPLES
 from ..records import RecordSet
-from ..stats.bootstrap import bootstrap_draws, percentile_ci, point_estimates
+from ..stats.bootstrap import bootstrap_draws, check_resamples, percentile_ci, point_estimates
 from ..stats.standard_errors import paired_standard_errors
-from ._common import GateResult
+from ._common import GateResult, GateVerdict
 from .power import GatePower, bootstrap_power, underpowered_note
 
 SPLIT = "heldout"
@@ -55,7 +60,10 @@ class BootstrapGate(GateResult):
     power: GatePower | None = Field(
         None, description="Minimum detectable ΔG at 80% power from this card's question-level "
                           "variance (question clusters only).")
-    rule: str = "pass iff ci_high < 0"
+    min_questions: int = Field(
+        MIN_QUESTION_CLUSTERS, description="Fewest question clusters for which the gate is defined."
+    )
+    rule: str = "pass iff ci_high < 0; n/a below min_questions question clusters"
 
 
 def run_clustered_bootstrap(
@@ -66,18 +74,25 @@ def run_clustered_bootstrap(
     n_resamples: int = N_RESAMPLES,
     ci_level: float = CI_LEVEL,
     unit: Unit = "question",
+    min_questions: int = MIN_QUESTION_CLUSTERS,
 ) -> BootstrapGate:
-    """Run gate (a) on the ``heldout`` records of a baseline/defense pair."""
+    """Run gate (a) on the ``heldout`` records of a baseline/defense pair.
+
+    Raises :class:`InputError` if ``n_resamples`` is too small for ``ci_level``
+    (or above the maximum), before any record is read.
+    """
+    check_resamples(n_resamples, ci_level)
     if baseline is None or defense is None:
-        return BootstrapGate(verdict="not run", reason="no baseline/defense records")
+        return BootstrapGate(verdict="not run", reason="no baseline/defense records",
+                             min_questions=min_questions)
     if SPLIT not in baseline.splits() and SPLIT not in defense.splits():
-        return BootstrapGate(verdict="not run", reason="no `heldout` records")
+        return BootstrapGate(verdict="not run", reason="no `heldout` records",
+                             min_questions=min_questions)
     table = paired_table(baseline, defense, split=SPLIT, unit=unit)
     est = point_estimates(table)
     draws = bootstrap_draws(table, n_resamples=n_resamples, rng=np.random.default_rng(seed))
     lo, hi = percentile_ci(draws.delta_gap, level=ci_level)
     clo, chi = percentile_ci(draws.deploy_cost, level=ci_level)
-    passed = hi < 0
     n_eval = table.n_evaluations().sum(axis=1)
     n_questions = len({i.split("\x1f")[0] for i in table.ids})
     power = None
@@ -86,13 +101,12 @@ def run_clustered_bootstrap(
             s = paired_standard_errors(table)
         power = bootstrap_power(delta=est.delta_gap, sd_d=s.se_paired * math.sqrt(n_questions),
                                 n_questions=n_questions, ci_level=ci_level)
+    verdict, reason = _decide(hi, ci_level, n_questions, min_questions)
+    if verdict == "fail":
+        reason += underpowered_note(power)
     return BootstrapGate(
-        verdict="pass" if passed else "fail",
-        reason=(
-            f"upper {ci_level:.0%} CI bound of ΔG is {hi:+.4f} "
-            + ("< 0" if passed else ">= 0: the reduction is not reliable on this split"
-               + underpowered_note(power))
-        ),
+        verdict=verdict,
+        reason=reason,
         delta_gap=est.delta_gap,
         ci_low=lo,
         ci_high=hi,
@@ -112,4 +126,19 @@ def run_clustered_bootstrap(
         unit=unit,
         seed=seed,
         power=power,
+        min_questions=min_questions,
     )
+
+
+def _decide(hi: float, level: float, n_questions: int, min_questions: int) -> tuple[GateVerdict, str]:
+    """Verdict and reason of (a): n/a on too few clusters, else pass iff ci_high < 0."""
+    if n_questions < min_questions:
+        return "n/a", (
+            f"only {n_questions} held-out question cluster(s), fewer than the minimum "
+            f"{min_questions}: a percentile CI on so few clusters does not hold its level "
+            "(CI shown for information only; n/a by construction)"
+        )
+    if hi < 0:
+        return "pass", f"upper {level:.0%} CI bound of ΔG is {hi:+.4f} < 0"
+    return "fail", (f"upper {level:.0%} CI bound of ΔG is {hi:+.4f} >= 0: "
+                    "the reduction is not reliable on this split")

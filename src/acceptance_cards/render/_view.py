@@ -176,7 +176,8 @@ def _gate_a(g: BootstrapGate) -> GateView:
         ("seed", fmt_int(g.seed)),
         *_power_rows(g.power, "\u0394G"),
     )
-    thresholds = _rows(("CI level", level), ("pass iff", "upper CI bound of \u0394G < 0"))
+    thresholds = _rows(("CI level", level), ("pass iff", "upper CI bound of \u0394G < 0"),
+                       ("n/a below", f"{g.min_questions} question clusters"))
     return GateView("a", GATE_NAMES["a"], gate_badge(g.verdict), headline, stats, thresholds,
                     g.rule, g.reason)
 

@@ -23,12 +23,15 @@ Example:
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 
 from ..clusters import BASELINE, DEFENSE, DEPLOY, EVAL, PairedTable
+from ..constants import MAX_RESAMPLES, MIN_TAIL_DRAWS
+from ..errors import InputError
 
 #: Upper bound on resamples × clusters held in memory at once (count matrix
 #: entries); keeps 1e4 clusters × 5,000 resamples within a few hundred MB.
@@ -75,6 +78,47 @@ def point_estimates(table: PairedTable) -> Estimates:
     return Estimates(rates, float(gb), float(gd), float(dg), float(cost))
 
 
+def min_resamples(level: float) -> int:
+    """Fewest resamples for a percentile CI at ``level``: each tail holds ``MIN_TAIL_DRAWS``.
+
+    B·(1 − level)/2 draws fall beyond each endpoint, so B ≥ 2·MIN_TAIL_DRAWS/(1 − level).
+
+    Example:
+        >>> min_resamples(0.90), min_resamples(0.95), min_resamples(0.99)
+        (100, 200, 1000)
+    """
+    if not 0.0 < level < 1.0:
+        raise ValueError("level must be in (0, 1)")
+    # round first: 0.95 is not exact in binary and 10/0.05 would ceil to 201
+    return math.ceil(round(2 * MIN_TAIL_DRAWS / (1.0 - level), 6))
+
+
+def resample_problem(n_resamples: int, level: float) -> str | None:
+    """Why ``n_resamples`` is unusable at CI ``level`` (None when it is fine).
+
+    Example:
+        >>> resample_problem(2, 0.95)
+        '2 resamples are too few for a 95% percentile CI: at least 200 are needed (5 draws in each tail)'
+        >>> resample_problem(5000, 0.95) is None
+        True
+    """
+    if n_resamples > MAX_RESAMPLES:
+        return (f"{n_resamples} resamples exceed the maximum of {MAX_RESAMPLES:,} "
+                "(the draws are held in memory; more adds no precision)")
+    need = min_resamples(level)
+    if n_resamples < need:
+        return (f"{n_resamples} resamples are too few for a {round(level * 100, 4):g}% "
+                f"percentile CI: at least {need} are needed ({MIN_TAIL_DRAWS} draws in each tail)")
+    return None
+
+
+def check_resamples(n_resamples: int, level: float, *, field: str = "n_resamples") -> None:
+    """Raise :class:`InputError` (naming ``field``) if ``n_resamples`` is unusable at ``level``."""
+    why = resample_problem(n_resamples, level)
+    if why is not None:
+        raise InputError(why, field=field)
+
+
 def resample_counts(
     n_clusters: int, n_resamples: int, rng: np.random.Generator
 ) -> npt.NDArray[np.float64]:
@@ -97,18 +141,18 @@ def bootstrap_draws(
     cells are resampled together. Resamples in which a (cell, framing) has no
     evaluations (possible only for item clusters) are NaN and counted.
     """
-    if n_resamples < 1:
-        raise ValueError("n_resamples must be >= 1")
+    if not 1 <= n_resamples <= MAX_RESAMPLES:
+        raise ValueError(f"n_resamples must be in [1, {MAX_RESAMPLES}]")
     q = table.n_clusters
     stacked = np.concatenate(
         [table.sums.reshape(q, 4), table.counts.reshape(q, 4)], axis=1
     )  # (Q, 8): four sums then four counts, in [cell, framing] order
+    # memory: one (chunk × Q) count matrix at a time, plus 8 floats per resample
     chunk = max(1, _CHUNK_ENTRIES // max(q, 1))
-    parts: list[FloatArray] = []
+    tot = np.empty((n_resamples, 8), dtype=np.float64)
     for start in range(0, n_resamples, chunk):
-        w = resample_counts(q, min(chunk, n_resamples - start), rng)
-        parts.append(w @ stacked)
-    tot = np.concatenate(parts, axis=0)
+        stop = min(start + chunk, n_resamples)
+        tot[start:stop] = resample_counts(q, stop - start, rng) @ stacked
     sums, counts = tot[:, :4], tot[:, 4:]
     with np.errstate(invalid="ignore", divide="ignore"):
         rates = np.where(counts > 0, sums / counts, np.nan).reshape(-1, 2, 2)
