@@ -32,8 +32,9 @@ from acceptance_cards.importers.inspect_logs import import_inspect  # noqa: E402
 #: Share of items on which the two scorers must agree (measured: see the test output).
 MIN_AGREEMENT = 0.9
 #: Most of our stored decisions must sit clear of numeric noise, or the re-run
-#: below compares too little to catch stale records.
-MAX_NEAR_TIE_SHARE = 0.25
+#: below compares too little to catch stale records (stored: 10 of 48 base and
+#: 12 of 48 abstain-cell decisions are near-ties; 2 of the 12 re-run ones).
+MAX_NEAR_TIE_SHARE = 0.3
 Key = tuple[str, str]
 
 
