@@ -42,6 +42,7 @@ from .errors import InputError
 from .io import sha256_file
 from .mechanism import MechanismFile, load_mechanism
 from .records import RecordSet, load_records
+from .scorer_check import scorer_notes
 from .verdict import conclude
 
 #: Input roles in the order the CLI names them.
@@ -101,6 +102,9 @@ def build_card(
                 f"The gap of cell {cap.cell!r} is carried mostly by non-answers (malformed or "
                 "abstaining output under eval framing), not by wrong answers (SPEC §8)."
             )
+    for rs in (baseline, defense, cross_baseline, cross_defense):
+        if rs is not None:  # the scorer, not the model, may have made the numbers
+            notes.extend(f"Scorer check: {n}." for n in scorer_notes(rs))
     if cross_baseline is not None and cross_baseline.task == baseline.task:
         notes.append("The cross task equals the primary task: (d) does not test transfer.")
     missing = [r for r, x in (("a", a), ("b", b), ("c", c), ("d", d)) if x.verdict == "not run"]
