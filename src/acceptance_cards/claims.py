@@ -55,6 +55,7 @@ from typing import Final
 from pydantic import BaseModel, ConfigDict, Field, computed_field
 
 from .card import Card
+from .scorer_check import suspect_evidence
 
 
 @dataclass(frozen=True)
@@ -255,18 +256,11 @@ def _not_full_card(card: Card) -> str | None:
     return f"card verdict is {card.verdict} ({card.summary}; unmet: {unmet})"
 
 
-def _scorer_suspect(card: Card) -> str | None:
-    from .scorer_check import SCORER_MARK
-
-    hits = [n for n in card.notes if SCORER_MARK in n]
-    return "; ".join(hits) if hits else None
-
-
 #: When each rule applies: a function of the card returning the evidence text, or None.
 APPLIES: Final[Mapping[str, Callable[[Card], str | None]]] = {
     ONLY_A.id: _only_a, A_AND_C.id: _a_and_c, B_FAILS.id: _b_fails, D_NA.id: _d_is("n/a"),
     D_NOT_RUN.id: _d_is("not run"), DEPLOY_DROP.id: _deploy_drop, ALL_FOUR.id: _all_four,
-    NOT_FULL_CARD.id: _not_full_card, SCORER_SUSPECT.id: _scorer_suspect,
+    NOT_FULL_CARD.id: _not_full_card, SCORER_SUSPECT.id: lambda c: suspect_evidence(c.notes),
 }
 
 

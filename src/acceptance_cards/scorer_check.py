@@ -28,6 +28,7 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Final
 
 import numpy as np
@@ -80,3 +81,14 @@ def scorer_notes(rs: RecordSet) -> list[str]:
             notes.append(f"the scorer found no answer in {100 * empty:.0f}% of cell {rs.cell!r}'s "
                          f"samples (more than {100 * EMPTY_ANSWER_SHARE:.0f}%): {SCORER_MARK}")
     return notes
+
+
+def suspect_evidence(notes: Sequence[str]) -> str | None:
+    """The card notes that say to check the scorer (joined), or None: the claim lint's test.
+
+    Example:
+        >>> suspect_evidence(["Scorer check: every framing rate of cell 'c' is 0: check the scorer."])
+        "Scorer check: every framing rate of cell 'c' is 0: check the scorer."
+    """
+    hits = [n for n in notes if SCORER_MARK in n]
+    return "; ".join(hits) if hits else None

@@ -4,13 +4,18 @@ Shared by every importer. It resolves each sample's fields, and refuses a log
 that lacks what a gate needs, naming the sample (its id in the message, its
 1-based position in the file as ``line``):
 
-* a required field with no value (no question id, no framing, …);
+* required fields with no value (no question id, no framing, …): every such
+  field of the sample in one message, with the keys the sample does have;
 * a framing that is not ``eval``/``deploy``, a split not ``heldout``/``fresh``;
 * ``correct`` that is not C/I/P/N, a bool, or a number in [0, 1];
 * samples of more than one model (or cell, or task) in one import;
 * the same (question, template, framing) twice — unless the copies are epochs
   of one sample, whose ``correct`` (and ``valid``) are then averaged;
 * a question with only one framing, or in two splits.
+
+It also runs the scorer checks (:mod:`acceptance_cards.scorer_check`) on the
+records and returns them as :attr:`ImportResult.warnings`; :func:`preview`
+shows what one sample would become, field by field (``--show``).
 
 Example:
     >>> from acceptance_cards.importers.mapping import FieldMapping, exprs
@@ -28,6 +33,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Final
 
 from ..errors import InputError
@@ -79,6 +85,20 @@ class ImportResult:
     notes: tuple[str, ...] = ()
     #: the scorer checks (:func:`acceptance_cards.scorer_check.scorer_notes`)
     warnings: tuple[str, ...] = ()
+
+
+def distinct_files(paths: Iterable[Path]) -> list[Path]:
+    """``paths``, refusing one file named twice (its samples would all be duplicates)."""
+    seen: dict[Path, Path] = {}
+    out = []
+    for p in paths:
+        key = p.resolve()
+        if key in seen:
+            raise InputError(f"this file is given twice (also as {seen[key]}); list each log "
+                             "once", path=p)
+        seen[key] = p
+        out.append(p)
+    return out
 
 
 def to_rate(value: Any) -> float | None:

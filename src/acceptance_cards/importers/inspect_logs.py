@@ -55,7 +55,15 @@ from typing import Any
 
 from .._lazy import require
 from ..errors import InputError
-from .assemble import FieldSource, ImportResult, ProgressFn, SampleView, assemble, preview
+from .assemble import (
+    FieldSource,
+    ImportResult,
+    ProgressFn,
+    SampleView,
+    assemble,
+    distinct_files,
+    preview,
+)
 from .mapping import Expr, FieldMapping, exprs, parse_expr, with_constants
 
 #: Log formats inspect_ai writes.
@@ -181,8 +189,7 @@ def _prepare(logs: Sequence[str | Path], consts: Mapping[str, str | None], score
     if not logs:
         raise InputError("give at least one log file")
     parts: list[tuple[Path, Any, str]] = []
-    for log in logs:
-        p = Path(log)
+    for p in distinct_files(Path(log) for log in logs):
         header = _header(p)
         parts.append((p, header, choose_scorer(header, p, scorer)))
     names = {s for _, _, s in parts}

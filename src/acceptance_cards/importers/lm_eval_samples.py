@@ -50,7 +50,15 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputError
-from .assemble import FieldSource, ImportResult, ProgressFn, SampleView, assemble, preview
+from .assemble import (
+    FieldSource,
+    ImportResult,
+    ProgressFn,
+    SampleView,
+    assemble,
+    distinct_files,
+    preview,
+)
 from .mapping import Expr, FieldMapping, exprs, parse_expr, with_constants
 
 #: ``samples_<task>_<date>.jsonl`` as lm-eval names it.
@@ -194,7 +202,7 @@ def _prepare(files: Sequence[str | Path], consts: Mapping[str, str | None], metr
     """The mapping (defaults, then constants, then ``overrides``) and the samples of ``files``."""
     if not files:
         raise InputError("give at least one samples file")
-    paths = [Path(f) for f in files]
+    paths = distinct_files(Path(f) for f in files)
     filters = [choose_filter(p, filter_name) for p in paths]
     mapping = with_constants(default_mapping(metric), consts)
     if overrides:
