@@ -47,7 +47,7 @@ def test_unread_answers_above_the_share() -> None:
     assert scorer_notes(records_from_rows(rows("c", mixed, mixed, valid=at))) == []
     above = [0.0] * (k // 2 + 1) + [1.0] * (n - k // 2 - 1)
     (note,) = scorer_notes(records_from_rows(rows("c", mixed, mixed, valid=above)))
-    assert "the scorer found no answer in 60% of cell 'c'" in note and SCORER_MARK in note
+    assert "the scorer found no answer in 60% of the samples of cell 'c'" in note and SCORER_MARK in note
 
 
 def test_card_note_and_claim_lint() -> None:

@@ -78,8 +78,9 @@ def scorer_notes(rs: RecordSet) -> list[str]:
     if valid.size:
         empty = float(np.mean(valid == 0))
         if empty > EMPTY_ANSWER_SHARE:
-            notes.append(f"the scorer found no answer in {100 * empty:.0f}% of cell {rs.cell!r}'s "
-                         f"samples (more than {100 * EMPTY_ANSWER_SHARE:.0f}%): {SCORER_MARK}")
+            notes.append(f"the scorer found no answer in {100 * empty:.0f}% of the samples of "
+                         f"cell {rs.cell!r} (more than {100 * EMPTY_ANSWER_SHARE:.0f}%): "
+                         f"{SCORER_MARK}")
     return notes
 
 
