@@ -41,7 +41,8 @@ ShowOpt = Annotated[bool, typer.Option(
     "field came from; write nothing.")]
 CellOpt = Annotated[str | None, typer.Option(help="Cell name for every record (default: the "
                                              "model that answered).")]
-TaskOpt = Annotated[str | None, typer.Option(help="Task for every record (default: from the log).")]
+TaskOpt = Annotated[str | None, typer.Option(
+    help="Task for every record, any name (default: from the log; see below).")]
 SplitOpt = Annotated[str | None, typer.Option(help="Split for every record: heldout or fresh "
                                               "(default: from the log).")]
 
