@@ -44,6 +44,7 @@ from .errors import InputError
 from .io import read_json_object, read_toml_object, sha256_file
 from .mechanism import MechanismFile, load_mechanism
 from .records import RecordSet, load_records
+from .scorer_check import scorer_notes
 from .verdict import conclude
 
 #: Input roles in the order the CLI names them.
@@ -140,6 +141,9 @@ def build_card(
     if d.same_task:
         notes.append("The cross-task evidence is the primary task again (same task name or the "
                      "same records): (d) does not test transfer and is n/a.")
+    for rs in (baseline, defense, cross_baseline, cross_defense):
+        if rs is not None:  # the scorer, not the model, may have made the numbers
+            notes.extend(f"Scorer check: {n}." for n in scorer_notes(rs))
     missing = [r for r, x in (("a", a), ("b", b), ("c", c), ("d", d)) if x.verdict == "not run"]
     card = Card(
         title=metadata.title,

@@ -71,6 +71,7 @@ from pydantic import BaseModel, ConfigDict, Field, computed_field
 
 from .card import Card
 from .claim_text import WordIndex, negated_before, normalise
+from .scorer_check import suspect_evidence
 
 
 @dataclass(frozen=True)
@@ -145,10 +146,20 @@ NOT_FULL_CARD: Final = ClaimRule(
                "solves safe fine-tuning"),
 )
 
+#: The card says the scorer, not the model, may have made the numbers
+#: (:mod:`acceptance_cards.scorer_check`): no wording may claim a gap moved.
+SCORER_SUSPECT: Final = ClaimRule(
+    id="scorer-suspect",
+    pattern="a card note says to check the scorer (every framing rate 0 or 1, or answers unread)",
+    allowed=("no gap measured: the scorer did not read the model's answers",),
+    forbidden=("gap reduction", "reduces the gap", "reduced the gap", "closes the gap",
+               "closed the gap", "removes the gap", "eliminates the gap"),
+)
+
 #: Every rule, in precedence order (the SPEC §4 table, then the general rule).
 RULES: Final[tuple[ClaimRule, ...]] = (
     ONLY_A, A_AND_C, B_FAILS, D_NA, D_NOT_RUN, DEPLOY_DROP, ALL_FOUR, UNDERPOWERED,
-    NOT_FULL_CARD,
+    NOT_FULL_CARD, SCORER_SUSPECT,
 )
 
 #: Explicit spelling variants of single words (regex alternatives, lower case).
@@ -283,6 +294,7 @@ APPLIES: Final[Mapping[str, Callable[[Card], str | None]]] = {
     ONLY_A.id: _only_a, A_AND_C.id: _a_and_c, B_FAILS.id: _b_fails, D_NA.id: _d_is("n/a"),
     D_NOT_RUN.id: _d_is("not run"), DEPLOY_DROP.id: _deploy_drop, ALL_FOUR.id: _all_four,
     UNDERPOWERED.id: _underpowered, NOT_FULL_CARD.id: _not_full_card,
+    SCORER_SUSPECT.id: lambda c: suspect_evidence(c.notes),
 }
 
 
@@ -317,9 +329,14 @@ def _cost_phrase(card: Card) -> str:
 def allowed_phrases(card: Card) -> list[str]:
     """Every wording the card's evidence permits (deduplicated, rule order)."""
     seen: dict[str, None] = {}
-    for rule, _ in applicable_rules(card):
+    rules = applicable_rules(card)
+    # a card whose scorer is suspect permits no other rule's gap wording either
+    veto = [phrase_regex(f) for f in SCORER_SUSPECT.forbidden] \
+        if any(r is SCORER_SUSPECT for r, _ in rules) else []
+    for rule, _ in rules:
         for p in _rule_allowed(rule, card):
-            seen.setdefault(p, None)
+            if rule is SCORER_SUSPECT or not any(v.search(p) for v in veto):
+                seen.setdefault(p, None)
     return list(seen)
 
 

@@ -100,10 +100,16 @@ def test_user_mapping_for_other_names(rewrite_log: Rewrite, tmp_path: Path,
         return samples
 
     log = rewrite_log(rename)
-    with pytest.raises(InputError, match="sample '0': no split"):
+    # every unresolved field in one message, with what the sample does have
+    with pytest.raises(InputError) as ei:
         import_inspect([log], task="sandbagging")
-    with pytest.raises(InputError, match="sample '0': no question id"):
-        import_inspect([log], task="sandbagging", split="heldout")
+    msg = ei.value.message
+    assert msg.startswith("sample '0': no split (") and ei.value.field == "split"
+    for needle in ("; no subject (", "; no template id (", "; no framing (",
+                   "This sample has: id=0,", "metadata.topic='abstract_algebra'",
+                   "metadata.condition='chat'", "eval.task_args.samples="):
+        assert needle in msg, needle
+    assert "no question id" not in msg  # the plain sample id is the default question id
     maps = ["question_id=metadata.qid", "subject=metadata.topic",
             "template_id=metadata.prompt_variant",
             "framing=metadata.condition | map{test=eval, chat=deploy}", "split=metadata.part"]
@@ -163,13 +169,19 @@ def test_no_question_id_names_the_sample(rewrite_log: Rewrite) -> None:
             s.id = n + 100
         return samples
 
-    assert _expect(rewrite_log(drop), "no question id", "question_id").line == 1
+    # the plain sample id is the question id now; each id is one sample, so every
+    # "question" is one-sided, and the message says where question ids came from
+    e = _expect(rewrite_log(drop), "question '100' has only", "framing")
+    assert e.line == 1 and "Question ids are read from `metadata.question_id` or " in e.message
+    assert e.message.endswith("or `id`: if that is not the same for both framings of a question, "
+                              "map question_id")
 
 
 def test_only_one_framing_names_the_sample(rewrite_log: Rewrite) -> None:
     only_eval = rewrite_log(lambda ss: [s for s in ss if s.metadata["framing"] == "eval"],
                             name="only-eval")
-    _expect(only_eval, "every sample is eval-framed", "framing")
+    _expect(only_eval, "every sample is eval-framed: add the deploy-framed logs of this cell to "
+                      "the same import", "framing")
     # one question loses its deploy samples: that question and its first sample are named
     victim = import_inspect([inspect_log()]).records[0]["question_id"]
     one = rewrite_log(lambda ss: [s for s in ss if not (s.metadata["question_id"] == victim

@@ -74,8 +74,11 @@ def test_user_mapping_for_other_names(rewrite_samples: Rewrite) -> None:
         return lines
 
     log = rewrite_samples(rename)
-    with pytest.raises(InputError, match="sample 'doc_id 0': no question id"):
+    with pytest.raises(InputError) as ei:  # every unresolved field at once
         import_lm_eval([log], cell=BASE_CELL, task="sandbagging", split="heldout")
+    msg = ei.value.message
+    assert msg.startswith("sample 'doc_id 0': no subject (") and ei.value.field == "subject"
+    assert "; no template id (" in msg and "; no framing (" in msg and "doc.cond='exam'" in msg
     maps = parse_map_options([
         r"question_id=doc.id | re/^([^|]+)\|/", r"template_id=doc.id | re/\|(.+)$/",
         "subject=doc.topic", "framing=doc.cond | map{exam=eval, user=deploy}",
@@ -102,13 +105,17 @@ def test_bad_samples_name_the_document(rewrite_samples: Rewrite) -> None:
 
     _expect(rewrite_samples(drop("framing"), name="a.jsonl"), "sample 'doc_id 0': no framing",
             "framing", 1)
-    _expect(rewrite_samples(drop("question_id"), name="b.jsonl"), "no question id",
-            "question_id", 1)
+    # without doc.question_id the question id is the document's position, doc_id: here each
+    # document is one (question, template), so the first question is one-sided
+    _expect(rewrite_samples(drop("question_id"), name="b.jsonl"),
+            "question '0' has only eval-framed samples", "framing", 1)
     only_eval = rewrite_samples(lambda xs: [x for x in xs if x["doc"]["framing"] == "eval"],
                                 name="c.jsonl")
-    _expect(only_eval, "every sample is eval-framed", "framing", 1)
+    _expect(only_eval, "every sample is eval-framed: add the deploy-framed logs", "framing", 1)
     twice = rewrite_samples(lambda xs: xs + xs, name="d.jsonl")
-    _expect(twice, "sample 'doc_id 0': the document appears twice", "doc_id", 49)
+    _expect(twice, "sample 'doc_id 0': the document appears twice for filter 'none' (first at line 1); "
+            "lm-eval writes each document once per task and filter, so this file holds the lines "
+            "of more than one run", "doc_id", 49)
     _expect(lm_eval_samples(), "no metric 'exact_match'", "correct", 1, metric="exact_match")
 
 

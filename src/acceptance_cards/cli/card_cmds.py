@@ -72,6 +72,8 @@ def card(
     markdown: Annotated[Path | None, typer.Option(help="Also write Markdown here.")] = None,
     html: Annotated[Path | None, typer.Option(help="Also write HTML here.")] = None,
     require: Annotated[Level | None, typer.Option(help=REQUIRE_HELP)] = None,
+    allow_same_cell: Annotated[bool, typer.Option(
+        help="Build the card even when baseline and defense name the same cell.")] = False,
 ) -> None:
     """Build a card from baseline/defense records (+ cross task, mechanism).
 
@@ -95,6 +97,12 @@ def card(
         metadata_file=meta, metadata_overrides=("title",) if title is not None and meta else (),
         relative_to=output.resolve().parent,
     )
+    if c.baseline_gap.cell == c.defense_gap.cell and not allow_same_cell:
+        raise InputError(
+            f"baseline and defense are both cell {c.baseline_gap.cell!r}: a card compares two "
+            "cells. If they are two models, import them with --cell NAME each (an importer names "
+            "the cell after the model, and `hf/local` is `local` for every local model); "
+            "--allow-same-cell builds it anyway", path=defense, field="cell")
     atomic_write_text(output, card_to_json(c))
     for path, fmt in ((markdown, "md"), (html, "html")):
         if path is not None:

@@ -29,13 +29,20 @@ export_app = typer.Typer(name="export", no_args_is_help=True, help=(
 MapOpt = Annotated[list[str] | None, typer.Option(
     "--map", "-m", metavar="FIELD=EXPR",
     help="Where a record field comes from, e.g. --map 'framing=metadata.cond | "
-         "map{test=eval, chat=deploy}' (repeatable; see `acceptance_cards.importers.mapping`).")]
+         "map{test=eval, chat=deploy}' or --map 'valid=scores.choice.answer | nonempty' "
+         "(repeatable). Expressions: a dotted path or 'literal', then filters re/PATTERN/, "
+         "map{a=b}, lower, upper, strip, argmax, letter, nonempty; see the README.")]
 MapFileOpt = Annotated[Path | None, typer.Option(
     "--map-file", help="TOML file with a \\[map] table of field = expression(s).")]
-OutOpt = Annotated[Path, typer.Option("--output", "-o", help="Records JSONL to write.")]
+OutOpt = Annotated[Path | None, typer.Option(
+    "--output", "-o", help="Records JSONL to write (required unless --show).")]
+ShowOpt = Annotated[bool, typer.Option(
+    "--show", help="Dry run: print the record the first sample would become and where each "
+    "field came from; write nothing.")]
 CellOpt = Annotated[str | None, typer.Option(help="Cell name for every record (default: the "
                                              "model that answered).")]
-TaskOpt = Annotated[str | None, typer.Option(help="Task for every record (default: from the log).")]
+TaskOpt = Annotated[str | None, typer.Option(
+    help="Task for every record, any name (default: from the log; see below).")]
 SplitOpt = Annotated[str | None, typer.Option(help="Split for every record: heldout or fresh "
                                               "(default: from the log).")]
 
@@ -67,11 +74,34 @@ def _write(result: Any, output: Path, sources: list[Path]) -> None:
                f"{len(sources)} file(s) → {output}", markup=False)
     for note in result.notes:
         _out.print(f"note: {note}", markup=False)
+    for warning in result.warnings:  # the scorer checks: the card will carry them as notes
+        _err.print(f"warning: {warning}", markup=False)
+
+
+def _show(first: Any, fields: list[Any]) -> None:
+    """Print a previewed record: one line per field, value and source."""
+    from ..importers.mapping import MISSING
+
+    _out.print(f"sample 1 ({first.path}, id {first.label!r}) would become:", markup=False)
+    width = max(len(f.field) for f in fields)
+    for f in fields:
+        value = "— no value" if f.value is MISSING else repr(f.value)
+        if len(value) > 60:
+            value = value[:57] + "…"
+        _out.print(f"  {f.field:<{width}}  {value:<30}  ← {f.source}", markup=False)
+    _out.print("(dry run: nothing written; the checks across samples run on import)",
+               markup=False)
+
+
+def _need_output(output: Path | None) -> Path:
+    if output is None:
+        raise InputError("give --output FILE (or --show for a dry run)", field="output")
+    return output
 
 
 def import_inspect_cmd(
     logs: Annotated[list[Path], typer.Argument(metavar="LOG...", help="inspect_ai .eval/.json logs.")],
-    output: OutOpt,
+    output: OutOpt = None,
     maps: MapOpt = None,
     map_file: MapFileOpt = None,
     cell: CellOpt = None,
@@ -79,21 +109,44 @@ def import_inspect_cmd(
     split: SplitOpt = None,
     scorer: Annotated[str | None, typer.Option(
         help="Scorer whose value is `correct` (default: the log's only scorer).")] = None,
+    show: ShowOpt = False,
 ) -> None:
-    """Records from inspect_ai logs (read with inspect_ai's own reader)."""
-    from ..importers.inspect_logs import count_samples, import_inspect
+    """Records from inspect_ai logs (read with inspect_ai's own reader).
+
+    Give all logs of one cell at once (e.g. one per framing and template).
+    Default sources, tried in this order (--map FIELD=EXPR replaces them):
+
+    \b
+    question_id  metadata.question_id; the part before "::" of the sample id; the sample id
+    template_id  metadata.template_id, metadata.template; the part after "::" of the id;
+                 eval.task_args.template_id, eval.task_args.template (-T template=1)
+    framing      metadata.framing; an eval…/deploy… part after "::" of the id;
+                 eval.task_args.framing (-T framing=eval)
+    task         metadata.task; eval.task (the task's name)
+    split        metadata.split; eval.task_args.split
+    subject      metadata.subject
+    cell         the answering model's name (output.model, eval.model)
+    correct      scores.SCORER.value; answer: scores.SCORER.answer
+    valid        scores.SCORER.answer | nonempty (false when the scorer found no answer)
+    """
+    from ..importers.inspect_logs import count_samples, import_inspect, preview_inspect
 
     overrides = _overrides(maps, map_file)
+    if show:
+        _show(*preview_inspect(logs, cell=cell, task=task, split=split, scorer=scorer,
+                               overrides=overrides))
+        return
+    out = _need_output(output)
     with _progress("reading inspect logs", count_samples(logs)) as tick:
         result = import_inspect(logs, cell=cell, task=task, split=split, scorer=scorer,
                                 overrides=overrides, progress=tick)
-    _write(result, output, logs)
+    _write(result, out, logs)
 
 
 def import_lm_eval_cmd(
     files: Annotated[list[Path], typer.Argument(
         metavar="SAMPLES.jsonl...", help="lm-eval --log_samples files (samples_<task>_<date>.jsonl).")],
-    output: OutOpt,
+    output: OutOpt = None,
     maps: MapOpt = None,
     map_file: MapFileOpt = None,
     cell: CellOpt = None,
@@ -102,15 +155,37 @@ def import_lm_eval_cmd(
     metric: Annotated[str, typer.Option(help="Per-sample metric that is `correct`.")] = "acc",
     filter_name: Annotated[str | None, typer.Option(
         "--filter", help="lm-eval filter to read (default: the file's only one).")] = None,
+    show: ShowOpt = False,
 ) -> None:
-    """Records from lm-evaluation-harness --log_samples output."""
-    from ..importers.lm_eval_samples import import_lm_eval
+    """Records from lm-evaluation-harness --log_samples output.
+
+    Give all samples files of one model at once (e.g. one per framed task).
+    Default sources, tried in this order (--map FIELD=EXPR replaces them); a
+    "token" is a part of the task name between _ - or . separators:
+
+    \b
+    question_id  doc.question_id, doc.id, doc_id
+    template_id  doc.template_id, doc.template, metadata.template_id, metadata.template
+                 (the task YAML's metadata); a t<N> token of the task name (…_eval_t2 → t2)
+    framing      doc.framing, metadata.framing; an eval or deploy token of the task name
+    task         doc.task; the task name without its framing/template tokens; the task name
+    split        doc.split, metadata.split
+    subject      doc.subject
+    cell         the last part of the model path in the results_<date>.json beside the file
+    correct      the --metric (acc); answer: filtered_resps | argmax | letter
+    """
+    from ..importers.lm_eval_samples import import_lm_eval, preview_lm_eval
 
     overrides = _overrides(maps, map_file)
+    if show:
+        _show(*preview_lm_eval(files, cell=cell, task=task, split=split, metric=metric,
+                               filter_name=filter_name, overrides=overrides))
+        return
+    out = _need_output(output)
     with _progress("reading lm-eval samples", None) as tick:
         result = import_lm_eval(files, cell=cell, task=task, split=split, metric=metric,
                                 filter_name=filter_name, overrides=overrides, progress=tick)
-    _write(result, output, files)
+    _write(result, out, files)
 
 
 def export_hf_cmd(

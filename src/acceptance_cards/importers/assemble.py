@@ -4,13 +4,18 @@ Shared by every importer. It resolves each sample's fields, and refuses a log
 that lacks what a gate needs, naming the sample (its id in the message, its
 1-based position in the file as ``line``):
 
-* a required field with no value (no question id, no framing, …);
+* required fields with no value (no question id, no framing, …): every such
+  field of the sample in one message, with the keys the sample does have;
 * a framing that is not ``eval``/``deploy``, a split not ``heldout``/``fresh``;
 * ``correct`` that is not C/I/P/N, a bool, or a number in [0, 1];
 * samples of more than one model (or cell, or task) in one import;
 * the same (question, template, framing) twice — unless the copies are epochs
   of one sample, whose ``correct`` (and ``valid``) are then averaged;
 * a question with only one framing, or in two splits.
+
+It also runs the scorer checks (:mod:`acceptance_cards.scorer_check`) on the
+records and returns them as :attr:`ImportResult.warnings`; :func:`preview`
+shows what one sample would become, field by field (``--show``).
 
 Example:
     >>> from acceptance_cards.importers.mapping import FieldMapping, exprs
@@ -28,10 +33,12 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Final
 
 from ..errors import InputError
 from ..records import FRAMINGS, OPTIONAL_FIELDS, REQUIRED_FIELDS, SPLITS, records_from_rows
+from ..scorer_check import scorer_notes
 from .mapping import MISSING, FieldMapping
 
 #: Score strings, as inspect_ai writes them (CORRECT, INCORRECT, PARTIAL, NOANSWER).
@@ -43,9 +50,14 @@ SCORE_STRINGS: Final[Mapping[str, float]] = {
 #: How to fix a field that resolved to nothing (shown in the error).
 FIX_HINTS: Final[Mapping[str, str]] = {
     "cell": "name the cell with --cell NAME",
-    "task": "name the task with --task sandbagging|sycophancy (or --map task=EXPR)",
-    "split": "name the split with --split heldout|fresh (or --map split=EXPR)",
+    "task": "name the task with --task NAME (any name, e.g. sandbagging), or --map task=EXPR",
+    "split": "name the split with --split heldout|fresh, or --map split=EXPR",
 }
+
+#: At most this many of a sample's keys are listed when fields are unresolved,
+#: with values up to this many characters (longer ones show as ``…``).
+MAX_KEYS_SHOWN: Final = 40
+MAX_VALUE_SHOWN: Final = 48
 
 ProgressFn = Callable[[int], None]
 
@@ -71,6 +83,22 @@ class ImportResult:
     task: str
     model: str | None
     notes: tuple[str, ...] = ()
+    #: the scorer checks (:func:`acceptance_cards.scorer_check.scorer_notes`)
+    warnings: tuple[str, ...] = ()
+
+
+def distinct_files(paths: Iterable[Path]) -> list[Path]:
+    """``paths``, refusing one file named twice (its samples would all be duplicates)."""
+    seen: dict[Path, Path] = {}
+    out = []
+    for p in paths:
+        key = p.resolve()
+        if key in seen:
+            raise InputError(f"this file is given twice (also as {seen[key]}); list each log "
+                             "once", path=p)
+        seen[key] = p
+        out.append(p)
+    return out
 
 
 def to_rate(value: Any) -> float | None:
@@ -101,15 +129,46 @@ def _text(s: SampleView, value: Any, name: str) -> str:
     return str(value).strip()
 
 
+def view_keys(view: Mapping[str, Any], *, limit: int = MAX_KEYS_SHOWN) -> list[str]:
+    """The dotted paths a mapping expression can read in ``view`` (scalars with their value).
+
+    Example:
+        >>> view_keys({"id": "q1", "eval": {"task_args": {"framing": "eval"}}, "input": "x" * 99})
+        ["id='q1'", "eval.task_args.framing='eval'", 'input=…']
+    """
+    out: list[str] = []
+
+    def walk(prefix: str, v: Any, depth: int) -> None:
+        if isinstance(v, Mapping) and v and depth < 3:
+            for k, sub in v.items():
+                walk(f"{prefix}.{k}" if prefix else str(k), sub, depth + 1)
+        elif isinstance(v, Mapping | list | tuple):
+            out.append(f"{prefix}{'{…}' if isinstance(v, Mapping) else '[…]'}" if v else prefix)
+        elif v is None or v == "":
+            return  # no value: an expression on it gives nothing
+        else:
+            text = repr(v)
+            out.append(f"{prefix}={text if len(text) <= MAX_VALUE_SHOWN else '…'}")
+
+    walk("", view, 0)
+    return out[:limit] + ([f"… {len(out) - limit} more"] if len(out) > limit else [])
+
+
+def _missing_error(s: SampleView, mapping: FieldMapping, missing: list[str]) -> InputError:
+    parts = [f"no {name.replace('_', ' ')} (none of {mapping.describe(name)} gives a value; "
+             f"{FIX_HINTS.get(name, f'map it with --map {name}=EXPR')})" for name in missing]
+    return _err(s, "; ".join(parts) + ". This sample has: " + ", ".join(view_keys(s.view)),
+                missing[0])
+
+
 def _resolve(s: SampleView, mapping: FieldMapping) -> dict[str, Any]:
     got = mapping.resolve(s.view)
+    missing = [name for name in REQUIRED_FIELDS if got.get(name, MISSING) is MISSING]
+    if missing:  # every unresolved field in one message, not one per attempt
+        raise _missing_error(s, mapping, missing)
     rec: dict[str, Any] = {}
     for name in REQUIRED_FIELDS:
-        value = got.get(name, MISSING)
-        if value is MISSING:
-            hint = FIX_HINTS.get(name, f"map it with --map {name}=EXPR")
-            raise _err(s, f"no {name.replace('_', ' ')}: none of {mapping.describe(name)} gives "
-                       f"a value; {hint}", name)
+        value = got[name]
         if name == "correct":
             rate = to_rate(value)
             if rate is None:
@@ -157,7 +216,25 @@ def _single(records: list[tuple[SampleView, dict[str, Any]]], name: str) -> str 
     return None if first is None else first[1]
 
 
-def _merge_epochs(records: list[tuple[SampleView, dict[str, Any]]]
+def _duplicate_error(s: SampleView, first: tuple[SampleView, dict[str, Any]],
+                     mapping: FieldMapping) -> InputError:
+    f, r = first
+    same = (f"the same question {r['question_id']!r}, template {r['template_id']!r} and framing "
+            f"{r['framing']!r}")
+    if s.path != f.path:
+        return _err(s, f"{same} as sample {f.label!r} of {f.path} (sample {f.index}): the two "
+                    "logs hold the same evaluations. Either one log is given twice, or they are "
+                    "runs of different templates whose template id comes out the same (it is "
+                    f"read from {mapping.describe('template_id')}): give each run its own "
+                    "template (e.g. a `template` task argument), or map template_id",
+                    "template_id")
+    return _err(s, f"{same} as sample {f.label!r} (sample {f.index} of this log): question id "
+                f"from {mapping.describe('question_id')} and template id from "
+                f"{mapping.describe('template_id')} do not tell these samples apart; map them "
+                "so that each sample has its own (question, template, framing)", "question_id")
+
+
+def _merge_epochs(records: list[tuple[SampleView, dict[str, Any]]], mapping: FieldMapping
                   ) -> tuple[list[tuple[SampleView, dict[str, Any]]], int]:
     """Average epochs of one sample; any other duplicate is an error."""
     by_key: dict[tuple[str, str, str], list[tuple[SampleView, dict[str, Any]]]] = {}
@@ -169,11 +246,8 @@ def _merge_epochs(records: list[tuple[SampleView, dict[str, Any]]]
         first_s, first_r = group[0]
         for s, _ in group[1:]:
             if s.epoch is None or first_s.epoch is None or s.epoch == first_s.epoch \
-                    or s.label != first_s.label:
-                raise _err(s, f"evaluates the same question {first_r['question_id']!r}, template "
-                           f"{first_r['template_id']!r} and framing {first_r['framing']!r} as "
-                           f"sample {first_s.label!r} ({first_s.path}, sample {first_s.index}); "
-                           "are two runs (or two models) mixed in one file?", "question_id")
+                    or s.label != first_s.label or s.path != first_s.path:
+                raise _duplicate_error(s, group[0], mapping)
         if len(group) > 1:
             merged += 1
             rec = dict(first_r)
@@ -189,7 +263,8 @@ def _merge_epochs(records: list[tuple[SampleView, dict[str, Any]]]
     return out, merged
 
 
-def _check_questions(records: list[tuple[SampleView, dict[str, Any]]]) -> None:
+def _check_questions(records: list[tuple[SampleView, dict[str, Any]]],
+                     mapping: FieldMapping) -> None:
     framings: dict[str, set[str]] = {}
     first: dict[str, tuple[SampleView, dict[str, Any]]] = {}
     for s, r in records:
@@ -206,11 +281,15 @@ def _check_questions(records: list[tuple[SampleView, dict[str, Any]]]) -> None:
             s, r = first[q]
             only = r["framing"]
             if len(all_framings) < 2:
-                raise _err(s, f"every sample is {only}-framed; the gates compare eval- with "
-                           "deploy-framed evaluations of the same questions, so a log needs both",
-                           "framing")
+                other = "deploy" if only == "eval" else "eval"
+                raise _err(s, f"every sample is {only}-framed: add the {other}-framed logs of "
+                           f"this cell to the same import (list all of a cell's logs in one "
+                           f"command); the gates compare each question's eval- and deploy-framed "
+                           f"answers", "framing")
             raise _err(s, f"question {q!r} has only {only}-framed samples; every question needs "
-                       "both framings (the gates compare them per question)", "framing")
+                       "both framings (the gates compare them per question). Question ids are "
+                       f"read from {mapping.describe('question_id')}: if that is not the same "
+                       "for both framings of a question, map question_id", "framing")
 
 
 def assemble(samples: Iterable[SampleView], mapping: FieldMapping, *,
@@ -227,14 +306,15 @@ def assemble(samples: Iterable[SampleView], mapping: FieldMapping, *,
     cell = _single(resolved, "cell")
     task = _single(resolved, "task")
     assert cell is not None and task is not None
-    kept, merged = _merge_epochs(resolved)
-    _check_questions(kept)
+    kept, merged = _merge_epochs(resolved, mapping)
+    _check_questions(kept, mapping)
     rows = [_ordered(r) for _, r in kept]
-    records_from_rows(rows, name="<imported records>")  # the SPEC §9 contract, as a last guard
+    # the SPEC §9 contract, as a last guard
+    rs = records_from_rows(rows, name="<imported records>")
     notes = (f"{merged} samples had several epochs; their correct values were averaged",
              ) if merged else ()
     return ImportResult(records=tuple(rows), n_samples=len(resolved), cell=cell, task=task,
-                        model=model, notes=notes)
+                        model=model, notes=notes, warnings=tuple(scorer_notes(rs)))
 
 
 def _ordered(rec: dict[str, Any]) -> dict[str, Any]:
@@ -249,3 +329,34 @@ def records_jsonl(result: ImportResult) -> str:
     import json
 
     return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in result.records)
+
+
+@dataclass(frozen=True)
+class FieldSource:
+    """One field of a previewed record: its value (``MISSING`` if none) and where it came from."""
+
+    field: str
+    value: Any
+    source: str
+
+
+def preview(sample: SampleView, mapping: FieldMapping) -> list[FieldSource]:
+    """What one sample would become, field by field, and which expression gave each value.
+
+    Nothing is checked beyond resolving (``acard import … --show`` is a dry run);
+    a field with no value names the expressions tried.
+
+    Example:
+        >>> from acceptance_cards.importers.mapping import exprs
+        >>> m = FieldMapping({"question_id": exprs("metadata.question_id", "id")})
+        >>> [(f.field, f.value, f.source) for f in preview(SampleView({"id": 7}, "7", 1, "x"), m)]
+        [('question_id', 7, 'id')]
+    """
+    got = mapping.resolve_sources(sample.view)
+    order = [*REQUIRED_FIELDS, *OPTIONAL_FIELDS, *sorted(got)]
+    out: list[FieldSource] = []
+    for name in dict.fromkeys(n for n in order if n in got):
+        value, expr = got[name]
+        src = expr.text if expr is not None else f"none of {mapping.describe(name)}"
+        out.append(FieldSource(name, value, src))
+    return out

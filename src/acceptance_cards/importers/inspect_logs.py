@@ -16,13 +16,30 @@ becomes a *view* that mapping expressions read:
 ``eval``           the log's ``task``, ``model``, ``task_args``, ``metadata``
 =================  ==========================================================
 
-Default mapping (replace any line with ``--map field=expr``): question id,
-subject, template id, framing, split and task from ``metadata.<field>``; the
-question id, template id and framing may instead be read from a sample id of the
-form ``<question_id>::<template_id>`` whose template id starts with ``eval`` or
-``deploy``; ``correct`` from the chosen scorer's value (``C``/``I``/``P``/``N``,
-bool or a number); ``answer`` from its answer; ``model`` (and by default the
-cell) from the answering model. Several epochs of a sample are averaged.
+Default mapping (replace any line with ``--map field=expr``; for each field the
+expressions are tried in this order, the first that gives a value wins):
+
+=================  ==========================================================
+``question_id``    ``metadata.question_id``; the part before ``::`` of a
+                   sample id ``<question_id>::<template_id>``; the sample ``id``
+``template_id``    ``metadata.template_id``, ``metadata.template``; the part
+                   after ``::`` of the sample id; ``eval.task_args.template_id``,
+                   ``eval.task_args.template`` (``-T template=1``)
+``framing``        ``metadata.framing``; an ``eval…``/``deploy…`` template part
+                   of the sample id; ``eval.task_args.framing`` (``-T framing=eval``)
+``task``           ``metadata.task``; ``eval.task`` (the task's name)
+``split``          ``metadata.split``; ``eval.task_args.split``
+``subject``        ``metadata.subject``
+``cell``           the answering model's name (``output.model``, ``eval.model``)
+``correct``        the chosen scorer's value (``C``/``I``/``P``/``N``, bool, number)
+``answer``         the chosen scorer's answer
+``valid``          ``scores.<scorer>.answer | nonempty``: false when the scorer
+                   found no answer in the output
+``gold``           ``target``; ``model`` as ``cell``
+=================  ==========================================================
+
+``--cell``, ``--task`` and ``--split`` replace their field's expressions with a
+constant. Several epochs of a sample are averaged.
 
 Example:
     >>> result = import_inspect(["logs/run.eval"], cell="base")        # doctest: +SKIP
@@ -32,14 +49,22 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from .._lazy import require
 from ..errors import InputError
-from .assemble import ImportResult, ProgressFn, SampleView, assemble
-from .mapping import Expr, FieldMapping, exprs, parse_expr
+from .assemble import (
+    FieldSource,
+    ImportResult,
+    ProgressFn,
+    SampleView,
+    assemble,
+    distinct_files,
+    preview,
+)
+from .mapping import Expr, FieldMapping, exprs, parse_expr, with_constants
 
 #: Log formats inspect_ai writes.
 LOG_SUFFIXES = (".eval", ".json")
@@ -50,14 +75,17 @@ def default_mapping(scorer: str) -> FieldMapping:
     sc = f"scores.{scorer}"
     return FieldMapping({
         "cell": exprs("output.model", "eval.model"),
-        "task": exprs("metadata.task"),
-        "split": exprs("metadata.split"),
-        "question_id": exprs("metadata.question_id", "id | re/^(.+?)::/"),
+        "task": exprs("metadata.task", "eval.task"),
+        "split": exprs("metadata.split", "eval.task_args.split"),
+        "question_id": exprs("metadata.question_id", "id | re/^(.+?)::/", "id"),
         "subject": exprs("metadata.subject"),
-        "template_id": exprs("metadata.template_id", "id | re/::(.+)$/"),
-        "framing": exprs("metadata.framing", r"id | re/::(eval|deploy)(?![a-z])/"),
+        "template_id": exprs("metadata.template_id", "metadata.template", "id | re/::(.+)$/",
+                             "eval.task_args.template_id", "eval.task_args.template"),
+        "framing": exprs("metadata.framing", r"id | re/::(eval|deploy)(?![a-z])/",
+                         "eval.task_args.framing"),
         "correct": exprs(f"{sc}.value"),
         "answer": exprs(f"{sc}.answer"),
+        "valid": exprs(f"{sc}.answer | nonempty"),
         "gold": exprs("target"),
         "model": exprs("output.model", "eval.model"),
         "scorer": (parse_expr(f"'inspect:{scorer}'"),),
@@ -154,6 +182,31 @@ def _views(path: Path, header: Any, scorer: str) -> Iterator[SampleView]:
                          path=path) from None
 
 
+def _prepare(logs: Sequence[str | Path], consts: Mapping[str, str | None], scorer: str | None,
+             overrides: Mapping[str, Expr | Sequence[Expr]] | None
+             ) -> tuple[FieldMapping, Callable[[], Iterator[SampleView]]]:
+    """The mapping (defaults, then constants, then ``overrides``) and the samples of ``logs``."""
+    if not logs:
+        raise InputError("give at least one log file")
+    parts: list[tuple[Path, Any, str]] = []
+    for p in distinct_files(Path(log) for log in logs):
+        header = _header(p)
+        parts.append((p, header, choose_scorer(header, p, scorer)))
+    names = {s for _, _, s in parts}
+    if len(names) > 1:
+        raise InputError(f"the logs use different scorers ({', '.join(sorted(names))}); "
+                         "choose one with --scorer", field="scorer")
+    mapping = with_constants(default_mapping(parts[0][2]), consts)
+    if overrides:
+        mapping = mapping.with_overrides(overrides)
+
+    def views() -> Iterator[SampleView]:
+        for p, header, sc in parts:
+            yield from _views(p, header, sc)
+
+    return mapping, views
+
+
 def import_inspect(
     logs: Sequence[str | Path],
     *,
@@ -167,7 +220,7 @@ def import_inspect(
     """Records from one or more inspect_ai logs of one model.
 
     Args:
-        logs: ``.eval`` or ``.json`` log files (e.g. a held-out and a fresh run).
+        logs: ``.eval`` or ``.json`` log files (e.g. one per framing and template).
         cell, task, split: constants for these fields (instead of the mapping).
         scorer: which scorer's value is ``correct`` (default: the log's only one).
         overrides: per-field expressions replacing the defaults (``--map``).
@@ -177,28 +230,27 @@ def import_inspect(
         InputError: an unreadable log, or a sample lacking what a gate needs
             (named by id; ``line`` is its 1-based position in the log).
     """
-    if not logs:
-        raise InputError("give at least one log file")
-    parts: list[tuple[Path, Any, str]] = []
-    for log in logs:
-        p = Path(log)
-        header = _header(p)
-        parts.append((p, header, choose_scorer(header, p, scorer)))
-    names = {s for _, _, s in parts}
-    if len(names) > 1:
-        raise InputError(f"the logs use different scorers ({', '.join(sorted(names))}); "
-                         "choose one with --scorer", field="scorer")
-    mapping = default_mapping(parts[0][2])
-    consts = {k: v for k, v in (("cell", cell), ("task", task), ("split", split)) if v}
-    mapping = mapping.with_overrides({k: parse_expr(repr(v)) for k, v in consts.items()})
-    if overrides:
-        mapping = mapping.with_overrides(overrides)
-
-    def views() -> Iterator[SampleView]:
-        for p, header, sc in parts:
-            yield from _views(p, header, sc)
-
+    consts = {"cell": cell, "task": task, "split": split}
+    mapping, views = _prepare(logs, consts, scorer, overrides)
     return assemble(views(), mapping, progress=progress)
+
+
+def preview_inspect(
+    logs: Sequence[str | Path],
+    *,
+    cell: str | None = None,
+    task: str | None = None,
+    split: str | None = None,
+    scorer: str | None = None,
+    overrides: Mapping[str, Expr | Sequence[Expr]] | None = None,
+) -> tuple[SampleView, list[FieldSource]]:
+    """The first sample of ``logs`` and the record fields it would become (a dry run)."""
+    consts = {"cell": cell, "task": task, "split": split}
+    mapping, views = _prepare(logs, consts, scorer, overrides)
+    first = next(views(), None)
+    if first is None:
+        raise InputError("the log holds no samples", path=str(logs[0]))
+    return first, preview(first, mapping)
 
 
 def count_samples(logs: Sequence[str | Path]) -> int | None:

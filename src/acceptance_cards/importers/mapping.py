@@ -27,6 +27,9 @@ it: the first one that gives a value wins. Users replace a field's defaults with
   compares their first elements (lm-eval's ``[loglikelihood, is_greedy]``).
 * ``letter`` — an option index 0, 1, 2 … as ``A``, ``B``, ``C`` …; a letter
   passes unchanged.
+* ``nonempty`` — ``true`` when the value is there and not blank, else ``false``
+  (never "no value"): ``valid = "scores.choice.answer | nonempty"`` marks a
+  sample whose scorer found no answer as not valid.
 
 Example:
     >>> m = FieldMapping().with_overrides(parse_map_options(["framing=metadata.cond | map{test=eval}"]))
@@ -41,7 +44,7 @@ from __future__ import annotations
 import re
 import string
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Final
 
@@ -70,7 +73,7 @@ class _Missing:
 MISSING: Final = _Missing()
 
 _LETTERS: Final = string.ascii_uppercase
-_SIMPLE_FILTERS: Final = ("lower", "upper", "strip", "argmax", "letter")
+_SIMPLE_FILTERS: Final = ("lower", "upper", "strip", "argmax", "letter", "nonempty")
 _PATH_PART = re.compile(r"([^.\[\]]+)|\[(-?\d+)\]")
 
 
@@ -84,6 +87,8 @@ class Filter:
 
     def apply(self, value: Any) -> Any:
         """The filtered value, or :data:`MISSING`."""
+        if self.name == "nonempty":  # the one filter that reads "no value" as an answer
+            return _nonempty(value)
         if value is MISSING:
             return MISSING
         if self.name == "re":
@@ -100,6 +105,16 @@ class Filter:
         if self.name == "argmax":
             return _argmax(value)
         return _letter(value)
+
+
+def _nonempty(value: Any) -> bool:
+    if value is MISSING or value is None:
+        return False
+    if isinstance(value, str):
+        return bool(value.strip())
+    if isinstance(value, list | tuple | Mapping):
+        return bool(value)
+    return True
 
 
 def _argmax(value: Any) -> Any:
@@ -290,15 +305,26 @@ class FieldMapping:
 
     def resolve(self, view: Mapping[str, Any]) -> dict[str, Any]:
         """Each field's value on ``view``; a field with no value maps to :data:`MISSING`."""
-        out: dict[str, Any] = {}
+        return {name: value for name, (value, _) in self.resolve_sources(view).items()}
+
+    def resolve_sources(self, view: Mapping[str, Any]) -> dict[str, tuple[Any, Expr | None]]:
+        """Each field's value and the expression that gave it (``None`` when none did).
+
+        Example:
+            >>> m = FieldMapping({"framing": exprs("metadata.framing", "eval.task_args.framing")})
+            >>> value, e = m.resolve_sources({"eval": {"task_args": {"framing": "eval"}}})["framing"]
+            >>> value, e.text
+            ('eval', 'eval.task_args.framing')
+        """
+        out: dict[str, tuple[Any, Expr | None]] = {}
         for name, candidates in self.fields.items():
-            value: Any = MISSING
+            got: tuple[Any, Expr | None] = (MISSING, None)
             for e in candidates:
                 value = e.evaluate(view)
                 if value is not MISSING and value != "":
+                    got = (value, e)
                     break
-                value = MISSING
-            out[name] = value
+            out[name] = got
         return out
 
     def describe(self, name: str) -> str:
@@ -350,6 +376,18 @@ def load_mapping_file(path: str | Path) -> dict[str, tuple[Expr, ...]]:
                              field=key)
         out[key] = tuple(parse_expr(e, field=key, where=str(p)) for e in exprs)
     return out
+
+
+def with_constants(mapping: FieldMapping, consts: Mapping[str, str | None]) -> FieldMapping:
+    """``mapping`` with each given constant (``--cell``, ``--task``, ``--split``) as its field.
+
+    Example:
+        >>> m = with_constants(FieldMapping({"cell": exprs("output.model")}), {"cell": "base"})
+        >>> m.resolve({})["cell"], m.describe("cell")
+        ('base', '`--cell base`')
+    """
+    return mapping.with_overrides({
+        k: replace(parse_expr(repr(v)), text=f"--{k} {v}") for k, v in consts.items() if v})
 
 
 def exprs(*texts: str) -> tuple[Expr, ...]:

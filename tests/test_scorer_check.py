@@ -1,0 +1,76 @@
+"""The scorer checks: constant framing rates and unread answers (seed 004)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from acceptance_cards.build import build_card
+from acceptance_cards.card import CardOptions
+from acceptance_cards.claims import allowed_phrases, lint_claim
+from acceptance_cards.importers.mapping import MISSING, parse_expr
+from acceptance_cards.records import records_from_rows
+from acceptance_cards.scorer_check import EMPTY_ANSWER_SHARE, SCORER_MARK, scorer_notes
+
+
+def rows(cell: str, eval_c: list[int], deploy_c: list[int], valid: list[float] | None = None,
+         split: str = "heldout") -> list[dict[str, Any]]:
+    out = []
+    for f, cs in (("eval", eval_c), ("deploy", deploy_c)):
+        for i, c in enumerate(cs):
+            r = dict(cell=cell, task="t", split=split, question_id=f"q{i}", subject="s",
+                     template_id="1", framing=f, correct=c)
+            if valid is not None:
+                r["valid"] = valid[i]
+            out.append(r)
+    return out
+
+
+def test_every_rate_zero_or_one_is_marked() -> None:
+    for v in (0, 1):
+        (note,) = scorer_notes(records_from_rows(rows("c", [v] * 4, [v] * 4)))
+        assert note.startswith(f"every framing rate of cell 'c' is {v} on the heldout split")
+        assert SCORER_MARK in note
+
+
+def test_one_constant_framing_is_noted_without_the_mark() -> None:
+    (note,) = scorer_notes(records_from_rows(rows("c", [0, 0, 0, 0], [1, 0, 1, 1])))
+    assert note.startswith("every eval-framed answer of cell 'c' is scored 0")
+    assert SCORER_MARK not in note
+    assert scorer_notes(records_from_rows(rows("c", [0, 1, 0, 0], [1, 0, 1, 1]))) == []
+
+
+def test_unread_answers_above_the_share() -> None:
+    n = 10
+    k = int(EMPTY_ANSWER_SHARE * 2 * n)  # exactly the share: not above it
+    mixed = [1, 0, 1, 0, 1, 0, 1, 0, 1, 0]
+    at = [0.0] * (k // 2) + [1.0] * (n - k // 2)
+    assert scorer_notes(records_from_rows(rows("c", mixed, mixed, valid=at))) == []
+    above = [0.0] * (k // 2 + 1) + [1.0] * (n - k // 2 - 1)
+    (note,) = scorer_notes(records_from_rows(rows("c", mixed, mixed, valid=above)))
+    assert "the scorer found no answer in 60% of the samples of cell 'c'" in note and SCORER_MARK in note
+
+
+def test_card_note_and_claim_lint() -> None:
+    b = records_from_rows(rows("base", [0] * 12, [0] * 12), name="b")
+    d = records_from_rows(rows("def", [0, 1] * 6, [1, 1, 0] * 4), name="d")
+    card = build_card(b, d, options=CardOptions(seed=0, n_resamples=200))
+    assert [n for n in card.notes if SCORER_MARK in n] == [
+        "Scorer check: every framing rate of cell 'base' is 0 on the heldout split: check the "
+        "scorer (a scorer that cannot read the answers scores them all alike)."]
+    lint = lint_claim(card, "The defense reduces the gap; a gap reduction on this split.")
+    assert {f.phrase for f in lint.findings if f.rule == "scorer-suspect"} == {
+        "reduces the gap", "gap reduction"}
+    assert "no gap measured: the scorer did not read the model's answers" in allowed_phrases(card)
+    # a card without the note: the rule does not apply
+    ok = build_card(d, records_from_rows(rows("x", [1, 0] * 6, [1, 0, 1] * 4), name="x"),
+                    options=CardOptions(seed=0, n_resamples=200))
+    assert "scorer-suspect" not in lint_claim(ok, "a gap reduction").rules
+
+
+def test_nonempty_filter() -> None:
+    e = parse_expr("scores.choice.answer | nonempty")
+    assert e.evaluate({"scores": {"choice": {"answer": "A"}}}) is True
+    for answer in ("", "  ", None):
+        assert e.evaluate({"scores": {"choice": {"answer": answer}}}) is False
+    assert e.evaluate({}) is False  # no value at all is "no answer", not MISSING
+    assert parse_expr("x | lower").evaluate({}) is MISSING
