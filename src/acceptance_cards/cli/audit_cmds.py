@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -46,7 +45,7 @@ def audit(
     from ..audit.config import load_config
     from ..audit.outputs import write_outputs
     from ..audit.runner import CellArtifacts, plan_cells, run_audit
-    from ..io import atomic_write_text
+    from ..io import atomic_write_text, dumps_json
     from ..threads import pick_threads
 
     cfg = load_config(config)
@@ -90,7 +89,7 @@ def audit(
                                 on_cell=on_cell)
         out = write_outputs(cells, output)
     timings = {a.plan.name: {"steps": a.timings, "cached": a.cached} for a in arts}
-    atomic_write_text(output / "timings.json", json.dumps(timings, indent=2, sort_keys=True) + "\n")
+    atomic_write_text(output / "timings.json", dumps_json(timings, indent=2, sort_keys=True) + "\n")
     for c in cells:
         _out.print(f"{c.name}: {c.card.verdict} — {c.card.summary}", markup=False)
     _out.print(f"report: {out.report}", markup=False)

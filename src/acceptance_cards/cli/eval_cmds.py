@@ -83,6 +83,9 @@ def eval_cmd(
     Records are appended as they are computed; rerunning the same command after
     an interruption resumes where it stopped.
     """
+    from ..io import check_outputs
+
+    check_outputs({"--output": output}, [adapter, split_file, data, templates])
     torch = require("torch")
     require("transformers")
     from rich.progress import MofNCompleteColumn, Progress, TimeRemainingColumn
@@ -123,13 +126,18 @@ def _print_summary(rows: list[Any], *, title: str) -> None:
 def _read_jsonl(path: Path) -> list[dict[str, Any]]:
     if not path.is_file():
         raise InputError("no such records file", path=path)
+    from ..io import iter_text_lines
+
     out = []
-    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+    for lineno, line in iter_text_lines(path, what="records file"):
         if line.strip():
             try:
-                out.append(json.loads(line))
+                obj = json.loads(line)
             except ValueError as exc:
                 raise InputError(f"not JSON ({exc})", path=path, line=lineno) from None
+            if not isinstance(obj, dict):
+                raise InputError("expected a JSON object", path=path, line=lineno)
+            out.append(obj)
     return out
 
 
@@ -168,6 +176,9 @@ def data_split(
     if (output is None) == (inspect is None):
         raise InputError("give exactly one of -o FILE (create) or --inspect FILE",
                          field="output")
+    from ..io import check_outputs
+
+    check_outputs({"--output": output}, [data])
     if inspect is not None:
         sp = load_split(inspect)
     else:

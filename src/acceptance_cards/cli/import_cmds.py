@@ -15,8 +15,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from ..errors import InputError
-from ..io import atomic_write_text
+from ..io import atomic_write_text, check_outputs, read_text
 
 _out = Console(highlight=False, soft_wrap=True)
 _err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -83,6 +82,7 @@ def import_inspect_cmd(
     """Records from inspect_ai logs (read with inspect_ai's own reader)."""
     from ..importers.inspect_logs import count_samples, import_inspect
 
+    check_outputs({"--output": output}, [*logs, map_file])
     overrides = _overrides(maps, map_file)
     with _progress("reading inspect logs", count_samples(logs)) as tick:
         result = import_inspect(logs, cell=cell, task=task, split=split, scorer=scorer,
@@ -106,6 +106,7 @@ def import_lm_eval_cmd(
     """Records from lm-evaluation-harness --log_samples output."""
     from ..importers.lm_eval_samples import import_lm_eval
 
+    check_outputs({"--output": output}, [*files, map_file])
     overrides = _overrides(maps, map_file)
     with _progress("reading lm-eval samples", None) as tick:
         result = import_lm_eval(files, cell=cell, task=task, split=split, metric=metric,
@@ -127,14 +128,14 @@ def export_hf_cmd(
 ) -> None:
     """A Hugging Face model-card section + model-index eval results for a card."""
     from ..card import load_card
-    from ..export.huggingface import to_model_card
+    from ..export.huggingface import check_front_matter, to_model_card
 
+    check_outputs({"--output": output}, [card_path])
     card = load_card(card_path)
     existing = None
     if output is not None and output.exists():
-        if output.is_dir():
-            raise InputError("is a folder; give the README.md file", path=output)
-        existing = output.read_text(encoding="utf-8")
+        existing = read_text(output, what="README")
+        check_front_matter(existing, path=output)
     mc = to_model_card(card, model_name=model_name, existing=existing, dataset_id=dataset_id,
                        dataset_name=dataset_name, base_model=base_model)
     text = str(mc)
