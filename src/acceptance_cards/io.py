@@ -267,20 +267,82 @@ def _target_mode(path: Path) -> int:
         return 0o666 & ~_umask()
 
 
-def _stage(path: Path, data: bytes) -> Path:
-    """Write ``data`` to a hidden temp file beside ``path`` (fsynced, final mode)."""
-    tmp = path.with_name(f".{path.name}{_TMP_TAG}{os.getpid()}-{secrets.token_hex(4)}.tmp")
+def _tmp_name(path: Path) -> Path:
+    return path.with_name(f".{path.name}{_TMP_TAG}{os.getpid()}-{secrets.token_hex(4)}.tmp")
+
+
+def _write_fd(fd: int, data: bytes, mode: int) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+    os.fchmod(fd, mode)
+    os.fsync(fd)
+
+
+def _stage(path: Path, data: bytes) -> int | Path:
+    """``data`` in a file beside ``path`` (fsynced, final mode), not yet under any name.
+
+    Where the OS allows (Linux ``O_TMPFILE``) the file has no name until
+    :func:`_name_staged`, so a process killed while writing leaves nothing
+    behind; elsewhere it is a hidden temp file that :func:`recover` removes.
+    """
+    mode = _target_mode(path)
+    flag = getattr(os, "O_TMPFILE", 0)
+    if flag and Path("/proc/self/fd").is_dir():
+        try:
+            fd = os.open(path.parent, flag | os.O_WRONLY, 0o600)
+        except OSError:  # a file system without unnamed files
+            pass
+        else:
+            try:
+                _write_fd(fd, data, mode)
+            except BaseException:
+                os.close(fd)
+                raise
+            return fd
+    return _stage_named(path, data, mode)
+
+
+def _stage_named(path: Path, data: bytes, mode: int) -> Path:
+    tmp = _tmp_name(path)
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fchmod(fh.fileno(), _target_mode(path))
-            os.fsync(fh.fileno())
+        _write_fd(fd, data, mode)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+    finally:
+        os.close(fd)
     return tmp
+
+
+def _name_staged(staged: int | Path, path: Path, data: bytes) -> Path:
+    """Give a staged file its hidden temp name beside ``path`` (closing an unnamed one)."""
+    if isinstance(staged, Path):
+        return staged
+    tmp = _tmp_name(path)
+    try:
+        # a dir fd makes os.link use linkat(AT_SYMLINK_FOLLOW): it links the open file,
+        # not the /proc symlink
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.link(f"/proc/self/fd/{staged}", tmp.name, dst_dir_fd=dir_fd)
+        finally:
+            os.close(dir_fd)
+    except OSError:  # linking unnamed files refused here: write a named temp instead
+        named = _stage_named(path, data, _target_mode(path))
+        return named
+    finally:
+        os.close(staged)
+    return tmp
+
+
+def _discard(staged: int | Path) -> None:
+    if isinstance(staged, Path):
+        staged.unlink(missing_ok=True)
+    else:
+        with contextlib.suppress(OSError):
+            os.close(staged)
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -310,32 +372,40 @@ def atomic_write_text(path: Path, text: str) -> None:
 def atomic_write_many(files: Mapping[Path, bytes]) -> None:
     """Write several files as one set: afterwards all are new, or (on error) all are old.
 
-    Each file is staged beside its target; a journal naming the staged files is
-    then written (the commit point) and the renames follow. A process killed
-    after the commit point leaves the journal, and the next write to any of
-    these files (:func:`recover`) finishes the renames; one killed before it
-    leaves the old set, and the next write removes its staged files.
+    Each file is first written beside its target without a name (Linux
+    ``O_TMPFILE``; a hidden temp file elsewhere), so a process killed while
+    writing leaves the old set and nothing else. Then the staged files get
+    hidden names, a journal naming them is written (the commit point) and the
+    renames follow: a few metadata operations. A process killed inside that
+    window leaves the journal (or, before it, hidden temp files), and the next
+    write into the folder (:func:`recover`) completes the new set (or removes
+    the temp files).
     """
     paths = [Path(p) for p in files]
     for p in paths:
         _check_writable_path(p)
         p.parent.mkdir(parents=True, exist_ok=True)
         recover(p)
-    staged: list[tuple[Path, Path]] = []
+    staged: list[int | Path] = []
+    named: list[tuple[Path, Path]] = []
     try:
         for p in paths:
-            staged.append((_stage(p, files[p]), p))
+            staged.append(_stage(p, files[p]))
+        for st, p in zip(staged, paths, strict=True):
+            named.append((_name_staged(st, p, files[p]), p))
     except BaseException:
-        for tmp, _ in staged:
+        for st in staged[len(named):]:
+            _discard(st)
+        for tmp, _ in named:
             tmp.unlink(missing_ok=True)
         raise
-    if len(staged) == 1:
-        os.replace(*staged[0])
+    if len(named) == 1:
+        os.replace(*named[0])
         _fsync_dir(paths[0].parent)
         return
     journal = paths[0].with_name(f"{JOURNAL_PREFIX}{os.getpid()}-{secrets.token_hex(4)}.json")
-    body = json.dumps([[str(t.resolve()), str(p.resolve())] for t, p in staged]).encode()
-    jt = _stage(journal, body)
+    body = json.dumps([[str(t.resolve()), str(p.resolve())] for t, p in named]).encode()
+    jt = _name_staged(_stage(journal, body), journal, body)
     os.replace(jt, journal)  # commit point
     _fsync_dir(journal.parent)
     _roll_forward(journal)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 _out = Console(highlight=False, soft_wrap=True)
 
 
-class Executor(str, Enum):
+class Executor(StrEnum):
     local = "local"
     ray = "ray"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -30,18 +30,18 @@ from ..io import atomic_write_many, atomic_write_text, check_outputs, read_text
 _out = Console(highlight=False, soft_wrap=True)
 
 
-class Claimed(str, Enum):
+class Claimed(StrEnum):
     shrinkage = "shrinkage"
     attack_targeted = "attack-targeted"
     unstated = "unstated"
 
 
-class Split(str, Enum):
+class Split(StrEnum):
     heldout = "heldout"
     fresh = "fresh"
 
 
-class Fmt(str, Enum):
+class Fmt(StrEnum):
     md = "md"
     html = "html"
     tex = "tex"

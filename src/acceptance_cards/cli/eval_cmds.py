@@ -7,7 +7,7 @@ run, so ``acard --help`` works without the [models] extra.
 from __future__ import annotations
 
 import json
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -24,17 +24,17 @@ _out = Console(highlight=False, soft_wrap=True)
 DEFAULT_SPLIT_SEED = 0
 
 
-class Task(str, Enum):
+class Task(StrEnum):
     sandbagging = "sandbagging"
     sycophancy = "sycophancy"
 
 
-class SplitName(str, Enum):
+class SplitName(StrEnum):
     heldout = "heldout"
     fresh = "fresh"
 
 
-class Scorer(str, Enum):
+class Scorer(StrEnum):
     letter = "letter"
     option = "option"
 
