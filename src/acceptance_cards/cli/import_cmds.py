@@ -49,8 +49,10 @@ def _overrides(maps: list[str] | None, map_file: Path | None) -> dict[str, Any]:
 
 @contextmanager
 def _progress(label: str, total: int | None) -> Iterator[Callable[[int], None]]:
+    # off when stderr is not a terminal: an error must stay the only line there
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), console=_err, transient=True) as bar:
+                  TimeElapsedColumn(), console=_err, transient=True,
+                  disable=not _err.is_terminal) as bar:
         task = bar.add_task(label, total=total)
         yield lambda n: bar.update(task, completed=n)
 
