@@ -46,10 +46,10 @@ class MechanismFile(BaseModel):
     @field_validator("dot_t", "dot_a", "norm_gt", "norm_ga", "norm_dw", "n_calibration",
                      "rho_ci_level", mode="before")
     @classmethod
-    def _not_bool(cls, v: Any) -> Any:
-        # JSON `true` is not a number; pydantic's lax mode would read it as 1
-        if isinstance(v, bool):
-            raise ValueError("expected a number, got a bool")
+    def _typed_number(cls, v: Any) -> Any:
+        # JSON has numbers: `true` or "1.5" is a mistake pydantic's lax mode would accept
+        if isinstance(v, bool | str):
+            raise ValueError(f"expected a number, got {type(v).__name__} {v!r}")
         return v
 
     @field_validator("dot_t", "dot_a", "norm_gt", "norm_ga", "norm_dw", "rho_ci_level")
@@ -69,8 +69,8 @@ class MechanismFile(BaseModel):
     @field_validator("rho_ci", mode="before")
     @classmethod
     def _ci_numbers(cls, v: Any) -> Any:
-        if isinstance(v, list | tuple) and any(isinstance(x, bool) for x in v):
-            raise ValueError("expected two numbers, got a bool")
+        if isinstance(v, list | tuple) and any(isinstance(x, bool | str) for x in v):
+            raise ValueError("expected two numbers")
         return v
 
     @field_validator("rho_ci")
