@@ -12,6 +12,8 @@ from __future__ import annotations
 import json
 import math
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -159,40 +161,42 @@ def broken_mechanism(draw: st.DrawFn) -> bytes:
 # -------------------------------------------------------------- properties
 
 
-def _folder() -> Path:
-    d = Path(tempfile.mkdtemp(prefix="acard-prop-"))
-    write_jsonl(d / "good.jsonl", _rows())
-    return d
+@contextmanager
+def _folder() -> Iterator[Path]:
+    with tempfile.TemporaryDirectory(prefix="acard-prop-") as tmp:
+        d = Path(tmp)
+        write_jsonl(d / "good.jsonl", _rows())
+        yield d
 
 
 @SETTINGS
 @given(data=broken_records(), command=st.sampled_from(["validate", "card"]))
 def test_malformed_records_are_refused(data: bytes, command: str, capsys: pytest.CaptureFixture[str]) -> None:
-    d = _folder()
-    bad, out = d / "bad.jsonl", d / "card.json"
-    bad.write_bytes(data)
-    argv = (["validate", str(bad)] if command == "validate" else
-            ["card", "-b", str(bad), "-d", str(d / "good.jsonl"), "--resamples", "50", "-o", str(out)])
-    _check(argv, bad, out, capsys)
+    with _folder() as d:
+        bad, out = d / "bad.jsonl", d / "card.json"
+        bad.write_bytes(data)
+        argv = (["validate", str(bad)] if command == "validate" else
+                ["card", "-b", str(bad), "-d", str(d / "good.jsonl"), "--resamples", "50", "-o", str(out)])
+        _check(argv, bad, out, capsys)
 
 
 @SETTINGS
 @given(data=broken_metadata())
 def test_malformed_metadata_is_refused(data: bytes, capsys: pytest.CaptureFixture[str]) -> None:
-    d = _folder()
-    bad, out = d / "meta.json", d / "card.json"
-    bad.write_bytes(data)
-    good = str(d / "good.jsonl")
-    _check(["card", "-b", good, "-d", good, "--resamples", "50", "--meta", str(bad), "-o", str(out)],
-           bad, out, capsys)
+    with _folder() as d:
+        bad, out = d / "meta.json", d / "card.json"
+        bad.write_bytes(data)
+        good = str(d / "good.jsonl")
+        _check(["card", "-b", good, "-d", good, "--resamples", "50", "--meta", str(bad), "-o", str(out)],
+               bad, out, capsys)
 
 
 @SETTINGS
 @given(data=broken_mechanism())
 def test_malformed_mechanism_is_refused(data: bytes, capsys: pytest.CaptureFixture[str]) -> None:
-    d = _folder()
-    bad, out = d / "mech.json", d / "card.json"
-    bad.write_bytes(data)
-    good = str(d / "good.jsonl")
-    _check(["card", "-b", good, "-d", good, "--resamples", "50", "--mechanism", str(bad), "-o", str(out)],
-           bad, out, capsys)
+    with _folder() as d:
+        bad, out = d / "mech.json", d / "card.json"
+        bad.write_bytes(data)
+        good = str(d / "good.jsonl")
+        _check(["card", "-b", good, "-d", good, "--resamples", "50", "--mechanism", str(bad), "-o", str(out)],
+               bad, out, capsys)
