@@ -135,3 +135,19 @@ def test_render_error_writes_nothing(folder: Path, capsys: pytest.CaptureFixture
     with pytest.raises(RuntimeError, match="renderer bug"):  # a bug keeps its traceback
         run_cli(_argv(folder, 2), capsys)
     assert _set(folder) == old and not _stray(folder)
+
+
+def test_cards_are_standard_json_never_nan(folder: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A non-finite number that reaches a card is written as null, never as NaN/Infinity."""
+    from acceptance_cards.card import DeployCost, card_to_json, load_card
+
+    assert run_cli(_argv(folder, 1), capsys)[0] == 0
+    card = load_card(folder / "card.json")
+    bad = card.model_copy(update={"deploy_cost": DeployCost(point=float("nan"), ci_low=float("-inf"),
+                                                            ci_high=float("inf"))})
+
+    def strict(name: str) -> None:
+        raise ValueError(f"{name} is not JSON")
+
+    data = json.loads(card_to_json(bad), parse_constant=strict)
+    assert data["deploy_cost"]["point"] is None and data["deploy_cost"]["ci_high"] is None
