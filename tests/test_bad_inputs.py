@@ -214,3 +214,16 @@ def test_console_entry_point_in_a_subprocess(work: Path, argv: list[str]) -> Non
     assert r.returncode == 2, r.stderr
     assert "Traceback" not in r.stderr and r.stderr.count("\n") == 1, r.stderr
     assert _snapshot(work) == before
+
+
+def test_eval_archive_size_limit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A .eval archive that would unpack past the limit is refused before inspect opens it."""
+    from acceptance_cards.errors import InputError
+    from acceptance_cards.importers import inspect_logs
+
+    log = Path(__file__).parent / "fixtures" / "inspect" / "smollm2-base.eval"
+    inspect_logs.check_log_size(log)  # a real log is far below the limit
+    unpacked = sum(m.file_size for m in zipfile.ZipFile(log).infolist())
+    monkeypatch.setattr(inspect_logs, "MAX_LOG_UNPACKED_BYTES", unpacked - 1)
+    with pytest.raises(InputError, match="smollm2-base.eval: archive unpacks to"):
+        inspect_logs.check_log_size(log)
