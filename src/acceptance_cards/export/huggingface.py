@@ -241,7 +241,7 @@ def check_front_matter(text: str, *, path: str | Path | None = None) -> None:
     Example:
         >>> check_front_matter("---\\nfoo: [open\\n---\\n# hi\\n")  # doctest: +ELLIPSIS
         Traceback (most recent call last):
-        acceptance_cards.errors.InputError: line 3: README front matter is not valid YAML (...)
+        acceptance_cards.errors.InputError: line 2: README front matter is not valid YAML (...)
     """
     repocard = require("huggingface_hub.repocard", extra="hf")
     import yaml
