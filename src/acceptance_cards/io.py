@@ -25,6 +25,7 @@ import json
 import math
 import os
 import secrets
+import stat
 import zlib
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -216,6 +217,28 @@ def check_outputs(outputs: Mapping[str, str | Path | None],
             raise InputError(f"is also given as {seen[key]}; each output needs its own file",
                              path=p, field=option)
         seen[key] = option
+
+
+def check_inputs(inputs: Mapping[str, str | Path | None]) -> None:
+    """Refuse input paths that are missing, folders or symlink loops, naming the option.
+
+    Example:
+        >>> check_inputs({"--baseline": "/"})
+        Traceback (most recent call last):
+        acceptance_cards.errors.InputError: /: field `--baseline`: is a folder; expected a file
+    """
+    for option, path in inputs.items():
+        if path is None:
+            continue
+        p = Path(path)
+        try:
+            st = os.stat(p)
+        except OSError as exc:
+            err = _os_error(exc, p, "file")
+            raise InputError(err.message, path=p, field=option) from None
+        if not stat.S_ISREG(st.st_mode):
+            what = "a folder" if stat.S_ISDIR(st.st_mode) else "not a regular file"
+            raise InputError(f"is {what}; expected a file", path=p, field=option)
 
 
 def _identity(p: str | Path) -> str:

@@ -25,7 +25,7 @@ from ..constants import (
     TAU,
 )
 from ..errors import InputError
-from ..io import atomic_write_many, atomic_write_text, check_outputs, read_text
+from ..io import atomic_write_many, atomic_write_text, check_inputs, check_outputs, read_text
 
 _out = Console(highlight=False, soft_wrap=True)
 
@@ -99,8 +99,10 @@ def card(
 ) -> None:
     """Build a card from baseline/defense records (+ cross task, mechanism)."""
     _check_options(ci_level=ci_level, tau=tau, floor=floor, ceiling=ceiling)
-    outs = {"--output": output, "--markdown": markdown, "--html": html}
-    check_outputs(outs, [baseline, defense, cross_baseline, cross_defense, mechanism, meta])
+    ins = {"--baseline": baseline, "--defense": defense, "--cross-baseline": cross_baseline,
+           "--cross-defense": cross_defense, "--mechanism": mechanism, "--meta": meta}
+    check_inputs(ins)
+    check_outputs({"--output": output, "--markdown": markdown, "--html": html}, list(ins.values()))
     metadata = _read_meta(meta)
     if title is not None:
         metadata = dataclasses.replace(metadata, title=title)
