@@ -62,6 +62,13 @@ def src(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (d / "ragged.csv").write_text(",".join(HDR) + "\nc,t,heldout,q1,s,t1,eval,1,EXTRA\n"
                                   "c,t,heldout,q1,s,t2,deploy\n")
     (d / "notgz.jsonl.gz").write_text("plain")
+    write_jsonl(d / "bigint.jsonl", [{**rb[0], "correct": 10**400}, *rb[1:]])
+    deep = "[" * 100_000 + "]" * 100_000
+    (d / "deep.json").write_text(deep)
+    (d / "deep.jsonl").write_text('{"a": ' + deep + "}\n")
+    (d / "deep.toml").write_text(f"a = {deep}\n")
+    (d / "deep40.json").write_text(json.dumps({"recipe": {"hyperparameters": {"a": [[[[[[[[[[[[[[[[[[
+        [[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]}}}))
     with zipfile.ZipFile(d / "bomb.eval", "w", zipfile.ZIP_DEFLATED) as z:
         z.writestr("header.json", b"0" * (4 << 20))  # ~1000:1
     return d
@@ -157,6 +164,13 @@ CASES: list[tuple[str, list[str], str]] = [
     ("not gzip", ["validate", "notgz.jsonl.gz"], "notgz.jsonl.gz"),
     ("zip bomb .eval", ["import", "inspect", "bomb.eval", "-o", "i.jsonl"],
      f"limit {MAX_LOG_COMPRESSION_RATIO}:1"),
+    ("integer beyond a float", ["validate", "bigint.jsonl"], "bigint.jsonl:1: field `correct`"),
+    ("records nested too deeply", ["validate", "deep.jsonl"], "deep.jsonl:1: JSON nested too deeply"),
+    ("meta nested too deeply", [*C, "-o", "o.json", "--meta", "deep.json"], "deep.json: JSON nested"),
+    ("TOML nested too deeply", [*C, "-o", "o.json", "--meta", "deep.toml"], "deep.toml: TOML nested"),
+    ("mechanism nested too deeply", [*C, "-o", "o.json", "--mechanism", "deep.json"], "deep.json: "),
+    ("meta deeper than its limit", [*C, "-o", "o.json", "--meta", "deep40.json"], "nested deeper than"),
+    ("card nested too deeply", ["render", "deep.json"], "deep.json: JSON nested too deeply"),
     # option parsing errors are one line too
     ("unknown option", [*C, "-o", "o.json", "--bogus"], "No such option: --bogus"),
 ]

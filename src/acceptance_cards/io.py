@@ -143,14 +143,25 @@ def sha256_file(path: str | Path, *, chunk: int = 1 << 20) -> str:
 def read_json_object(path: str | Path, *, what: str = "file") -> dict[str, Any]:
     """Read a JSON file that must hold an object; errors name the file (and line)."""
     p = Path(path)
-    text = read_text(p, what="JSON file" if what == "file" else what)
-    try:
-        raw = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InputError(f"not valid JSON ({exc.msg})", path=p, line=exc.lineno) from None
+    raw = loads_json(read_text(p, what="JSON file" if what == "file" else what), path=p)
     if not isinstance(raw, dict):
         raise InputError("expected a JSON object", path=p)
     return raw
+
+
+def loads_json(text: str, *, path: str | Path, line: int | None = None) -> Any:
+    """``json.loads`` whose failures (bad syntax, nesting past the parser's depth) name the file.
+
+    ``line`` is the physical line of ``text`` within the file (JSON lines); without it the
+    parser's own line number is used.
+    """
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"not valid JSON ({exc.msg})", path=path,
+                         line=line if line is not None else exc.lineno) from None
+    except RecursionError:
+        raise InputError("JSON nested too deeply", path=path, line=line) from None
 
 
 def validation_error(
@@ -173,6 +184,8 @@ def read_toml_object(path: str | Path, *, what: str = "file") -> dict[str, Any]:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise InputError(f"not valid TOML ({exc})", path=p) from None
+    except RecursionError:
+        raise InputError("TOML nested too deeply", path=p) from None
 
 
 def finite_json(obj: Any) -> Any:

@@ -28,6 +28,9 @@ from .card import Compute, ModelInfo, RecipeInfo
 from .errors import InputError
 from .io import read_json_object, read_toml_object, validation_error
 
+#: Deepest nesting a metadata value may have (recipe hyper-parameters are a few levels at
+#: most); deeper input is refused rather than risk the recursion limit when the card is written.
+MAX_DEPTH = 32
 #: Suffixes read as TOML; anything else is read as JSON.
 TOML_SUFFIXES: tuple[str, ...] = (".toml",)
 
@@ -56,19 +59,25 @@ class MetadataFile(BaseModel):
     notes: list[str] = []
 
 
-def _non_finite(obj: Any, where: str = "") -> str | None:
-    """Dotted path of the first NaN/±inf in ``obj`` (TOML and Python's JSON both allow them)."""
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return where or "(top level)"
-    items: Any = ()
-    if isinstance(obj, dict):
-        items = obj.items()
-    elif isinstance(obj, list):
-        items = enumerate(obj)
-    for k, v in items:
-        hit = _non_finite(v, f"{where}.{k}" if where else str(k))
-        if hit:
-            return hit
+def _first_problem(data: Any) -> tuple[str, str] | None:
+    """(dotted path, problem) of the first NaN/±inf or too-deep value (TOML and JSON allow both).
+
+    Walked with an explicit stack, so no nesting the parsers accept can overflow it.
+    """
+    stack: list[tuple[str, Any, int]] = [("", data, 0)]
+    while stack:
+        where, obj, depth = stack.pop()
+        if isinstance(obj, float) and not math.isfinite(obj):
+            return where or "(top level)", "must be a finite number"
+        if depth > MAX_DEPTH:
+            return where, f"nested deeper than {MAX_DEPTH} levels"
+        items: Any = ()
+        if isinstance(obj, dict):
+            items = obj.items()
+        elif isinstance(obj, list):
+            items = enumerate(obj)
+        stack.extend((f"{where}.{k}" if where else str(k), v, depth + 1)
+                     for k, v in reversed(list(items)))
     return None
 
 
@@ -77,9 +86,9 @@ def load_metadata(path: str | Path) -> CardMetadata:
     p = Path(path)
     data = (read_toml_object(p, what="metadata file") if p.suffix.lower() in TOML_SUFFIXES
             else read_json_object(p, what="metadata file"))
-    bad = _non_finite(data)
+    bad = _first_problem(data)
     if bad:
-        raise InputError("must be a finite number", path=p, field=bad)
+        raise InputError(bad[1], path=p, field=bad[0])
     try:
         m = MetadataFile.model_validate(data, strict=True)
     except ValidationError as exc:

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -37,7 +36,7 @@ import numpy as np
 import numpy.typing as npt
 
 from .errors import InputError
-from .io import iter_text_lines, read_text
+from .io import iter_text_lines, loads_json, read_text
 
 #: Required fields of an evaluation record, in contract order.
 REQUIRED_FIELDS: tuple[str, ...] = (
@@ -152,10 +151,7 @@ def _read_jsonl(p: Path) -> Iterator[tuple[int, dict[str, Any]]]:
         text = raw.strip()
         if not text:
             continue
-        try:
-            obj = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise InputError(f"not valid JSON ({exc.msg})", path=p, line=lineno) from None
+        obj = loads_json(text, path=p, line=lineno)
         if not isinstance(obj, dict):
             raise InputError("expected a JSON object", path=p, line=lineno)
         yield lineno, obj
@@ -228,7 +224,11 @@ def _as_rate(value: Any, *, p: Path, line: int, name: str, text: bool = False) -
             f"expected 0/1, a bool, or a number in [0, 1], got {type(value).__name__}",
             path=p, line=line, field=name,
         )
-    x = float(value)
+    try:
+        x = float(value)
+    except OverflowError:  # an integer beyond any float
+        raise InputError(f"an integer of {len(str(abs(value)))} digits is outside [0, 1]",
+                         path=p, line=line, field=name) from None
     if math.isnan(x):
         raise InputError("is NaN", path=p, line=line, field=name)
     if not 0.0 <= x <= 1.0:

@@ -162,7 +162,7 @@ def _kind(f: Path) -> str:
         return "records"
     try:
         head = json.loads(read_text(f))
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, RecursionError):
         return "records"  # a .json that is JSON lines
     if isinstance(head, dict) and "diagnostics" in head:
         return "card"

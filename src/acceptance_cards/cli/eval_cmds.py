@@ -6,7 +6,6 @@ run, so ``acard --help`` works without the [models] extra.
 
 from __future__ import annotations
 
-import json
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -126,15 +125,12 @@ def _print_summary(rows: list[Any], *, title: str) -> None:
 def _read_jsonl(path: Path) -> list[dict[str, Any]]:
     if not path.is_file():
         raise InputError("no such records file", path=path)
-    from ..io import iter_text_lines
+    from ..io import iter_text_lines, loads_json
 
     out = []
     for lineno, line in iter_text_lines(path, what="records file"):
         if line.strip():
-            try:
-                obj = json.loads(line)
-            except ValueError as exc:
-                raise InputError(f"not JSON ({exc})", path=path, line=lineno) from None
+            obj = loads_json(line, path=path, line=lineno)
             if not isinstance(obj, dict):
                 raise InputError("expected a JSON object", path=path, line=lineno)
             out.append(obj)

@@ -90,6 +90,8 @@ def _lines(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
             continue
         try:
             obj = json.loads(raw)
+        except RecursionError:
+            raise InputError("JSON nested too deeply", path=path, line=lineno) from None
         except json.JSONDecodeError as exc:
             raise InputError(f"not valid JSON ({exc.msg}); is this an lm-eval "
                              "--log_samples file?", path=path, line=lineno) from None
