@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from acceptance_cards import io as acio
+from acceptance_cards import writes as acio
 from acceptance_cards.example import simulate_rows
 from helpers import run_cli, write_jsonl
 
@@ -89,9 +89,9 @@ def test_failure_while_staging_keeps_the_old_set(folder: Path, capsys: pytest.Ca
 def test_sigkill_while_writing_leaves_the_old_set_and_nothing_else(folder: Path) -> None:
     assert _run(_acard(_argv(folder, 1)), folder).returncode == 0
     old = _set(folder)
-    prelude = ("import os, signal\nfrom acceptance_cards import io\nreal, n = io._write_fd, []\n"
+    prelude = ("import os, signal\nfrom acceptance_cards import writes\nreal, n = writes._write_fd, []\n"
                "def w(fd, data, mode):\n    n.append(1)\n    real(fd, data, mode)\n"
-               "    if len(n) == 2: os.kill(os.getpid(), signal.SIGKILL)\nio._write_fd = w")
+               "    if len(n) == 2: os.kill(os.getpid(), signal.SIGKILL)\nwrites._write_fd = w")
     r = _run(_acard(_argv(folder, 2), prelude), folder)
     assert r.returncode == -signal.SIGKILL
     assert _set(folder) == old
