@@ -13,7 +13,7 @@ Example:
 
 __version__ = "0.1.0"
 
-from .build import CardMetadata, build_card, build_card_from_files
+from .build import build_card, build_card_from_files
 from .card import Card, CardOptions, card_json_schema, card_to_json, load_card
 from .clusters import PairedTable, paired_table
 from .diagnostics import (
@@ -29,6 +29,7 @@ from .diagnostics import (
 from .errors import InputError, MissingExtraError
 from .example import example_card, simulate_pair
 from .mechanism import MechanismFile, load_mechanism, save_mechanism
+from .metadata import CardMetadata
 from .records import RecordSet, load_records, records_from_rows
 from .stats import (
     bootstrap_draws,

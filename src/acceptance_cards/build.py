@@ -13,7 +13,6 @@ from __future__ import annotations
 import dataclasses
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -41,55 +40,15 @@ from .diagnostics import (
     run_parameter_signature,
 )
 from .errors import InputError
-from .io import read_json_object, read_toml_object, sha256_file
+from .io import sha256_file
 from .mechanism import MechanismFile, load_mechanism
+from .metadata import CardMetadata, load_metadata
 from .records import RecordSet, load_records
 from .scorer_check import scorer_notes
 from .verdict import conclude
 
 #: Input roles in the order the CLI names them.
 ROLES: tuple[str, ...] = ("baseline", "defense", "cross_baseline", "cross_defense", "mechanism")
-#: Top-level keys of a metadata file (``acard card --meta``).
-METADATA_KEYS: tuple[str, ...] = ("title", "model", "recipe", "task", "compute", "notes")
-
-
-@dataclass(frozen=True)
-class CardMetadata:
-    """Free metadata a user adds to a card (model, recipe, task extras, compute, notes)."""
-
-    title: str | None = None
-    model: Mapping[str, Any] | None = None
-    recipe: Mapping[str, Any] | None = None
-    task: Mapping[str, Any] | None = None
-    compute: Mapping[str, Any] | None = None
-    notes: tuple[str, ...] = ()
-
-
-def load_metadata(path: str | Path) -> CardMetadata:
-    """Read a metadata file (TOML by suffix ``.toml``, else JSON) into :class:`CardMetadata`.
-
-    The file is an input of the card like the record files: its hash goes into
-    the provenance, and ``verify`` re-reads it.
-
-    Example:
-        >>> import tempfile, pathlib
-        >>> p = pathlib.Path(tempfile.mkdtemp()) / "meta.toml"
-        >>> _ = p.write_text('title = "t"\\nnotes = ["n"]\\n[recipe]\\nlora_rank = 8\\n')
-        >>> m = load_metadata(p)
-        >>> m.title, m.notes, dict(m.recipe or {})
-        ('t', ('n',), {'lora_rank': 8})
-    """
-    p = Path(path)
-    data = (read_toml_object(p, what="metadata file") if p.suffix == ".toml"
-            else read_json_object(p))
-    unknown = set(data) - set(METADATA_KEYS)
-    if unknown:
-        raise InputError(f"unknown top-level keys {sorted(unknown)}; allowed: {sorted(METADATA_KEYS)}",
-                         path=p, field=sorted(unknown)[0])
-    return CardMetadata(title=data.get("title"), model=data.get("model"), recipe=data.get("recipe"),
-                        task=data.get("task"), compute=data.get("compute"),
-                        notes=tuple(data.get("notes", ())))
-
 
 def build_card(
     baseline: RecordSet,

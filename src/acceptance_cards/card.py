@@ -269,8 +269,13 @@ def schema_text() -> str:
 
 
 def card_to_json(card: Card) -> str:
-    """Canonical JSON text of a card (stable key order, trailing newline)."""
-    return json.dumps(card.model_dump(mode="json"), indent=2, ensure_ascii=False) + "\n"
+    """Canonical JSON text of a card (stable key order, trailing newline).
+
+    Standard JSON: a non-finite number is written as ``null`` (never ``NaN``).
+    """
+    from .io import dumps_json
+
+    return dumps_json(card.model_dump(mode="json"), indent=2, ensure_ascii=False) + "\n"
 
 
 def load_card(path: str | Path) -> Card:

@@ -143,8 +143,9 @@ def example_mechanism(kind: str = "attack-targeted", *, n_calibration: int = 64)
 
 def example_card(*, seed: int = 0, n_resamples: int = 1000) -> Any:
     """The positive control: a constructed cell whose four gates all pass."""
-    from .build import CardMetadata, build_card
+    from .build import build_card
     from .card import CardOptions
+    from .metadata import CardMetadata
 
     b, d = simulate_pair(seed=seed + 1)
     xb, xd = simulate_pair(seed=seed + 2, task="sycophancy")

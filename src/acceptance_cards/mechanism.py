@@ -15,7 +15,9 @@ Example:
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -35,17 +37,51 @@ class MechanismFile(BaseModel):
     slice: list[str] = Field(
         min_length=1, description="Parameter names of the declared slice (recorded on the card)."
     )
-    n_calibration: int = Field(ge=0, description="Calibration items the gradients were taken over.")
+    n_calibration: int = Field(ge=1, description="Calibration items the gradients were taken over.")
     rho_ci: tuple[float, float] | None = Field(
-        default=None, description="Optional bootstrap CI on ρ over calibration items."
+        default=None, description="Optional bootstrap CI on ρ over calibration items (low ≤ high)."
     )
-    rho_ci_level: float | None = Field(default=None, description="Level of `rho_ci`.")
+    rho_ci_level: float | None = Field(default=None, gt=0, lt=1, description="Level of `rho_ci`.")
 
-    @field_validator("dot_t", "dot_a", "norm_gt", "norm_ga", "norm_dw")
+    @field_validator("dot_t", "dot_a", "norm_gt", "norm_ga", "norm_dw", "n_calibration",
+                     "rho_ci_level", mode="before")
     @classmethod
-    def _finite(cls, v: float) -> float:
-        if v != v or v in (float("inf"), float("-inf")):
+    def _typed_number(cls, v: Any) -> Any:
+        # JSON has numbers: `true` or "1.5" is a mistake pydantic's lax mode would accept
+        if isinstance(v, bool | str):
+            raise ValueError(f"expected a number, got {type(v).__name__} {v!r}")
+        return v
+
+    @field_validator("dot_t", "dot_a", "norm_gt", "norm_ga", "norm_dw", "rho_ci_level")
+    @classmethod
+    def _finite(cls, v: float | None) -> float | None:
+        if v is not None and not math.isfinite(v):
             raise ValueError("must be a finite number")
+        return v
+
+    @field_validator("slice")
+    @classmethod
+    def _names(cls, v: list[str]) -> list[str]:
+        if any(not name.strip() for name in v):
+            raise ValueError("parameter names must not be empty")
+        return v
+
+    @field_validator("rho_ci", mode="before")
+    @classmethod
+    def _ci_numbers(cls, v: Any) -> Any:
+        if isinstance(v, list | tuple) and any(isinstance(x, bool | str) for x in v):
+            raise ValueError("expected two numbers")
+        return v
+
+    @field_validator("rho_ci")
+    @classmethod
+    def _ci_order(cls, v: tuple[float, float] | None) -> tuple[float, float] | None:
+        if v is not None:
+            lo, hi = v
+            if not (math.isfinite(lo) and math.isfinite(hi)):
+                raise ValueError("must hold two finite numbers")
+            if lo > hi:
+                raise ValueError(f"is reversed: low {lo} > high {hi}")
         return v
 
     @property

@@ -1,7 +1,11 @@
 """Evaluation records (SPEC §9): load, validate, and hold them column-wise.
 
 One record is one evaluation of one prompt. Files are JSONL (one object per
-line), CSV, or Parquet with the same columns. Every problem is reported as an
+line; ``.jsonl.gz`` reads the same), CSV (a UTF-8 byte-order mark, as
+spreadsheets write it, is skipped), or Parquet with the same columns. JSONL and
+Parquet are typed: ``correct``/``valid`` are numbers or bools there, never
+strings; CSV cells are text, so ``0``/``1``/``true``/``false`` and numbers are
+parsed. Every problem is reported as an
 :class:`~acceptance_cards.errors.InputError` naming the file, the line (JSONL:
 the physical line; CSV: the physical line including the header; Parquet: the
 row number) and the field. Unknown fields are kept, not rejected.
@@ -21,7 +25,7 @@ Example:
 from __future__ import annotations
 
 import csv
-import json
+import io
 import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -32,6 +36,7 @@ import numpy as np
 import numpy.typing as npt
 
 from .errors import InputError
+from .io import iter_text_lines, loads_json, read_text
 
 #: Required fields of an evaluation record, in contract order.
 REQUIRED_FIELDS: tuple[str, ...] = (
@@ -50,8 +55,11 @@ FRAMINGS: tuple[str, ...] = ("eval", "deploy")
 #: `heldout`: train-pool subjects, unseen questions (gate a); `fresh`: disjoint subjects (b, d).
 SPLITS: tuple[str, ...] = ("heldout", "fresh")
 
-_TRUE = {"true", "1", "1.0", "yes"}
-_FALSE = {"false", "0", "0.0", "no"}
+#: How CSV cells (text) spell a bool; JSONL/Parquet must use real bools or numbers.
+_TRUE = {"true", "1", "1.0"}
+_FALSE = {"false", "0", "0.0"}
+#: Suffixes of JSON-lines record files (each may end in ``.gz``).
+JSONL_SUFFIXES: tuple[str, ...] = (".jsonl", ".json", ".ndjson")
 
 
 @dataclass(frozen=True)
@@ -125,20 +133,23 @@ def load_records(path: str | Path) -> RecordSet:
     """
     p = Path(path)
     if not p.exists():
-        raise InputError("no such file", path=p)
+        raise InputError("is a dangling symlink or symlink loop" if p.is_symlink() else "no such file",
+                         path=p)
     if p.is_dir():
         raise InputError("is a folder, expected a record file", path=p)
-    suffix = p.suffix.lower()
+    name = p.name.lower()
+    suffix = Path(name[:-3]).suffix if name.endswith(".gz") else p.suffix.lower()
     rows: Iterable[tuple[int, dict[str, Any]]]
-    if suffix in (".jsonl", ".json", ".ndjson"):
+    if suffix in JSONL_SUFFIXES:
         rows = _read_jsonl(p)
-    elif suffix == ".csv":
-        rows = _read_csv(p)
-    elif suffix in (".parquet", ".pq"):
+    elif suffix == ".csv" and not name.endswith(".gz"):
+        return _build(p, _read_csv(p), text_cells=True)
+    elif suffix in (".parquet", ".pq") and not name.endswith(".gz"):
         rows = _read_parquet(p)
     else:
         raise InputError(
-            f"unknown record format `{suffix or '(none)'}`; use .jsonl, .csv or .parquet", path=p
+            f"unknown record format `{''.join(p.suffixes[-2:]) or '(none)'}`; use .jsonl, "
+            ".jsonl.gz, .csv or .parquet", path=p
         )
     return _build(p, rows)
 
@@ -149,25 +160,36 @@ def records_from_rows(rows: Iterable[dict[str, Any]], *, name: str = "<records>"
 
 
 def _read_jsonl(p: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    with p.open("r", encoding="utf-8") as fh:
-        for lineno, raw in enumerate(fh, start=1):
-            text = raw.strip()
-            if not text:
-                continue
-            try:
-                obj = json.loads(text)
-            except json.JSONDecodeError as exc:
-                raise InputError(f"not valid JSON ({exc.msg})", path=p, line=lineno) from None
-            if not isinstance(obj, dict):
-                raise InputError("expected a JSON object", path=p, line=lineno)
-            yield lineno, obj
+    for lineno, raw in iter_text_lines(p, what="record file"):
+        text = raw.strip()
+        if not text:
+            continue
+        obj = loads_json(text, path=p, line=lineno)
+        if not isinstance(obj, dict):
+            raise InputError("expected a JSON object", path=p, line=lineno)
+        yield lineno, obj
 
 
 def _read_csv(p: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    with p.open("r", encoding="utf-8", newline="") as fh:
-        reader = csv.DictReader(fh)
+    """Rows of a CSV file; a row with more or fewer cells than the header is an error."""
+    reader = csv.reader(io.StringIO(read_text(p, what="record file", bom=True), newline=""))
+    try:
+        header = next(reader, None)
+        if header is None:
+            return
+        names = [h.strip() for h in header]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise InputError("column named twice in the header", path=p, line=1, field=dup[0])
         for row in reader:
-            yield reader.line_num, {k: v for k, v in row.items() if k is not None and v != ""}
+            if not row:
+                continue
+            if len(row) != len(names):
+                raise InputError(f"row has {len(row)} cells, the header has {len(names)}",
+                                 path=p, line=reader.line_num)
+            yield reader.line_num, {k: v for k, v in zip(names, row, strict=True) if v != ""}
+    except csv.Error as exc:
+        raise InputError(f"not valid CSV ({exc})", path=p, line=reader.line_num) from None
 
 
 def _read_parquet(p: Path) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -190,10 +212,13 @@ def _as_str(value: Any, *, p: Path, line: int, name: str) -> str:
     return s
 
 
-def _as_rate(value: Any, *, p: Path, line: int, name: str) -> float:
-    """0/1, bool, or a float in [0, 1]; strings from CSV are parsed."""
+def _as_rate(value: Any, *, p: Path, line: int, name: str, text: bool = False) -> float:
+    """0/1, bool, or a float in [0, 1]; strings are parsed only from CSV (``text``)."""
     if isinstance(value, bool):
         return float(value)
+    if isinstance(value, str) and not text:
+        raise InputError(f"expected 0/1, a bool, or a number in [0, 1], got the string {value!r}",
+                         path=p, line=line, field=name)
     if isinstance(value, str):
         low = value.strip().lower()
         if low in _TRUE:
@@ -212,7 +237,11 @@ def _as_rate(value: Any, *, p: Path, line: int, name: str) -> float:
             f"expected 0/1, a bool, or a number in [0, 1], got {type(value).__name__}",
             path=p, line=line, field=name,
         )
-    x = float(value)
+    try:
+        x = float(value)
+    except OverflowError:  # an integer beyond any float
+        raise InputError(f"an integer of {len(str(abs(value)))} digits is outside [0, 1]",
+                         path=p, line=line, field=name) from None
     if math.isnan(x):
         raise InputError("is NaN", path=p, line=line, field=name)
     if not 0.0 <= x <= 1.0:
@@ -234,7 +263,7 @@ def _as_margin(value: Any, *, p: Path, line: int) -> float:
     return x
 
 
-def _build(p: Path, rows: Iterable[tuple[int, dict[str, Any]]]) -> RecordSet:
+def _build(p: Path, rows: Iterable[tuple[int, dict[str, Any]]], *, text_cells: bool = False) -> RecordSet:
     cols: dict[str, list[Any]] = {k: [] for k in REQUIRED_FIELDS}
     valid: list[float] = []
     scorer: list[str] = []
@@ -256,9 +285,10 @@ def _build(p: Path, rows: Iterable[tuple[int, dict[str, Any]]]) -> RecordSet:
             raise InputError(
                 f"must be `heldout` or `fresh`, got {rec['split']!r}", path=p, line=lineno, field="split"
             )
-        correct = _as_rate(row["correct"], p=p, line=lineno, name="correct")
+        correct = _as_rate(row["correct"], p=p, line=lineno, name="correct", text=text_cells)
         v = row.get("valid")
-        valid.append(math.nan if v is None else _as_rate(v, p=p, line=lineno, name="valid"))
+        valid.append(math.nan if v is None else _as_rate(v, p=p, line=lineno, name="valid",
+                                                         text=text_cells))
         scorer.append(str(row.get("scorer", "")))
         key = (rec["cell"], rec["question_id"], rec["template_id"], rec["framing"])
         if key in seen:

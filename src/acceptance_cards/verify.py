@@ -34,9 +34,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from .build import ROLES, CardMetadata, build_card_from_files
+from .build import ROLES, build_card_from_files
 from .card import Card
 from .io import sha256_file
+from .metadata import CardMetadata
 
 #: Relative tolerance for recomputed floats (the computation is deterministic;
 #: this only absorbs last-bit differences between numpy builds).

@@ -26,7 +26,7 @@ import os
 import socket
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -80,7 +80,7 @@ class AttemptLog:
             if a.get("end") == "running":
                 a["end"] = "interrupted"
         self.attempts.append({
-            "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "started": datetime.now(UTC).isoformat(timespec="seconds"),
             "host": socket.gethostname(), "pid": os.getpid(), "seconds": 0.0, "end": "running"})
         self._t0 = time.monotonic()
         self._write()

@@ -24,9 +24,10 @@ from pathlib import Path
 from typing import Any
 
 from .._lazy import require
-from ..build import CardMetadata, build_card
+from ..build import build_card
 from ..card import CardOptions
 from ..mechanism import load_mechanism
+from ..metadata import CardMetadata
 from ..records import load_records
 from .artifacts import StepMissing, StepResult, Store
 from .cells import CellResult

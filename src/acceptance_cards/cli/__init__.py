@@ -7,9 +7,16 @@ command bodies import heavy layers (torch, transformers) only when they run, so
 
 from __future__ import annotations
 
+import errno
 import sys
+from typing import NoReturn
 
 import typer
+
+try:  # typer >= 0.26 vendors click; older typer uses the click package
+    from typer._click import exceptions as _cx
+except ImportError:  # pragma: no cover - depends on the installed typer
+    from click import exceptions as _cx  # type: ignore[no-redef]
 from rich.console import Console
 
 from ..errors import InputError, MissingExtraError
@@ -44,17 +51,45 @@ def _register_all() -> None:
 _register_all()
 
 
-def main(argv: list[str] | None = None) -> None:
-    """Entry point of the ``acard`` console script.
+#: OS errors about a path the user named: reported in one line, exit 2 (others keep their traceback).
+_USER_OS_ERRNOS = frozenset({
+    errno.ENOENT, errno.EISDIR, errno.ENOTDIR, errno.ELOOP, errno.EACCES, errno.EPERM,
+    errno.ENAMETOOLONG, errno.EROFS, errno.ENOSPC, errno.EEXIST,
+})
 
-    Bad input (:class:`InputError`) and missing extras print one line on stderr
-    and exit 2; nothing else is caught, so real bugs keep their traceback.
+
+def _fail(message: str, code: int = 2) -> NoReturn:
+    _err.print(f"acard: error: {message}", markup=False)
+    sys.exit(code)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the ``acard`` console script: the one place errors become exit codes.
+
+    Bad input (:class:`InputError`), a bad option (click's usage errors), an OS
+    error about a path the user named, and a missing extra print one line on
+    stderr and exit 2; nothing else is caught, so real bugs keep their traceback.
+
+    Example:
+        >>> main(["validate", "no-such.jsonl"])              # doctest: +SKIP
+        acard: error: no-such.jsonl: no such file
     """
     try:
-        app(args=argv, prog_name="acard")
+        rv = app(args=argv, prog_name="acard", standalone_mode=False)
     except (InputError, MissingExtraError) as exc:
-        _err.print(f"acard: error: {exc}", markup=False)
-        sys.exit(2)
-    except FileNotFoundError as exc:
-        _err.print(f"acard: error: {exc.filename}: no such file", markup=False)
-        sys.exit(2)
+        _fail(str(exc).replace("\n", " "))
+    except _cx.ClickException as exc:
+        if type(exc).__name__ == "NoArgsIsHelpError":
+            exc.show()  # the group's help, as a bare `acard` has always printed
+            sys.exit(exc.exit_code)
+        hint = ""
+        if isinstance(exc, _cx.UsageError) and exc.ctx is not None:
+            hint = f" (see `{exc.ctx.command_path} --help`)"
+        _fail(exc.format_message().replace("\n", " ") + hint, exc.exit_code)
+    except typer.Abort:
+        _fail("aborted", 1)
+    except OSError as exc:
+        if exc.errno not in _USER_OS_ERRNOS or exc.filename is None:
+            raise
+        _fail(f"{exc.filename}: {exc.strerror}")
+    sys.exit(rv if isinstance(rv, int) else 0)

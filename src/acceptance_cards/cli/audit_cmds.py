@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -22,7 +21,7 @@ if TYPE_CHECKING:
 _out = Console(highlight=False, soft_wrap=True)
 
 
-class Executor(str, Enum):
+class Executor(StrEnum):
     local = "local"
     ray = "ray"
 
@@ -55,7 +54,7 @@ def audit(
     from ..audit.config import load_config
     from ..audit.outputs import write_outputs
     from ..audit.runner import plan_cells, run_audit
-    from ..io import atomic_write_text
+    from ..io import atomic_write_text, dumps_json
     from ..threads import pick_threads
 
     cfg = load_config(config)
@@ -77,7 +76,7 @@ def audit(
                                 progress=show, on_cell=lambda a: cell_done(a.plan.name))
         out = write_outputs(cells, output)
     timings = {a.plan.name: {"steps": a.timings, "cached": a.cached} for a in arts}
-    atomic_write_text(output / "timings.json", json.dumps(timings, indent=2, sort_keys=True) + "\n")
+    atomic_write_text(output / "timings.json", dumps_json(timings, indent=2, sort_keys=True) + "\n")
     for c in cells:
         _out.print(f"{c.name}: {c.card.verdict} — {c.card.summary}", markup=False)
     _out.print(f"report: {out.report}", markup=False)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from enum import Enum
+import math
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -11,7 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from ..build import CardMetadata, build_card_from_files
+from ..build import build_card_from_files
 from ..card import CardOptions, card_to_json, load_card, schema_text
 from ..constants import (
     CI_LEVEL,
@@ -24,22 +25,40 @@ from ..constants import (
     TAU,
 )
 from ..errors import InputError
-from ..io import atomic_write_text
+from ..io import atomic_write_many, atomic_write_text, check_inputs, check_outputs, read_text
+from ..metadata import CardMetadata
 from .check_cmds import REQUIRE_HELP, Level, enforce
 
 _out = Console(highlight=False, soft_wrap=True)
 
 
-class Claimed(str, Enum):
+class Claimed(StrEnum):
     shrinkage = "shrinkage"
     attack_targeted = "attack-targeted"
     unstated = "unstated"
 
 
-class Fmt(str, Enum):
+class Split(StrEnum):
+    heldout = "heldout"
+    fresh = "fresh"
+
+
+class Fmt(StrEnum):
     md = "md"
     html = "html"
     tex = "tex"
+
+
+def _check_options(**values: float) -> None:
+    """Numbers the option parser lets through that the card contract does not."""
+    for name, v in values.items():
+        if not math.isfinite(v):
+            raise InputError(f"must be a finite number, got {v!r}", field=f"--{name}")
+    if values["tau"] <= 0:
+        raise InputError(f"must be above 0, got {values['tau']!r}", field="--tau")
+    if values["floor"] > values["ceiling"]:
+        raise InputError(f"the degenerate floor {values['floor']} is above the ceiling "
+                         f"{values['ceiling']}", field="--floor")
 
 
 def _render(card: Any, fmt: str) -> str:
@@ -56,14 +75,16 @@ def card(
     cross_defense: Annotated[Path | None, typer.Option(help="Cross-task defense records.")] = None,
     mechanism: Annotated[Path | None, typer.Option(help="Mechanism file (gate c).")] = None,
     claimed_class: Annotated[Claimed, typer.Option(help="Claimed mechanism class.")] = Claimed.unstated,
-    seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = DEFAULT_SEED,
+    seed: Annotated[int, typer.Option(min=0, help="Bootstrap seed.")] = DEFAULT_SEED,
     resamples: Annotated[int, typer.Option(min=1, help="Bootstrap resamples.")] = N_RESAMPLES,
     ci_level: Annotated[float, typer.Option(min=0.5, max=0.999, help="CI level of (a).")] = CI_LEVEL,
     min_questions: Annotated[int, typer.Option(
         min=1, help="(a) is n/a below this many held-out question clusters.")] = MIN_QUESTION_CLUSTERS,
     tau: Annotated[float, typer.Option(min=0.0, help="τ of (c).")] = TAU,
-    floor: Annotated[float, typer.Option(help="Degenerate floor of (d).")] = DEGENERATE_FLOOR,
-    ceiling: Annotated[float, typer.Option(help="Degenerate ceiling of (d).")] = DEGENERATE_CEILING,
+    floor: Annotated[float, typer.Option(min=0.0, max=1.0, help="Degenerate floor of (d).")
+                     ] = DEGENERATE_FLOOR,
+    ceiling: Annotated[float, typer.Option(min=0.0, max=1.0, help="Degenerate ceiling of (d).")
+                       ] = DEGENERATE_CEILING,
     cross_restricted: Annotated[bool, typer.Option(
         help="The cross task ran a restricted recipe variant (d can only pass with caveat).")] = False,
     meta: Annotated[Path | None, typer.Option(
@@ -82,7 +103,12 @@ def card(
     """
     from ..stats.bootstrap import check_resamples
 
+    _check_options(ci_level=ci_level, tau=tau, floor=floor, ceiling=ceiling)
     check_resamples(resamples, ci_level, field="--resamples")
+    ins = {"--baseline": baseline, "--defense": defense, "--cross-baseline": cross_baseline,
+           "--cross-defense": cross_defense, "--mechanism": mechanism, "--meta": meta}
+    check_inputs(ins)
+    check_outputs({"--output": output, "--markdown": markdown, "--html": html}, list(ins.values()))
     options = CardOptions(
         seed=seed, n_resamples=resamples, ci_level=ci_level, min_questions=min_questions, tau=tau,
         degenerate_floor=floor, degenerate_ceiling=ceiling,
@@ -103,10 +129,9 @@ def card(
             "cells. If they are two models, import them with --cell NAME each (an importer names "
             "the cell after the model, and `hf/local` is `local` for every local model); "
             "--allow-same-cell builds it anyway", path=defense, field="cell")
-    atomic_write_text(output, card_to_json(c))
-    for path, fmt in ((markdown, "md"), (html, "html")):
-        if path is not None:
-            atomic_write_text(path, _render(c, fmt))
+    texts = {output: card_to_json(c)}  # rendered first: a render error writes nothing
+    texts |= {path: _render(c, fmt) for path, fmt in ((markdown, "md"), (html, "html")) if path}
+    atomic_write_many({path: text.encode("utf-8") for path, text in texts.items()})
     gates = " ".join(f"({g}) {getattr(c.diagnostics, g).verdict}" for g in "abcd")
     _out.print(f"{c.verdict} — {c.summary}; {gates}; deploy cost "
                f"{_pp(c.deploy_cost.point)} → {output}", markup=False)
@@ -146,13 +171,11 @@ def validate(
 
 
 def _kind(f: Path) -> str:
-    if f.suffix.lower() != ".json":
+    if f.suffix.lower() != ".json" or f.is_dir():
         return "records"
     try:
-        head = json.loads(f.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputError("no such file", path=f) from None
-    except json.JSONDecodeError:
+        head = json.loads(read_text(f))
+    except (json.JSONDecodeError, RecursionError):
         return "records"  # a .json that is JSON lines
     if isinstance(head, dict) and "diagnostics" in head:
         return "card"
@@ -167,6 +190,7 @@ def render_cmd(
     output: Annotated[Path | None, typer.Option("--output", "-o", help="File (default stdout).")] = None,
 ) -> None:
     """Render a card as Markdown, self-contained HTML, or a LaTeX table."""
+    check_outputs({"--output": output}, [card_path])
     text = _render(load_card(card_path), fmt.value)
     if output is None:
         typer.echo(text, nl=False)
@@ -221,10 +245,7 @@ def lint_claim(
     if (text is None) == (file is None):
         raise InputError("give the claim with exactly one of --text or --file")
     if file is not None:
-        try:
-            text = file.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise InputError("no such file", path=file) from None
+        text = read_text(file, what="claim file")
     assert text is not None
     rep = lint(load_card(card_path), text)
     for f in rep.findings:
@@ -239,6 +260,7 @@ def schema(
     output: Annotated[Path | None, typer.Option("--output", "-o", help="File (default stdout).")] = None,
 ) -> None:
     """Print (or write) the card JSON Schema generated from the model."""
+    check_outputs({"--output": output})
     if output is None:
         typer.echo(schema_text(), nl=False)
     else:
@@ -250,30 +272,41 @@ def power(
     sd_d: Annotated[float | None, typer.Option(help="SD across questions of d_q.")] = None,
     baseline: Annotated[Path | None, typer.Option("--baseline", "-b", help="Pilot baseline records.")] = None,
     defense: Annotated[Path | None, typer.Option("--defense", "-d", help="Pilot defense records.")] = None,
-    split: Annotated[str, typer.Option(help="Pilot split.")] = "heldout",
+    split: Annotated[Split, typer.Option(help="Pilot split.")] = Split.heldout,
     target_power: Annotated[float, typer.Option("--power", help="Target power.")] = POWER,
     ci_level: Annotated[float, typer.Option(help="CI level of gate (a).")] = CI_LEVEL,
 ) -> None:
     """Held-out questions needed to detect ΔG with the clustered design."""
     from ..stats.power import pilot_power, questions_for_power
 
-    if baseline is not None or defense is not None:
-        if baseline is None or defense is None:
-            raise InputError("pilot records need both --baseline and --defense")
-        from ..records import load_records
+    given = {"--effect": effect, "--sd-d": sd_d, "--power": target_power, "--ci-level": ci_level}
+    for name, v in given.items():
+        if v is not None and not math.isfinite(v):
+            raise InputError(f"must be a finite number, got {v!r}", field=name)
+    try:
+        if baseline is not None or defense is not None:
+            if baseline is None or defense is None:
+                raise InputError("pilot records need both --baseline and --defense")
+            from ..records import load_records
 
-        r = pilot_power(load_records(baseline), load_records(defense), split=split,
-                        effect=effect, power=target_power, ci_level=ci_level)
-        src = f"pilot {split} records ({r.pilot_questions} questions, observed ΔG {r.pilot_delta:+.4f})"
-        res = r.result
-    else:
-        if effect is None or sd_d is None:
-            raise InputError("give --effect and --sd-d, or pilot --baseline/--defense records")
-        try:
-            res = questions_for_power(effect=effect, sd_d=sd_d, power=target_power, ci_level=ci_level)
-        except ValueError as exc:
-            raise InputError(str(exc), field="effect/sd_d") from None
-        src = "assumed SD"
+            r = pilot_power(load_records(baseline), load_records(defense), split=split.value,
+                            effect=effect, power=target_power, ci_level=ci_level)
+            src = (f"pilot {split.value} records ({r.pilot_questions} questions, observed ΔG "
+                   f"{r.pilot_delta:+.4f})")
+            res = r.result
+        else:
+            if effect is None or sd_d is None:
+                raise InputError("give --effect and --sd-d, or pilot --baseline/--defense records")
+            res = questions_for_power(effect=effect, sd_d=sd_d, power=target_power,
+                                      ci_level=ci_level)
+            src = "assumed SD"
+    except OverflowError:  # |ΔG| so small that the count is beyond a float
+        raise InputError(f"ΔG {effect!r} is too small to detect with any feasible number of "
+                         "questions", field="--effect") from None
+    except InputError:
+        raise
+    except ValueError as exc:
+        raise InputError(str(exc), field="effect/sd_d") from None
     t = Table(title="Questions needed for gate (a)")
     for col in ("ΔG", "σ_d", "power", "CI level", "questions"):
         t.add_column(col)

@@ -13,7 +13,7 @@ Example (a shell step of a CI job):
 from __future__ import annotations
 
 import sys
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -23,7 +23,7 @@ from ..card import Card, load_card
 from ..verdict import LEVEL_NAMES, meets
 
 
-class Level(str, Enum):
+class Level(StrEnum):
     """The ``--require`` levels, strongest first (:data:`~acceptance_cards.verdict.LEVEL_NAMES`)."""
 
     full_card = "full-card"

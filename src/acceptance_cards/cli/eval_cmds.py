@@ -6,8 +6,7 @@ run, so ``acard --help`` works without the [models] extra.
 
 from __future__ import annotations
 
-import json
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -24,17 +23,17 @@ _out = Console(highlight=False, soft_wrap=True)
 DEFAULT_SPLIT_SEED = 0
 
 
-class Task(str, Enum):
+class Task(StrEnum):
     sandbagging = "sandbagging"
     sycophancy = "sycophancy"
 
 
-class SplitName(str, Enum):
+class SplitName(StrEnum):
     heldout = "heldout"
     fresh = "fresh"
 
 
-class Scorer(str, Enum):
+class Scorer(StrEnum):
     letter = "letter"
     option = "option"
 
@@ -83,6 +82,9 @@ def eval_cmd(
     Records are appended as they are computed; rerunning the same command after
     an interruption resumes where it stopped.
     """
+    from ..io import check_outputs
+
+    check_outputs({"--output": output}, [adapter, split_file, data, templates])
     torch = require("torch")
     require("transformers")
     from ..evidence.evaluate import evaluate, plan_jobs, summarize
@@ -122,13 +124,15 @@ def _print_summary(rows: list[Any], *, title: str) -> None:
 def _read_jsonl(path: Path) -> list[dict[str, Any]]:
     if not path.is_file():
         raise InputError("no such records file", path=path)
+    from ..io import iter_text_lines, loads_json
+
     out = []
-    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+    for lineno, line in iter_text_lines(path, what="records file"):
         if line.strip():
-            try:
-                out.append(json.loads(line))
-            except ValueError as exc:
-                raise InputError(f"not JSON ({exc})", path=path, line=lineno) from None
+            obj = loads_json(line, path=path, line=lineno)
+            if not isinstance(obj, dict):
+                raise InputError("expected a JSON object", path=path, line=lineno)
+            out.append(obj)
     return out
 
 
@@ -167,6 +171,9 @@ def data_split(
     if (output is None) == (inspect is None):
         raise InputError("give exactly one of -o FILE (create) or --inspect FILE",
                          field="output")
+    from ..io import check_outputs
+
+    check_outputs({"--output": output}, [data])
     if inspect is not None:
         sp = load_split(inspect)
     else:

@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from ..errors import InputError
-from ..io import atomic_write_text
+from ..io import atomic_write_text, check_outputs, read_text
 
 _out = Console(highlight=False, soft_wrap=True)
 _err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -57,8 +57,10 @@ def _overrides(maps: list[str] | None, map_file: Path | None) -> dict[str, Any]:
 
 @contextmanager
 def _progress(label: str, total: int | None) -> Iterator[Callable[[int], None]]:
+    # off when stderr is not a terminal: an error must stay the only line there
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), console=_err, transient=True) as bar:
+                  TimeElapsedColumn(), console=_err, transient=True,
+                  disable=not _err.is_terminal) as bar:
         task = bar.add_task(label, total=total)
         yield lambda n: bar.update(task, completed=n)
 
@@ -131,6 +133,7 @@ def import_inspect_cmd(
     """
     from ..importers.inspect_logs import count_samples, import_inspect, preview_inspect
 
+    check_outputs({"--output": output}, [*logs, map_file])
     overrides = _overrides(maps, map_file)
     if show:
         _show(*preview_inspect(logs, cell=cell, task=task, split=split, scorer=scorer,
@@ -176,6 +179,7 @@ def import_lm_eval_cmd(
     """
     from ..importers.lm_eval_samples import import_lm_eval, preview_lm_eval
 
+    check_outputs({"--output": output}, [*files, map_file])
     overrides = _overrides(maps, map_file)
     if show:
         _show(*preview_lm_eval(files, cell=cell, task=task, split=split, metric=metric,
@@ -205,14 +209,14 @@ def export_hf_cmd(
     With ``-o README.md`` it also writes ``.eval_results/acceptance-card.yaml`` beside it.
     """
     from ..card import load_card
-    from ..export.huggingface import to_model_card
+    from ..export.huggingface import check_front_matter, to_model_card
 
+    check_outputs({"--output": output}, [card_path])
     card = load_card(card_path)
     existing = None
     if output is not None and output.exists():
-        if output.is_dir():
-            raise InputError("is a folder; give the README.md file", path=output)
-        existing = output.read_text(encoding="utf-8")
+        existing = read_text(output, what="README")
+        check_front_matter(existing, path=output)
     mc = to_model_card(card, model_name=model_name, existing=existing, dataset_id=dataset_id,
                        dataset_name=dataset_name, base_model=base_model)
     text = str(mc)

@@ -27,8 +27,8 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
-from enum import Enum
+from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Literal, TextIO
 
 from rich.console import Console
@@ -42,7 +42,7 @@ PLAIN_INTERVAL_SECONDS = 30.0
 UNITS = {"train": "training steps", "eval": "records", "mechanism": "calibration items"}
 
 
-class ProgressMode(str, Enum):
+class ProgressMode(StrEnum):
     """``--progress``: ``auto`` is ``rich`` on a terminal and ``plain`` otherwise."""
 
     auto = "auto"
@@ -63,7 +63,7 @@ def resolve_mode(mode: ProgressMode, console: Console) -> Shown:
 
 def utc_stamp() -> str:
     """The current UTC time, to the second: ``2026-11-30T05:18:42Z``."""
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class PlainLog:

@@ -156,10 +156,13 @@ def mechanism_cmd(
     resamples: Annotated[int, typer.Option(min=0, help="Bootstrap resamples for ρ's CI.")
                          ] = 2000,
     ci_level: Annotated[float, typer.Option(min=0.5, max=0.999)] = 0.95,
-    seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = 0,
+    seed: Annotated[int, typer.Option(min=0, help="Bootstrap seed.")] = 0,
     threads: Annotated[int | None, typer.Option(min=1, max=2)] = None,
 ) -> None:
     """Gate (c): ρ's scalars for one fine-tune on its declared slice, written as JSON."""
+    from ..io import check_outputs
+
+    check_outputs({"--output": output}, [adapter, tuned, config])
     torch = require("torch")
     from ..evidence.models import pick_threads
     from ..evidence.signature import mechanism_for_adapter, mechanism_for_checkpoints

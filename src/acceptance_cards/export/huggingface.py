@@ -49,7 +49,7 @@ from .._lazy import require
 from ..card import Card
 from ..claims import applicable_rules, lint_claim
 from ..diagnostics.power import GatePower
-from ..errors import MissingExtraError
+from ..errors import InputError, MissingExtraError
 from ..render._format import (
     fmt_ci,
     fmt_int,
@@ -331,6 +331,34 @@ def _author_lines(card: Card) -> list[str]:
     return out + ([""] if out else [])
 
 
+def check_front_matter(text: str, *, path: str | Path | None = None) -> None:
+    """Refuse a README whose YAML front matter does not parse to a mapping (naming the line).
+
+    Example:
+        >>> check_front_matter("---\\nfoo: [open\\n---\\n# hi\\n")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        acceptance_cards.errors.InputError: line 2: README front matter is not valid YAML (...)
+    """
+    repocard = require("huggingface_hub.repocard", extra="hf")
+    import yaml
+
+    match = repocard.REGEX_YAML_BLOCK.search(text)
+    if match is None:
+        return
+    try:
+        data = yaml.safe_load(match.group(2))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        # the block starts on the line after the opening `---`
+        line = match.group(1).count("\n") + mark.line + 1 if mark is not None else None
+        problem = getattr(exc, "problem", None) or type(exc).__name__
+        raise InputError(f"README front matter is not valid YAML ({problem})", path=path,
+                         line=line) from None
+    if data is not None and not isinstance(data, dict):
+        raise InputError(f"README front matter must be a YAML mapping, got {type(data).__name__}",
+                         path=path, line=1)
+
+
 def to_model_card(card: Card, *, model_name: str | None = None, existing: str | None = None,
                   dataset_id: str = DEFAULT_DATASET_ID, dataset_name: str = DEFAULT_DATASET_NAME,
                   base_model: str | None = None) -> Any:
@@ -342,6 +370,7 @@ def to_model_card(card: Card, *, model_name: str | None = None, existing: str | 
     hub = require("huggingface_hub", extra="hf")
     section = card_section(card)
     if existing is not None and existing.strip():
+        check_front_matter(existing)
         mc = hub.ModelCard(existing, ignore_metadata_errors=True)
         body = mc.text
         if BEGIN in body and END in body:

@@ -68,6 +68,14 @@ from .mapping import Expr, FieldMapping, exprs, parse_expr, with_constants
 
 #: Log formats inspect_ai writes.
 LOG_SUFFIXES = (".eval", ".json")
+#: Most bytes a log may unpack to (a ``.eval`` archive's members together, or a ``.json``
+#: log's size): the reader holds a log's parts in memory, so a zip bomb must be refused
+#: before it is opened. 1 GiB is far above a real run's log (the 48-question fixtures
+#: unpack to about 0.5 MB).
+MAX_LOG_UNPACKED_BYTES = 1 << 30
+#: Highest unpacked/packed ratio a ``.eval`` member may have. JSON logs deflate about
+#: 10:1; deflate tops out near 1000:1, reached only by degenerate (bomb) content.
+MAX_LOG_COMPRESSION_RATIO = 200
 
 
 def default_mapping(scorer: str) -> FieldMapping:
@@ -99,12 +107,42 @@ def _header(path: Path) -> Any:
     if path.suffix not in LOG_SUFFIXES:
         raise InputError(f"not an inspect_ai log: expected {' or '.join(LOG_SUFFIXES)}",
                          path=path)
+    check_log_size(path)
     try:
         return log_mod.read_eval_log(str(path), header_only=True)
     except Exception as exc:  # inspect raises many types for an unreadable file
         raise InputError(f"not a readable inspect_ai log ({type(exc).__name__}: "
                          f"{str(exc).splitlines()[0][:200] if str(exc) else ''})",
                          path=path) from None
+
+
+def check_log_size(path: Path) -> None:
+    """Refuse a log that would unpack past :data:`MAX_LOG_UNPACKED_BYTES` (or looks like a bomb).
+
+    Example:
+        >>> check_log_size(Path("tests/fixtures/inspect/smollm2-base.eval"))  # doctest: +SKIP
+    """
+    import zipfile
+
+    limit = f"the limit is {MAX_LOG_UNPACKED_BYTES / 2**20:.0f} MiB"
+    if path.suffix != ".eval":
+        if path.stat().st_size > MAX_LOG_UNPACKED_BYTES:
+            raise InputError(f"log is {path.stat().st_size / 2**20:.0f} MiB; {limit}", path=path)
+        return
+    try:
+        with zipfile.ZipFile(path) as zf:
+            members = zf.infolist()
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise InputError(f"not a readable inspect_ai log (not a .eval archive: {exc})", path=path) from None
+    # zipfile reads a member only up to its declared size, so declared sizes bound memory
+    total = sum(m.file_size for m in members)
+    if total > MAX_LOG_UNPACKED_BYTES:
+        raise InputError(f"archive unpacks to {total / 2**20:.0f} MiB; {limit}", path=path)
+    for m in members:
+        if m.file_size > 1 << 20 and m.file_size > MAX_LOG_COMPRESSION_RATIO * max(m.compress_size, 1):
+            raise InputError(f"member {m.filename!r} unpacks {m.file_size // max(m.compress_size, 1)}:1 "
+                             f"(limit {MAX_LOG_COMPRESSION_RATIO}:1); refusing a likely zip bomb",
+                             path=path)
 
 
 def _scorer_names(header: Any) -> list[str]:

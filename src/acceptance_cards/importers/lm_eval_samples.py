@@ -50,6 +50,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputError
+from ..io import iter_text_lines
 from .assemble import (
     FieldSource,
     ImportResult,
@@ -140,19 +141,20 @@ def task_metadata(samples_path: Path, task_name: str | None) -> dict[str, Any] |
 def _lines(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
     if not path.is_file():
         raise InputError("no such samples file", path=path)
-    with path.open("r", encoding="utf-8") as fh:
-        for lineno, raw in enumerate(fh, 1):
-            if not raw.strip():
-                continue
-            try:
-                obj = json.loads(raw)
-            except json.JSONDecodeError as exc:
-                raise InputError(f"not valid JSON ({exc.msg}); is this an lm-eval "
-                                 "--log_samples file?", path=path, line=lineno) from None
-            if not isinstance(obj, dict) or "doc" not in obj:
-                raise InputError("not an lm-eval sample (no `doc`); is this a --log_samples "
-                                 "file?", path=path, line=lineno, field="doc")
-            yield lineno, obj
+    for lineno, raw in iter_text_lines(path, what="samples file"):
+        if not raw.strip():
+            continue
+        try:
+            obj = json.loads(raw)
+        except RecursionError:
+            raise InputError("JSON nested too deeply", path=path, line=lineno) from None
+        except json.JSONDecodeError as exc:
+            raise InputError(f"not valid JSON ({exc.msg}); is this an lm-eval "
+                             "--log_samples file?", path=path, line=lineno) from None
+        if not isinstance(obj, dict) or "doc" not in obj:
+            raise InputError("not an lm-eval sample (no `doc`); is this a --log_samples "
+                             "file?", path=path, line=lineno, field="doc")
+        yield lineno, obj
 
 
 def choose_filter(path: Path, requested: str | None) -> str | None:
