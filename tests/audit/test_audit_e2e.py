@@ -258,8 +258,11 @@ def test_killed_step_records_every_attempt_and_logs_plain_progress(config: Path)
     from acceptance_cards.audit.attempts import HEARTBEAT_SECONDS, read_attempts
     from acceptance_cards.cli.progress import PLAIN_INTERVAL_SECONDS
 
-    cfg = config.parent / "long-train.toml"  # long enough fine-tunes for a heartbeat to land
-    cfg.write_text(config.read_text().replace("steps = 3", "steps = 80"))
+    # primary-task fine-tunes long enough (~15 s here) that the kill after the first
+    # heartbeat lands well before the step ends
+    cfg = config.parent / "long-train.toml"
+    longer = "[train_by_task.sandbagging]\nsteps = 300\n\n[mechanism]"
+    cfg.write_text(config.read_text().replace("[mechanism]", longer))
     out, log = config.parent / "out-attempts", config.parent / "attempts-log.txt"
     with log.open("w") as fh:
         p = subprocess.Popen([sys.executable, "-m", "acceptance_cards", "audit", str(cfg), "-o", str(out)],
@@ -279,6 +282,7 @@ def test_killed_step_records_every_attempt_and_logs_plain_progress(config: Path)
     assert ("done", "tiny/attack-aware/s1: split") in [(e, r.rsplit(" (", 1)[0]) for e, r in events]
     key = next(iter(killed))
     first = read_attempts(work / key)  # as the kill left it: up to its last heartbeat
+    assert first[-1]["end"] == "running", "the step finished before the kill landed"
     start = time.monotonic()
     r = _acard("audit", str(cfg), "-o", str(out))
     wall = time.monotonic() - start
