@@ -29,7 +29,7 @@ def folder(tmp_path: Path) -> Path:
 
 
 def _argv(d: Path, seed: int) -> list[str]:
-    return ["card", "-b", str(d / "b.jsonl"), "-d", str(d / "d.jsonl"), "--resamples", "100",
+    return ["card", "-b", str(d / "b.jsonl"), "-d", str(d / "d.jsonl"), "--resamples", "200",
             "--seed", str(seed), "-o", str(d / "card.json"), "--markdown", str(d / "card.md"),
             "--html", str(d / "card.html")]
 

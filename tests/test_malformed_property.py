@@ -176,7 +176,7 @@ def test_malformed_records_are_refused(data: bytes, command: str, capsys: pytest
         bad, out = d / "bad.jsonl", d / "card.json"
         bad.write_bytes(data)
         argv = (["validate", str(bad)] if command == "validate" else
-                ["card", "-b", str(bad), "-d", str(d / "good.jsonl"), "--resamples", "50", "-o", str(out)])
+                ["card", "-b", str(bad), "-d", str(d / "good.jsonl"), "--resamples", "200", "-o", str(out)])
         _check(argv, bad, out, capsys)
 
 
@@ -187,7 +187,7 @@ def test_malformed_metadata_is_refused(data: bytes, capsys: pytest.CaptureFixtur
         bad, out = d / "meta.json", d / "card.json"
         bad.write_bytes(data)
         good = str(d / "good.jsonl")
-        _check(["card", "-b", good, "-d", good, "--resamples", "50", "--meta", str(bad), "-o", str(out)],
+        _check(["card", "-b", good, "-d", good, "--resamples", "200", "--meta", str(bad), "-o", str(out)],
                bad, out, capsys)
 
 
@@ -198,5 +198,5 @@ def test_malformed_mechanism_is_refused(data: bytes, capsys: pytest.CaptureFixtu
         bad, out = d / "mech.json", d / "card.json"
         bad.write_bytes(data)
         good = str(d / "good.jsonl")
-        _check(["card", "-b", good, "-d", good, "--resamples", "50", "--mechanism", str(bad), "-o", str(out)],
+        _check(["card", "-b", good, "-d", good, "--resamples", "200", "--mechanism", str(bad), "-o", str(out)],
                bad, out, capsys)
