@@ -273,3 +273,17 @@ def test_same_question_ids_with_other_outcomes_are_a_different_task() -> None:
     flipped.correct[i] = 1.0 - flipped.correct[i]
     assert run_cross_task_transfer(flipped, xd, delta_primary=-0.3, se_primary=0.04,
                                    primary=(b, d)).same_task is False
+
+
+def test_a_card_recorded_with_fewer_resamples_than_todays_minimum_still_loads(tmp_path: Path) -> None:
+    """The resample minimum applies to new cards; a written card is a record and must load."""
+    from acceptance_cards.card import card_to_json, load_card
+    from acceptance_cards.example import example_card
+
+    raw = json.loads(card_to_json(example_card(seed=0, n_resamples=400)))
+    raw["options"]["n_resamples"] = 100  # as an older tool version could have written it
+    path = tmp_path / "old.json"
+    path.write_text(json.dumps(raw))
+    assert load_card(path).options.n_resamples == 100
+    with pytest.raises(ValueError, match="too few"):
+        CardOptions(n_resamples=100, ci_level=0.95)

@@ -198,5 +198,6 @@ def test_malformed_mechanism_is_refused(data: bytes, capsys: pytest.CaptureFixtu
         bad, out = d / "mech.json", d / "card.json"
         bad.write_bytes(data)
         good = str(d / "good.jsonl")
-        _check(["card", "-b", good, "-d", good, "--resamples", "200", "--mechanism", str(bad), "-o", str(out)],
+        _check(["card", "-b", good, "-d", good, "--resamples", "200", "--mechanism", str(bad),
+                "-o", str(out)],
                bad, out, capsys)

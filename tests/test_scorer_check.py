@@ -74,3 +74,17 @@ def test_nonempty_filter() -> None:
         assert e.evaluate({"scores": {"choice": {"answer": answer}}}) is False
     assert e.evaluate({}) is False  # no value at all is "no answer", not MISSING
     assert parse_expr("x | lower").evaluate({}) is MISSING
+
+
+def test_lint_suggestions_never_offer_wording_a_suspect_scorer_forbids() -> None:
+    """A finding's suggestion obeys the same veto as ``allowed_phrases`` (it used not to)."""
+    b = records_from_rows(rows("base", [0] * 12, [1] * 12), name="b")
+    d = records_from_rows(rows("def", [0] * 12, [0] * 12), name="d")  # the scorer read nothing
+    card = build_card(b, d, options=CardOptions(seed=0, n_resamples=200))
+    assert card.diagnostics.a.verdict == "pass"  # ΔG = -1: only the note stands in the way
+    lint = lint_claim(card, "A safe fine-tuning method. A defense that generalizes.")
+    assert lint.findings
+    vetoed = ("gap reduction", "reduces the gap")
+    for f in lint.findings:
+        assert not any(v in f.suggestion for v in vetoed), (f.rule, f.suggestion)
+    assert not any(v in p for p in allowed_phrases(card) for v in vetoed)

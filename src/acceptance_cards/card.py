@@ -18,7 +18,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, model_validator
 
 from .constants import (
     CI_LEVEL,
@@ -35,6 +35,9 @@ from .diagnostics import BootstrapGate, ClaimedClass, FreshGate, SignatureGate, 
 from .io import read_json_object, validation_error
 from .verdict import CardVerdict, ClaimSupport
 
+#: Validation-context key set when a written card is read back (options are then records,
+#: not requests: checks that apply to new cards only are skipped).
+RECORDED = "recorded"
 #: Version of the card layout; bump on any incompatible field change.
 SCHEMA_VERSION = "1.0"
 
@@ -158,10 +161,17 @@ class CardOptions(_Frozen):
     cross_restricted_variant: bool = False
 
     @model_validator(mode="after")
-    def _enough_resamples(self) -> CardOptions:
-        """A resample count too small for the CI level is an input error (SPEC §10)."""
+    def _enough_resamples(self, info: ValidationInfo) -> CardOptions:
+        """A resample count too small for the CI level is an input error (SPEC §10).
+
+        Checked when options are given, not when a written card is read back
+        (:data:`RECORDED`): a card built before the minimum existed still loads,
+        renders and verifies against what it recorded.
+        """
         from .stats.bootstrap import resample_problem
 
+        if info.context and info.context.get(RECORDED):
+            return self
         why = resample_problem(self.n_resamples, self.ci_level)
         if why is not None:
             raise ValueError(why)
@@ -282,6 +292,6 @@ def load_card(path: str | Path) -> Card:
     """Read and validate a card JSON file; errors name the file and field."""
     raw = read_json_object(path)
     try:
-        return Card.model_validate(raw)
+        return Card.model_validate(raw, context={RECORDED: True})
     except ValidationError as exc:
         raise validation_error(exc, path=path, prefix="not a valid card: ") from None

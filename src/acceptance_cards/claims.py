@@ -326,17 +326,22 @@ def _cost_phrase(card: Card) -> str:
     return f"deployment-accuracy change of {fmt_pp(point)} reported outside the gate"
 
 
+def _permitted(rule: ClaimRule, card: Card, rules: list[tuple[ClaimRule, str]]) -> list[str]:
+    """``rule``'s allowed wording, less what a suspect scorer vetoes on this card."""
+    # a card whose scorer is suspect permits no other rule's gap wording either
+    if rule is SCORER_SUSPECT or not any(r is SCORER_SUSPECT for r, _ in rules):
+        return _rule_allowed(rule, card)
+    veto = [phrase_regex(f) for f in SCORER_SUSPECT.forbidden]
+    return [p for p in _rule_allowed(rule, card) if not any(v.search(p) for v in veto)]
+
+
 def allowed_phrases(card: Card) -> list[str]:
     """Every wording the card's evidence permits (deduplicated, rule order)."""
     seen: dict[str, None] = {}
     rules = applicable_rules(card)
-    # a card whose scorer is suspect permits no other rule's gap wording either
-    veto = [phrase_regex(f) for f in SCORER_SUSPECT.forbidden] \
-        if any(r is SCORER_SUSPECT for r, _ in rules) else []
     for rule, _ in rules:
-        for p in _rule_allowed(rule, card):
-            if rule is SCORER_SUSPECT or not any(v.search(p) for v in veto):
-                seen.setdefault(p, None)
+        for p in _permitted(rule, card, rules):
+            seen.setdefault(p, None)
     return list(seen)
 
 
@@ -434,16 +439,17 @@ def lint_claim(card: Card, text: str) -> ClaimLint:
     """
     norm = normalise(text)
     findings = []
+    rules = applicable_rules(card)
     for h, also in _choose(_hits(card, norm.text)):
         start, end = norm.span(h.start, h.end)
         findings.append(ClaimFinding(
             phrase=text[start:end], start=start, end=end, rule=h.rule.id,
             forbidden=h.forbidden, evidence=h.evidence,
-            suggestion=" / ".join(f'"{p}"' for p in _rule_allowed(h.rule, card)),
+            suggestion=" / ".join(f'"{p}"' for p in _permitted(h.rule, card, rules)),
             also_forbidden_by=also,
         ))
     return ClaimLint(
-        verdict=card.verdict, rules=[r.id for r, _ in applicable_rules(card)], findings=findings,
+        verdict=card.verdict, rules=[r.id for r, _ in rules], findings=findings,
         allowed_phrases=allowed_phrases(card),
     )
 

@@ -270,8 +270,10 @@ def test_killed_step_records_every_attempt_and_logs_plain_progress(config: Path)
         work, deadline = out / "artifacts" / "work" / "train", time.time() + 600
         killed: dict[str, list[dict[str, Any]]] = {}
         while time.time() < deadline and p.poll() is None and not killed:
+            # a step still running past its first heartbeat (a short step that is about
+            # to finish is not a fair target: the kill must land mid-step)
             killed = {w.name: a for w in work.glob("*") if (a := read_attempts(w))
-                      and a[-1]["seconds"] >= HEARTBEAT_SECONDS}
+                      and a[-1]["end"] == "running" and a[-1]["seconds"] >= HEARTBEAT_SECONDS}
             time.sleep(0.2)
         assert p.poll() is None, "the audit finished before it could be killed"
         os.kill(p.pid, signal.SIGKILL)
