@@ -8,8 +8,6 @@ a CI image that lacks the browser cannot pass silently.
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -20,29 +18,13 @@ from acceptance_cards.audit.outputs import AuditOutputs, write_outputs
 from acceptance_cards.build import build_card
 from acceptance_cards.card import CardOptions
 from acceptance_cards.example import example_mechanism, simulate_pair
-
-#: Flags that keep headless Chromium offline and free of first-run side effects.
-CHROMIUM_FLAGS = (
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run",
-    "--disable-default-apps", "--hide-scrollbars", "--mute-audio",
-)
-
-
-def in_ci() -> bool:
-    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+from browser import find_browser, run_chromium
 
 
 @pytest.fixture(scope="module")
 def browser() -> str:
-    """The Chromium binary; skip without it, except in CI, where its absence fails."""
-    for name in ("chromium", "chromium-browser", "google-chrome"):
-        found = shutil.which(name)
-        if found:
-            return found
-    if in_ci():
-        pytest.fail("headless Chromium is required in CI: apt-get install -y chromium")
-    pytest.skip("chromium is not installed (apt-get install -y chromium)")
+    """The Chromium binary (skip without it, except in CI: see :func:`browser.find_browser`)."""
+    return find_browser()
 
 
 def cell(name: str, seed: int, scenario: str, *, cross: str | None) -> CellResult:
@@ -64,14 +46,6 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> AuditOutputs:
              cell("safelora-s43", 43, "null", cross="null"),
              cell("gated-s44", 44, "heldout-only", cross=None)]
     return write_outputs(cells, tmp_path_factory.mktemp("report"))
-
-
-def run_chromium(browser: str, args: list[str], profile: Path
-                 ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [browser, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *args],
-        capture_output=True, text=True, timeout=120, check=False,
-    )
 
 
 class _Dom(HTMLParser):
