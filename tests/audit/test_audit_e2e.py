@@ -252,16 +252,27 @@ def _plain_events(log: str) -> list[tuple[str, str]]:
     return [(m[1], m[2]) for m in map(_LINE.match, log.splitlines()) if m]
 
 
+#: Training steps of the fine-tune the kill/resume test interrupts: long enough that a kill
+#: after the first heartbeat lands at least 100 steps before its end, on an idle or a busy machine.
+LONG_STEPS = 600
+
+
+def _checkpoint_step(work: Path) -> int:
+    """The last training checkpoint's step in a train step's work folder (0: none yet)."""
+    steps = [int(c.stem.split("-")[1]) for c in (work / "checkpoints").glob("step-*.safetensors")]
+    return max(steps, default=0)
+
+
 def test_killed_step_records_every_attempt_and_logs_plain_progress(config: Path) -> None:
     """A fine-tune SIGKILLed after a heartbeat and resumed records both attempts' seconds;
     with output redirected (not a terminal), progress is timestamped lines, while it runs."""
     from acceptance_cards.audit.attempts import HEARTBEAT_SECONDS, read_attempts
     from acceptance_cards.cli.progress import PLAIN_INTERVAL_SECONDS
 
-    # primary-task fine-tunes long enough (~15 s here) that the kill after the first
-    # heartbeat lands well before the step ends
+    # primary-task fine-tunes long enough that the kill after the first heartbeat lands
+    # well before the step ends
     cfg = config.parent / "long-train.toml"
-    longer = "[train_by_task.sandbagging]\nsteps = 300\n\n[mechanism]"
+    longer = f"[train_by_task.sandbagging]\nsteps = {LONG_STEPS}\n\n[mechanism]"
     cfg.write_text(config.read_text().replace("[mechanism]", longer))
     out, log = config.parent / "out-attempts", config.parent / "attempts-log.txt"
     with log.open("w") as fh:
@@ -270,10 +281,12 @@ def test_killed_step_records_every_attempt_and_logs_plain_progress(config: Path)
         work, deadline = out / "artifacts" / "work" / "train", time.time() + 600
         killed: dict[str, list[dict[str, Any]]] = {}
         while time.time() < deadline and p.poll() is None and not killed:
-            # a step still running past its first heartbeat (a short step that is about
-            # to finish is not a fair target: the kill must land mid-step)
+            # the long fine-tune, past its first heartbeat and well before its end: a short
+            # step (3 training steps, then model loading dominates) can pass a heartbeat in
+            # its last moments and finish before the kill lands
             killed = {w.name: a for w in work.glob("*") if (a := read_attempts(w))
-                      and a[-1]["end"] == "running" and a[-1]["seconds"] >= HEARTBEAT_SECONDS}
+                      and a[-1]["end"] == "running" and a[-1]["seconds"] >= HEARTBEAT_SECONDS
+                      and 0 < _checkpoint_step(w) <= LONG_STEPS - 100}
             time.sleep(0.2)
         assert p.poll() is None, "the audit finished before it could be killed"
         os.kill(p.pid, signal.SIGKILL)
