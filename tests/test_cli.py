@@ -9,22 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from acceptance_cards.example import example_mechanism, simulate_rows
-from acceptance_cards.mechanism import save_mechanism
-from helpers import row, write_jsonl
+from helpers import row, write_example_inputs, write_jsonl
 from helpers import run_cli as run
 
 
 @pytest.fixture
 def ev(tmp_path: Path) -> dict[str, str]:
-    rb, rd = simulate_rows(seed=1, n_heldout=12, n_fresh=40)
-    xb, xd = simulate_rows(seed=2, n_heldout=0, n_fresh=40, task="sycophancy")
-    p = {n: str(write_jsonl(tmp_path / f"{n}.jsonl", r))
-         for n, r in (("b", rb), ("d", rd), ("xb", xb), ("xd", xd))}
-    save_mechanism(example_mechanism(), tmp_path / "m.json")
-    p["m"] = str(tmp_path / "m.json")
-    p["dir"] = str(tmp_path)
-    return p
+    return write_example_inputs(tmp_path)
 
 
 def test_card_validate_verify_power_schema(ev: dict[str, str], capsys: pytest.CaptureFixture[str]) -> None:

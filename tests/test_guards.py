@@ -25,10 +25,9 @@ from acceptance_cards.constants import (
 from acceptance_cards.diagnostics import run_clustered_bootstrap, run_cross_task_transfer
 from acceptance_cards.errors import InputError
 from acceptance_cards.example import example_mechanism, simulate_pair, simulate_rows
-from acceptance_cards.mechanism import save_mechanism
 from acceptance_cards.stats.bootstrap import bootstrap_draws, min_resamples
 from helpers import run_cli as run
-from helpers import write_jsonl
+from helpers import write_example_inputs, write_jsonl
 
 OPTS = CardOptions(seed=0, n_resamples=500, claimed_class="attack-targeted")
 
@@ -162,14 +161,7 @@ def test_bootstrap_memory_is_bounded_per_resample() -> None:
 
 @pytest.fixture
 def files(tmp_path: Path) -> dict[str, str]:
-    rb, rd = simulate_rows(seed=1, n_heldout=12, n_fresh=40)
-    xb, xd = simulate_rows(seed=2, n_heldout=0, n_fresh=40, task="sycophancy")
-    p = {n: str(write_jsonl(tmp_path / f"{n}.jsonl", r))
-         for n, r in (("b", rb), ("d", rd), ("xb", xb), ("xd", xd))}
-    save_mechanism(example_mechanism(), tmp_path / "m.json")
-    p["m"] = str(tmp_path / "m.json")
-    p["dir"] = str(tmp_path)
-    return p
+    return write_example_inputs(tmp_path)
 
 
 def _card_args(f: dict[str, str], xb: str, xd: str, out: Path) -> list[str]:

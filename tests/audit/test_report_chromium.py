@@ -13,12 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from acceptance_cards.audit.cells import CellResult
-from acceptance_cards.audit.outputs import AuditOutputs, write_outputs
-from acceptance_cards.build import build_card
-from acceptance_cards.card import CardOptions
-from acceptance_cards.example import example_mechanism, simulate_pair
+from acceptance_cards.audit.outputs import AuditOutputs
 from browser import find_browser, run_chromium
+from helpers import synthetic_audit
 
 
 @pytest.fixture(scope="module")
@@ -27,25 +24,10 @@ def browser() -> str:
     return find_browser()
 
 
-def cell(name: str, seed: int, scenario: str, *, cross: str | None) -> CellResult:
-    b, d = simulate_pair(seed=seed, scenario=scenario)
-    xb = xd = None
-    if cross is not None:
-        xb, xd = simulate_pair(seed=seed + 1000, scenario=cross, task="sycophancy")
-    mech = example_mechanism("shrinkage")
-    card = build_card(b, d, cross_baseline=xb, cross_defense=xd, mechanism=mech,
-                      options=CardOptions(seed=seed, n_resamples=300, claimed_class="shrinkage"))
-    return CellResult(name=name, model="synthetic", recipe=name.rsplit("-", 1)[0], seed=seed,
-                      task="sandbagging", card=card, baseline=b, defense=d, cross_baseline=xb,
-                      cross_defense=xd, mechanism=mech)
-
-
 @pytest.fixture(scope="module")
 def report(tmp_path_factory: pytest.TempPathFactory) -> AuditOutputs:
-    cells = [cell("ac-adamw-s42", 42, "reduction", cross="floor"),
-             cell("safelora-s43", 43, "null", cross="null"),
-             cell("gated-s44", 44, "heldout-only", cross=None)]
-    return write_outputs(cells, tmp_path_factory.mktemp("report"))
+    out: AuditOutputs = synthetic_audit(tmp_path_factory.mktemp("report"))
+    return out
 
 
 class _Dom(HTMLParser):
