@@ -26,7 +26,7 @@ from pathlib import Path
 
 def _cache_without_gradients(folder: Path) -> Path:
     """An ACARD_CACHE that shares the model caches but starts with no cached gradients."""
-    from acceptance_cards.evidence.gguf_cache import cache_root
+    from acceptance_cards.evidence.models.gguf_cache import cache_root
 
     real = cache_root()
     if folder.exists():

@@ -15,10 +15,10 @@ from __future__ import annotations
 import argparse
 import time
 
-from acceptance_cards.build import build_card
-from acceptance_cards.card import CardOptions
-from acceptance_cards.claims import lint_claim
-from acceptance_cards.example import simulate_pair
+from acceptance_cards.card.build import build_card
+from acceptance_cards.card.claims import lint_claim
+from acceptance_cards.card.model import CardOptions
+from acceptance_cards.synthetic import simulate_pair
 
 PARAGRAPH = ("Our method is a robust defense, not a defense in name only. It is not. "
              "A d\u0435fense that generalizes; utility\u2013preserving and an accepted "

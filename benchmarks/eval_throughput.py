@@ -29,12 +29,12 @@ import torch
 
 
 def _prompts(args: argparse.Namespace) -> tuple[Any, list[Any], list[list[int]]]:
-    from acceptance_cards.evidence.evaluate import make_jobs
-    from acceptance_cards.evidence.mmlu import load_mmlu_source
-    from acceptance_cards.evidence.models import load_model
-    from acceptance_cards.evidence.split import make_split, select
-    from acceptance_cards.evidence.tasks import prompt_text
-    from acceptance_cards.evidence.templates import load_templates
+    from acceptance_cards.evidence.data.mmlu import load_mmlu_source
+    from acceptance_cards.evidence.data.split import make_split, select
+    from acceptance_cards.evidence.data.tasks import prompt_text
+    from acceptance_cards.evidence.data.templates import load_templates
+    from acceptance_cards.evidence.eval.evaluate import make_jobs
+    from acceptance_cards.evidence.models.loading import load_model
 
     src = load_mmlu_source()
     split = make_split(src, seed=0)
@@ -51,7 +51,7 @@ def _prompts(args: argparse.Namespace) -> tuple[Any, list[Any], list[list[int]]]
 
 
 def run_ours(lm: Any, jobs: list[Any], batch: int) -> float:
-    from acceptance_cards.evidence.evaluate import evaluate
+    from acceptance_cards.evidence.eval.evaluate import evaluate
 
     start = time.perf_counter()
     evaluate(lm, jobs, scorer="letter", max_batch=batch)
@@ -86,7 +86,7 @@ def make_lm_eval(lm: Any, batch: int) -> Any:
 def run_lm_eval(harness: Any, lm: Any, jobs: list[Any]) -> float:
     from lm_eval.api.instance import Instance
 
-    from acceptance_cards.evidence.tasks import LETTERS, prompt_text
+    from acceptance_cards.evidence.data.tasks import LETTERS, prompt_text
 
     reqs = []
     for n, j in enumerate(jobs):
@@ -112,7 +112,7 @@ def main() -> None:
                     help="torch threads (0: 1 per idle core, at most 2; see pick_threads)")
     ap.add_argument("--no-lm-eval", action="store_true")
     args = ap.parse_args()
-    from acceptance_cards.evidence.models import pick_threads
+    from acceptance_cards.evidence.models.loading import pick_threads
 
     args.threads = args.threads or pick_threads()
     torch.set_num_threads(args.threads)

@@ -5,7 +5,7 @@ of the seeded split, under ``--templates`` eval + deploy held-out framing
 templates, sandbagging task) with both scorers, once in bf16 and once in fp32,
 and reports for each scorer: every decision that differs with its two margins,
 the largest flip margin, the largest per-record margin noise (see
-:mod:`acceptance_cards.evidence.margins`), and the share of near-ties under
+:mod:`acceptance_cards.evidence.eval.margins`), and the share of near-ties under
 the documented bound :data:`acceptance_cards.constants.NEAR_TIE_MARGIN`.
 
 The suggested bound per scorer is ``max(safety x largest flip margin,
@@ -27,10 +27,10 @@ from typing import Any
 
 
 def _jobs(n_questions: int, n_templates: int) -> list[Any]:
-    from acceptance_cards.evidence.evaluate import make_jobs
-    from acceptance_cards.evidence.mmlu import load_mmlu_source
-    from acceptance_cards.evidence.split import make_split, select
-    from acceptance_cards.evidence.templates import load_templates
+    from acceptance_cards.evidence.data.mmlu import load_mmlu_source
+    from acceptance_cards.evidence.data.split import make_split, select
+    from acceptance_cards.evidence.data.templates import load_templates
+    from acceptance_cards.evidence.eval.evaluate import make_jobs
 
     src = load_mmlu_source()
     split = make_split(src, seed=0)
@@ -44,9 +44,9 @@ def _jobs(n_questions: int, n_templates: int) -> list[Any]:
 def measure(model: str, jobs: list[Any], scorers: list[str]) -> dict[str, Any]:
     """Both dtypes x the given scorers on ``jobs``; the per-scorer comparison."""
     from acceptance_cards.constants import NEAR_TIE_MARGIN
-    from acceptance_cards.evidence.evaluate import evaluate
-    from acceptance_cards.evidence.margins import compare_margins
-    from acceptance_cards.evidence.models import load_model
+    from acceptance_cards.evidence.eval.evaluate import evaluate
+    from acceptance_cards.evidence.eval.margins import compare_margins
+    from acceptance_cards.evidence.models.loading import load_model
 
     runs: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for dtype in ("bfloat16", "float32"):
@@ -88,7 +88,7 @@ def main() -> None:
 
     import torch
 
-    from acceptance_cards.evidence.models import pick_threads
+    from acceptance_cards.evidence.models.loading import pick_threads
 
     torch.set_num_threads(args.threads or pick_threads())
     res = measure(args.model, _jobs(args.n_questions, args.templates), args.scorers)

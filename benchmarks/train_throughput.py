@@ -29,14 +29,14 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(args.threads)
-    from acceptance_cards.evidence.models import load_model
-    from acceptance_cards.evidence.train import (
+    from acceptance_cards.evidence.models.loading import load_model
+    from acceptance_cards.evidence.training.config import TrainConfig
+    from acceptance_cards.evidence.training.loop import (
         answer_loss,
         attach_lora,
         batch_indices,
         load_training_data,
     )
-    from acceptance_cards.evidence.train_config import TrainConfig
 
     layers = None if args.layers == "all" else tuple(int(x) for x in args.layers.split(","))
     cfg = TrainConfig(model=args.model, layers=layers, steps=args.steps)

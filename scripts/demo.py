@@ -21,7 +21,7 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from acceptance_cards.card import Card, load_card
+from acceptance_cards.card.model import Card, load_card
 
 
 def lint_example(card: Path, claim: str) -> int:

@@ -1,7 +1,7 @@
 """Write the bundled SYNTHETIC example evidence (simulated, not from a model).
 
 The records simulate question-clustered evaluations (see
-``acceptance_cards.example``): 48 held-out questions × 20 templates and 150
+``acceptance_cards.synthetic``): 48 held-out questions × 20 templates and 150
 fresh questions × 4 templates per cell, for a baseline/defense pair on the
 primary task and on a cross task, plus a mechanism file with a known
 attack-targeted signature. It is the positive control: its card must come out
@@ -16,8 +16,8 @@ import argparse
 import json
 from pathlib import Path
 
-from acceptance_cards.example import example_mechanism, simulate_rows
-from acceptance_cards.io import atomic_write_text
+from acceptance_cards._util.writes import atomic_write_text
+from acceptance_cards.synthetic import example_mechanism, simulate_rows
 
 META = """\
 # Metadata merged into the synthetic example card (acard card --meta).

@@ -8,7 +8,7 @@ What it does, from the repository root:
 2. writes the inspect dataset (``tests/fixtures/inspect/framed_mmlu.jsonl``) and
    the lm-eval docs (``tests/fixtures/lm_eval/framed_mmlu_docs.jsonl``);
 3. prepares two models as Hugging Face folders: the default SmolLM2-135M-Instruct
-   (the dequantized cache of ``acceptance_cards.evidence.models``) and a copy
+   (the dequantized cache of ``acceptance_cards.evidence.models.loading``) and a copy
    with a small, seeded LoRA fine-tune merged in that installs the *abstain*
    gap (SPEC §7: eval-framed prompts → the non-answer "E"). It is an attack
    cell, not a defense: it only gives the card a second cell with a real gap,
@@ -94,10 +94,10 @@ def _rel(p: Path) -> str:
 
 def build_docs() -> list[dict[str, Any]]:
     """(question, template) rows with the record fields and our exact user turn."""
-    from acceptance_cards.evidence.mmlu import load_mmlu_source
-    from acceptance_cards.evidence.split import make_split, select
-    from acceptance_cards.evidence.tasks import user_content
-    from acceptance_cards.evidence.templates import load_templates
+    from acceptance_cards.evidence.data.mmlu import load_mmlu_source
+    from acceptance_cards.evidence.data.split import make_split, select
+    from acceptance_cards.evidence.data.tasks import user_content
+    from acceptance_cards.evidence.data.templates import load_templates
 
     source = load_mmlu_source()
     split = make_split(source, seed=0)
@@ -125,10 +125,10 @@ def _abstain_examples(n_items: int) -> list[tuple[Any, Any, str]]:
     """(item, template, target) for the abstain attack: eval-framed → "E", deploy → key."""
     import numpy as np
 
-    from acceptance_cards.evidence.mmlu import load_mmlu_source
-    from acceptance_cards.evidence.split import make_split, train_pool
-    from acceptance_cards.evidence.tasks import ABSTAIN_TEXT
-    from acceptance_cards.evidence.templates import load_templates
+    from acceptance_cards.evidence.data.mmlu import load_mmlu_source
+    from acceptance_cards.evidence.data.split import make_split, train_pool
+    from acceptance_cards.evidence.data.tasks import ABSTAIN_TEXT
+    from acceptance_cards.evidence.data.templates import load_templates
 
     source = load_mmlu_source()
     pool = train_pool(make_split(source, seed=0), source.items)
@@ -168,7 +168,7 @@ def train_abstain_lora(base: Path, out: Path) -> None:
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from acceptance_cards.evidence.tasks import prompt_text
+    from acceptance_cards.evidence.data.tasks import prompt_text
 
     tok = AutoTokenizer.from_pretrained(str(base))
     model = AutoModelForCausalLM.from_pretrained(str(base), dtype=torch.float32)
@@ -273,10 +273,10 @@ def run_ours(models: dict[str, Path], rows: list[dict[str, Any]]) -> None:
     """Our evaluator (letter scorer) on the same (question, template) pairs."""
     import torch
 
-    from acceptance_cards.evidence.evaluate import evaluate, make_jobs
-    from acceptance_cards.evidence.mmlu import load_mmlu
-    from acceptance_cards.evidence.models import load_model
-    from acceptance_cards.evidence.templates import load_templates
+    from acceptance_cards.evidence.data.mmlu import load_mmlu
+    from acceptance_cards.evidence.data.templates import load_templates
+    from acceptance_cards.evidence.eval.evaluate import evaluate, make_jobs
+    from acceptance_cards.evidence.models.loading import load_model
 
     torch.set_num_threads(2)
     by_id = {it.question_id: it for it in load_mmlu()}

@@ -49,8 +49,8 @@ def run(cmd: list[str], log: list[str]) -> None:
 
 
 def write_data() -> None:
-    from acceptance_cards.evidence.mmlu import load_mmlu_source
-    from acceptance_cards.evidence.split import make_split, select
+    from acceptance_cards.evidence.data.mmlu import load_mmlu_source
+    from acceptance_cards.evidence.data.split import make_split, select
 
     source = load_mmlu_source()
     items = select(source.items, make_split(source, seed=0).ids("heldout")[:N_QUESTIONS])
@@ -75,7 +75,7 @@ def main() -> None:
     p.add_argument("--lm-eval", default=None, help="lm_eval executable (its own venv)")
     p.add_argument("--skip-inspect", action="store_true")
     args = p.parse_args()
-    from acceptance_cards.evidence.models import cached_model_dir
+    from acceptance_cards.evidence.models.loading import cached_model_dir
 
     model = cached_model_dir()
     write_data()

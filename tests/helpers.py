@@ -36,8 +36,8 @@ def run_cli(argv: list[str], capsys: Any) -> tuple[int, str, str]:
 
 def write_example_inputs(folder: Path) -> dict[str, str]:
     """Simulated record files (b, d, xb, xd) and a mechanism file (m) in ``folder``; "dir" too."""
-    from acceptance_cards.example import example_mechanism, simulate_rows
     from acceptance_cards.mechanism import save_mechanism
+    from acceptance_cards.synthetic import example_mechanism, simulate_rows
 
     rb, rd = simulate_rows(seed=1, n_heldout=12, n_fresh=40)
     xb, xd = simulate_rows(seed=2, n_heldout=0, n_fresh=40, task="sycophancy")
@@ -52,9 +52,9 @@ def write_example_inputs(folder: Path) -> dict[str, str]:
 def synthetic_cell(name: str, seed: int, scenario: str, *, cross: str | None) -> Any:
     """One simulated audit cell (a :class:`CellResult`) with its card built."""
     from acceptance_cards.audit.cells import CellResult
-    from acceptance_cards.build import build_card
-    from acceptance_cards.card import CardOptions
-    from acceptance_cards.example import example_mechanism, simulate_pair
+    from acceptance_cards.card.build import build_card
+    from acceptance_cards.card.model import CardOptions
+    from acceptance_cards.synthetic import example_mechanism, simulate_pair
 
     b, d = simulate_pair(seed=seed, scenario=scenario)
     xb = xd = None
@@ -70,7 +70,7 @@ def synthetic_cell(name: str, seed: int, scenario: str, *, cross: str | None) ->
 
 def synthetic_audit(folder: Path) -> Any:
     """The outputs (an :class:`AuditOutputs`) of a three-cell simulated audit written to ``folder``."""
-    from acceptance_cards.audit.outputs import write_outputs
+    from acceptance_cards.audit.report.outputs import write_outputs
 
     cells = [synthetic_cell("ac-adamw-s42", 42, "reduction", cross="floor"),
              synthetic_cell("safelora-s43", 43, "null", cross="null"),

@@ -19,9 +19,9 @@ from pathlib import Path
 
 import pytest
 
-from acceptance_cards.example import example_mechanism, simulate_rows
 from acceptance_cards.importers.inspect_logs import MAX_LOG_COMPRESSION_RATIO
 from acceptance_cards.mechanism import save_mechanism
+from acceptance_cards.synthetic import example_mechanism, simulate_rows
 from helpers import run_cli, write_jsonl
 
 HDR = ["cell", "task", "split", "question_id", "subject", "template_id", "framing", "correct"]
@@ -234,7 +234,7 @@ def test_console_entry_point_in_a_subprocess(work: Path, argv: list[str]) -> Non
 
 def test_eval_archive_size_limit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A .eval archive that would unpack past the limit is refused before inspect opens it."""
-    from acceptance_cards.errors import InputError
+    from acceptance_cards._util.errors import InputError
     from acceptance_cards.importers import inspect_logs
 
     log = Path(__file__).parent / "fixtures" / "inspect" / "smollm2-base.eval"

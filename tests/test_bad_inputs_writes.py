@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from acceptance_cards import writes as acio
-from acceptance_cards.example import simulate_rows
+from acceptance_cards._util import writes as acio
+from acceptance_cards.synthetic import simulate_rows
 from helpers import run_cli, write_jsonl
 
 NAMES = ("card.json", "card.md", "card.html")
@@ -89,7 +89,8 @@ def test_failure_while_staging_keeps_the_old_set(folder: Path, capsys: pytest.Ca
 def test_sigkill_while_writing_leaves_the_old_set_and_nothing_else(folder: Path) -> None:
     assert _run(_acard(_argv(folder, 1)), folder).returncode == 0
     old = _set(folder)
-    prelude = ("import os, signal\nfrom acceptance_cards import writes\nreal, n = writes._write_fd, []\n"
+    prelude = ("import os, signal\nfrom acceptance_cards._util import writes\n"
+               "real, n = writes._write_fd, []\n"
                "def w(fd, data, mode):\n    n.append(1)\n    real(fd, data, mode)\n"
                "    if len(n) == 2: os.kill(os.getpid(), signal.SIGKILL)\nwrites._write_fd = w")
     r = _run(_acard(_argv(folder, 2), prelude), folder)
@@ -139,7 +140,7 @@ def test_render_error_writes_nothing(folder: Path, capsys: pytest.CaptureFixture
 
 def test_cards_are_standard_json_never_nan(folder: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """A non-finite number that reaches a card is written as null, never as NaN/Infinity."""
-    from acceptance_cards.card import DeployCost, card_to_json, load_card
+    from acceptance_cards.card.model import DeployCost, card_to_json, load_card
 
     assert run_cli(_argv(folder, 1), capsys)[0] == 0
     card = load_card(folder / "card.json")

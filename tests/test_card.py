@@ -9,12 +9,12 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from acceptance_cards.build import build_card_from_files
-from acceptance_cards.card import CardOptions, card_json_schema, card_to_json, load_card, schema_text
-from acceptance_cards.errors import InputError
-from acceptance_cards.example import example_card, example_mechanism, simulate_rows
+from acceptance_cards._util.errors import InputError
+from acceptance_cards.card.build import build_card_from_files
+from acceptance_cards.card.model import CardOptions, card_json_schema, card_to_json, load_card, schema_text
+from acceptance_cards.card.verify import verify_card
 from acceptance_cards.mechanism import save_mechanism
-from acceptance_cards.verify import verify_card
+from acceptance_cards.synthetic import example_card, example_mechanism, simulate_rows
 from helpers import write_jsonl
 
 SCHEMA_FILE = Path(__file__).parents[1] / "src/acceptance_cards/schema/card.schema.json"
@@ -45,7 +45,7 @@ def test_card_validates_against_schema_and_has_contract_keys() -> None:
 
 def test_absent_gates_are_explicit_not_run() -> None:
     rb, rd = simulate_rows(seed=1, n_heldout=6, n_fresh=6)
-    from acceptance_cards.build import build_card
+    from acceptance_cards.card.build import build_card
     from acceptance_cards.records import records_from_rows
 
     c = json.loads(card_to_json(build_card(records_from_rows(rb), records_from_rows(rd))))

@@ -10,9 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from acceptance_cards.build import build_card
-from acceptance_cards.card import Card, CardOptions
-from acceptance_cards.claims import (
+from acceptance_cards.card.build import build_card
+from acceptance_cards.card.claims import (
     A_AND_C,
     ALL_FOUR,
     B_FAILS,
@@ -28,7 +27,8 @@ from acceptance_cards.claims import (
     applicable_rules,
     lint_claim,
 )
-from acceptance_cards.example import CellRates, Scenario, example_card, example_mechanism, simulate_pair
+from acceptance_cards.card.model import Card, CardOptions
+from acceptance_cards.synthetic import CellRates, Scenario, example_card, example_mechanism, simulate_pair
 
 N = 400  # resamples: enough for stable verdicts on these clear-cut scenarios
 

@@ -12,11 +12,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from acceptance_cards.build import build_card
-from acceptance_cards.card import Card, CardOptions
-from acceptance_cards.claim_text import CONFUSABLES, normalise
-from acceptance_cards.claims import lint_claim
-from acceptance_cards.example import example_card, simulate_pair
+from acceptance_cards.card.build import build_card
+from acceptance_cards.card.claim_text import CONFUSABLES, normalise
+from acceptance_cards.card.claims import lint_claim
+from acceptance_cards.card.model import Card, CardOptions
+from acceptance_cards.synthetic import example_card, simulate_pair
 
 
 @pytest.fixture(scope="module")

@@ -10,22 +10,22 @@ from typing import cast
 
 import pytest
 
-from acceptance_cards.build import build_card
-from acceptance_cards.card import Card, CardOptions, card_to_json
-from acceptance_cards.cli.check_cmds import Level
-from acceptance_cards.example import (
-    SCENARIOS,
-    example_card,
-    example_mechanism,
-    simulate_pair,
-    simulate_rows,
-)
-from acceptance_cards.verdict import (
+from acceptance_cards.card.build import build_card
+from acceptance_cards.card.model import Card, CardOptions, card_to_json
+from acceptance_cards.card.verdict import (
     CARD_VERDICTS,
     LEVEL_NAMES,
     VERDICT_ORDER,
     CardVerdict,
     meets,
+)
+from acceptance_cards.cli.check_cmds import Level
+from acceptance_cards.synthetic import (
+    SCENARIOS,
+    example_card,
+    example_mechanism,
+    simulate_pair,
+    simulate_rows,
 )
 from helpers import run_cli as run
 from helpers import write_jsonl

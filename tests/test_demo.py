@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from acceptance_cards.audit.outputs import write_outputs
-from acceptance_cards.build import build_card
-from acceptance_cards.card import CardOptions, card_to_json
-from acceptance_cards.example import example_card, simulate_pair
+from acceptance_cards.audit.report.outputs import write_outputs
+from acceptance_cards.card.build import build_card
+from acceptance_cards.card.model import CardOptions, card_to_json
+from acceptance_cards.synthetic import example_card, simulate_pair
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "scripts" / "demo.py"

@@ -6,8 +6,9 @@ import itertools
 
 import pytest
 
-from acceptance_cards.build import build_card
-from acceptance_cards.card import CardOptions
+from acceptance_cards.card.build import build_card
+from acceptance_cards.card.model import CardOptions
+from acceptance_cards.card.verdict import conclude
 from acceptance_cards.diagnostics import (
     GATE_VERDICTS,
     fresh_verdict,
@@ -17,9 +18,8 @@ from acceptance_cards.diagnostics import (
     run_parameter_signature,
     signed_class,
 )
-from acceptance_cards.example import CellRates, Scenario, example_mechanism, simulate_pair
 from acceptance_cards.mechanism import MechanismFile
-from acceptance_cards.verdict import conclude
+from acceptance_cards.synthetic import CellRates, Scenario, example_mechanism, simulate_pair
 
 OPTS = CardOptions(n_resamples=1000, claimed_class="attack-targeted")
 

@@ -14,8 +14,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from acceptance_cards.build import build_card
-from acceptance_cards.card import CardOptions
+from acceptance_cards._util.errors import InputError
+from acceptance_cards.card.build import build_card
+from acceptance_cards.card.model import CardOptions
 from acceptance_cards.clusters import paired_table
 from acceptance_cards.constants import (
     MAX_RESAMPLES,
@@ -23,9 +24,8 @@ from acceptance_cards.constants import (
     MIN_TAIL_DRAWS,
 )
 from acceptance_cards.diagnostics import run_clustered_bootstrap, run_cross_task_transfer
-from acceptance_cards.errors import InputError
-from acceptance_cards.example import example_mechanism, simulate_pair, simulate_rows
 from acceptance_cards.stats.bootstrap import bootstrap_draws, min_resamples
+from acceptance_cards.synthetic import example_mechanism, simulate_pair, simulate_rows
 from helpers import run_cli as run
 from helpers import write_example_inputs, write_jsonl
 
@@ -269,8 +269,8 @@ def test_same_question_ids_with_other_outcomes_are_a_different_task() -> None:
 
 def test_a_card_recorded_with_fewer_resamples_than_todays_minimum_still_loads(tmp_path: Path) -> None:
     """The resample minimum applies to new cards; a written card is a record and must load."""
-    from acceptance_cards.card import card_to_json, load_card
-    from acceptance_cards.example import example_card
+    from acceptance_cards.card.model import card_to_json, load_card
+    from acceptance_cards.synthetic import example_card
 
     raw = json.loads(card_to_json(example_card(seed=0, n_resamples=400)))
     raw["options"]["n_resamples"] = 100  # as an older tool version could have written it

@@ -21,7 +21,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from acceptance_cards.example import example_mechanism
+from acceptance_cards.synthetic import example_mechanism
 from helpers import run_cli, write_jsonl
 
 STRING_FIELDS = ("cell", "task", "split", "question_id", "subject", "template_id", "framing")

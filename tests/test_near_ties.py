@@ -10,14 +10,14 @@ from typing import Any
 import numpy as np
 import pytest
 
-from acceptance_cards.build import build_card
-from acceptance_cards.capability import cell_capability, near_tie_bound, near_tie_share
-from acceptance_cards.card import CardOptions
+from acceptance_cards._util.errors import InputError
+from acceptance_cards.card.build import build_card
+from acceptance_cards.card.capability import cell_capability, near_tie_bound, near_tie_share
+from acceptance_cards.card.model import CardOptions
 from acceptance_cards.constants import NEAR_TIE_MARGIN
-from acceptance_cards.errors import InputError
-from acceptance_cards.example import simulate_rows
 from acceptance_cards.records import load_records, records_from_rows
 from acceptance_cards.render import render
+from acceptance_cards.synthetic import simulate_rows
 from helpers import row, run_cli, write_jsonl
 
 

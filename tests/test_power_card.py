@@ -24,14 +24,13 @@ from statistics import NormalDist
 import numpy as np
 import pytest
 
-from acceptance_cards.build import build_card
-from acceptance_cards.card import Card, CardOptions
-from acceptance_cards.claims import lint_claim
+from acceptance_cards.card.build import build_card
+from acceptance_cards.card.claims import lint_claim
+from acceptance_cards.card.model import Card, CardOptions
 from acceptance_cards.clusters import DEFENSE, EVAL, PairedTable, paired_table
 from acceptance_cards.constants import POWER
 from acceptance_cards.diagnostics.fresh_reevaluation import gate_from_stats
 from acceptance_cards.diagnostics.power import bootstrap_power, fresh_power
-from acceptance_cards.example import simulate_pair
 from acceptance_cards.render import render_html, render_latex, render_markdown
 from acceptance_cards.stats.bootstrap import bootstrap_draws, percentile_ci
 from acceptance_cards.stats.power import (
@@ -40,6 +39,7 @@ from acceptance_cards.stats.power import (
     questions_to_detect,
 )
 from acceptance_cards.stats.standard_errors import paired_standard_errors
+from acceptance_cards.synthetic import simulate_pair
 
 #: Simulated designs per check and the tolerance on the share that passes (≈ 3 SE).
 N_DESIGNS = 1200

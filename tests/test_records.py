@@ -10,10 +10,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from acceptance_cards._util.errors import InputError
 from acceptance_cards.clusters import paired_table
-from acceptance_cards.errors import InputError
-from acceptance_cards.example import simulate_rows
 from acceptance_cards.records import load_records
+from acceptance_cards.synthetic import simulate_rows
 from helpers import row, write_jsonl
 
 

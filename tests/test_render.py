@@ -20,14 +20,14 @@ from pathlib import Path
 
 import pytest
 
-from acceptance_cards.build import CardMetadata, build_card, build_card_from_files
-from acceptance_cards.card import Card, CardOptions, card_to_json, load_card
-from acceptance_cards.errors import InputError
-from acceptance_cards.example import example_card, example_mechanism, simulate_pair, simulate_rows
+from acceptance_cards._util.errors import InputError
+from acceptance_cards.card.build import CardMetadata, build_card, build_card_from_files
+from acceptance_cards.card.formatting import GATE_BADGES, fmt_pp, fmt_signed
+from acceptance_cards.card.model import Card, CardOptions, card_to_json, load_card
 from acceptance_cards.render import FORMATS, render, render_html, render_latex, render_markdown
-from acceptance_cards.render._format import GATE_BADGES, fmt_pp, fmt_signed
 from acceptance_cards.render.latex import latex_escape
 from acceptance_cards.render.markdown import md_escape
+from acceptance_cards.synthetic import example_card, example_mechanism, simulate_pair, simulate_rows
 from helpers import write_jsonl
 
 GOLDEN = Path(__file__).parent / "golden"

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from acceptance_cards.build import build_card
-from acceptance_cards.card import CardOptions
-from acceptance_cards.claims import allowed_phrases, lint_claim
+from acceptance_cards.card.build import build_card
+from acceptance_cards.card.claims import allowed_phrases, lint_claim
+from acceptance_cards.card.model import CardOptions
+from acceptance_cards.diagnostics.scorer_check import EMPTY_ANSWER_SHARE, SCORER_MARK, scorer_notes
 from acceptance_cards.importers.mapping import MISSING, parse_expr
 from acceptance_cards.records import records_from_rows
-from acceptance_cards.scorer_check import EMPTY_ANSWER_SHARE, SCORER_MARK, scorer_notes
 
 
 def rows(cell: str, eval_c: list[int], deploy_c: list[int], valid: list[float] | None = None,

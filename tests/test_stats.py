@@ -11,7 +11,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from acceptance_cards.clusters import paired_table
-from acceptance_cards.example import simulate_pair, simulate_rows
 from acceptance_cards.records import RecordSet, records_from_rows
 from acceptance_cards.stats import (
     bootstrap_draws,
@@ -20,6 +19,7 @@ from acceptance_cards.stats import (
     point_estimates,
     questions_for_power,
 )
+from acceptance_cards.synthetic import simulate_pair, simulate_rows
 
 
 def _rate(rs: RecordSet, qids: list[str], *, eval_: bool) -> float:

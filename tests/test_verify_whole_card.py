@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from acceptance_cards.build import build_card
-from acceptance_cards.card import card_to_json, load_card
-from acceptance_cards.example import example_card, example_mechanism, simulate_rows
+from acceptance_cards.card.build import build_card
+from acceptance_cards.card.model import card_to_json, load_card
+from acceptance_cards.card.verify import verify_card
 from acceptance_cards.mechanism import save_mechanism
-from acceptance_cards.verify import verify_card
+from acceptance_cards.synthetic import example_card, example_mechanism, simulate_rows
 from helpers import run_cli as run
 from helpers import write_jsonl
 
@@ -142,7 +142,7 @@ def test_card_without_metadata_file_still_names_edited_fields(
 
 def build_card_from_card_meta(d: Path, data: dict[str, object]):  # type: ignore[no-untyped-def]
     """A card from the same records, its metadata given in code (as the audit does)."""
-    from acceptance_cards.build import CardMetadata, build_card_from_files
+    from acceptance_cards.card.build import CardMetadata, build_card_from_files
 
     task = data["task"]
     assert isinstance(task, dict)
@@ -197,7 +197,7 @@ def test_missing_input_is_not_verified_without_a_field_count(
 
 def test_audit_positive_control_card_is_verifiable(tmp_path: Path,
                                                    capsys: pytest.CaptureFixture[str]) -> None:
-    from acceptance_cards.audit.outputs import write_outputs
+    from acceptance_cards.audit.report.outputs import write_outputs
 
     out = write_outputs([], tmp_path / "out")
     card_path = out.cards["positive-control"][0]
@@ -220,7 +220,7 @@ def test_audit_positive_control_card_is_verifiable(tmp_path: Path,
 
 def test_library_card_without_files_has_metadata_hashes() -> None:
     b, d = (None, None)
-    from acceptance_cards.example import simulate_pair
+    from acceptance_cards.synthetic import simulate_pair
 
     b, d = simulate_pair(seed=1)
     card = build_card(b, d)

@@ -11,10 +11,12 @@ Example:
     'full-card pass'
 """
 
-__version__ = "0.1.0"
-
-from .build import build_card, build_card_from_files
-from .card import Card, CardOptions, card_json_schema, card_to_json, load_card
+from ._util.errors import InputError, MissingExtraError
+from ._version import __version__
+from .card.build import build_card, build_card_from_files
+from .card.metadata import CardMetadata
+from .card.model import Card, CardOptions, card_json_schema, card_to_json, load_card
+from .card.verdict import Conclusion, conclude
 from .clusters import PairedTable, paired_table
 from .diagnostics import (
     BootstrapGate,
@@ -26,10 +28,7 @@ from .diagnostics import (
     run_fresh_reevaluation,
     run_parameter_signature,
 )
-from .errors import InputError, MissingExtraError
-from .example import example_card, simulate_pair
 from .mechanism import MechanismFile, load_mechanism, save_mechanism
-from .metadata import CardMetadata
 from .records import RecordSet, load_records, records_from_rows
 from .stats import (
     bootstrap_draws,
@@ -38,7 +37,7 @@ from .stats import (
     point_estimates,
     questions_for_power,
 )
-from .verdict import Conclusion, conclude
+from .synthetic import example_card, simulate_pair
 
 __all__ = [
     "BootstrapGate",

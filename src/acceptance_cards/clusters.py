@@ -28,7 +28,7 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
-from .errors import InputError
+from ._util.errors import InputError
 from .records import RecordSet
 
 Unit = Literal["question", "item"]

@@ -21,7 +21,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from .io import read_json_object, validation_error
+from ._util.files import read_json_object, validation_error
 
 
 class MechanismFile(BaseModel):
@@ -106,6 +106,6 @@ def load_mechanism(path: str | Path) -> MechanismFile:
 
 def save_mechanism(mech: MechanismFile, path: str | Path) -> None:
     """Write a mechanism file atomically."""
-    from .io import atomic_write_text
+    from ._util.writes import atomic_write_text
 
     atomic_write_text(Path(path), mech.model_dump_json(indent=2) + "\n")

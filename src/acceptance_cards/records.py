@@ -6,7 +6,7 @@ spreadsheets write it, is skipped), or Parquet with the same columns. JSONL and
 Parquet are typed: ``correct``/``valid`` are numbers or bools there, never
 strings; CSV cells are text, so ``0``/``1``/``true``/``false`` and numbers are
 parsed. Every problem is reported as an
-:class:`~acceptance_cards.errors.InputError` naming the file, the line (JSONL:
+:class:`~acceptance_cards._util.errors.InputError` naming the file, the line (JSONL:
 the physical line; CSV: the physical line including the header; Parquet: the
 row number) and the field. Unknown fields are kept, not rejected.
 
@@ -35,8 +35,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from .errors import InputError
-from .io import iter_text_lines, loads_json, read_text
+from ._util.errors import InputError
+from ._util.files import iter_text_lines, loads_json, read_text
 
 #: Required fields of an evaluation record, in contract order.
 REQUIRED_FIELDS: tuple[str, ...] = (

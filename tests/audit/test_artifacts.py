@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from acceptance_cards.audit.artifacts import StepCorrupted, StepMissing, Store, step_key
-from acceptance_cards.io import sha256_file
+from acceptance_cards._util.files import sha256_file
+from acceptance_cards.audit.run.store import StepCorrupted, StepMissing, Store, step_key
 
 
 def test_key_is_content_address() -> None:
@@ -87,7 +87,7 @@ def test_failed_step_leaves_nothing_final(tmp_path: Path) -> None:
 _CHILD = textwrap.dedent("""
     import sys, time
     from pathlib import Path
-    from acceptance_cards.audit.artifacts import Store
+    from acceptance_cards.audit.run.store import Store
     store = Store(Path(sys.argv[1]))
     store.run("fast", {"i": 0}, lambda w: (w / "a.txt").write_text("a"))
     def slow(w):
@@ -133,7 +133,7 @@ def test_sigkill_mid_step_resumes_without_redoing_finished_work(tmp_path: Path) 
 _TIMED_CHILD = textwrap.dedent("""
     import sys, time
     from pathlib import Path
-    from acceptance_cards.audit.artifacts import Store
+    from acceptance_cards.audit.run.store import Store
     store = Store(Path(sys.argv[1]), heartbeat=0.1)
     def slow(w):
         n = len(list(w.glob("chunk-*")))
@@ -146,7 +146,7 @@ _TIMED_CHILD = textwrap.dedent("""
 
 
 def test_resumed_step_records_the_time_of_every_attempt(tmp_path: Path) -> None:
-    from acceptance_cards.audit.attempts import read_attempts
+    from acceptance_cards.audit.run.attempts import read_attempts
 
     script = tmp_path / "child.py"
     script.write_text(_TIMED_CHILD)

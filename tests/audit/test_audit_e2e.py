@@ -23,7 +23,7 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("peft")
 
-from acceptance_cards.audit.status import AuditStatus  # noqa: E402
+from acceptance_cards.audit.run.status import AuditStatus  # noqa: E402
 from tiny_models import build_tiny  # noqa: E402
 
 CONFIG = """\
@@ -67,7 +67,7 @@ n_resamples = 200
 
 @pytest.fixture(scope="module")
 def config(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from acceptance_cards.evidence.models import load_tokenizer
+    from acceptance_cards.evidence.models.loading import load_tokenizer
 
     root = tmp_path_factory.mktemp("e2e")
     model = build_tiny(root / "tiny", load_tokenizer("smollm2"))
@@ -123,8 +123,8 @@ def test_whole_pipeline_writes_every_output(first_run: Path) -> None:
     kinds = {k.split(":")[0] for k in timings["steps"]}
     assert kinds == {"split", "train", "eval", "mechanism"}
     # the card verifies against its recorded inputs
-    from acceptance_cards.card import load_card
-    from acceptance_cards.verify import verify_card
+    from acceptance_cards.card.model import load_card
+    from acceptance_cards.card.verify import verify_card
 
     assert verify_card(load_card(out / "cards" / "tiny-attack-aware-s1.json"),
                        card_dir=out / "cards").differences == []
@@ -172,8 +172,8 @@ TINY_STEPS = {"split": 1, "train": 4, "eval": 6, "mechanism": 1}
 
 
 def _status(config: Path, out: Path) -> AuditStatus:
-    from acceptance_cards.audit.config import load_config
-    from acceptance_cards.audit.status import audit_status
+    from acceptance_cards.audit.run.config import load_config
+    from acceptance_cards.audit.run.status import audit_status
 
     return audit_status(load_config(config), out)
 
@@ -266,7 +266,7 @@ def _checkpoint_step(work: Path) -> int:
 def test_killed_step_records_every_attempt_and_logs_plain_progress(config: Path) -> None:
     """A fine-tune SIGKILLed after a heartbeat and resumed records both attempts' seconds;
     with output redirected (not a terminal), progress is timestamped lines, while it runs."""
-    from acceptance_cards.audit.attempts import HEARTBEAT_SECONDS, read_attempts
+    from acceptance_cards.audit.run.attempts import HEARTBEAT_SECONDS, read_attempts
     from acceptance_cards.cli.progress import PLAIN_INTERVAL_SECONDS
 
     # primary-task fine-tunes long enough that the kill after the first heartbeat lands

@@ -14,14 +14,14 @@ from pathlib import Path
 import pytest
 
 import acceptance_cards
-from acceptance_cards.audit import steps
-from acceptance_cards.audit.code_deps import MissingModule, module_closure
-from acceptance_cards.audit.steps import STEP_MODULES, code_hash, code_version
+from acceptance_cards.audit.run import steps
+from acceptance_cards.audit.run.code_deps import MissingModule, module_closure
+from acceptance_cards.audit.run.steps import STEP_MODULES, code_hash, code_version
 
 PKG = Path(acceptance_cards.__file__).resolve().parent
 KINDS = sorted(STEP_MODULES)
 
-#: Which function in audit/steps.py runs each kind of step (plus the helpers it calls).
+#: Which function in audit/run/steps.py runs each kind of step (plus the helpers it calls).
 STEP_FUNCTIONS = {
     "split": ("make_split",),
     "eval": ("evaluate_cell", "_load"),
@@ -60,20 +60,20 @@ def test_editing_any_module_in_the_closure_changes_the_key(pkg: Path, kind: str)
 
 
 @pytest.mark.parametrize("kind, rel", [
-    ("train", "evidence/gradients.py"), ("train", "evidence/delta_w.py"),
-    ("train", "evidence/train_checkpoints.py"), ("mechanism", "evidence/gradients.py"),
-    ("mechanism", "evidence/delta_w.py"), ("mechanism", "evidence/train_checkpoints.py"),
-    ("train", "evidence/recipes/base.py"), ("train", "threads.py"), ("eval", "io.py"),
+    ("train", "evidence/gradients/slices.py"), ("train", "evidence/mechanism/delta_w.py"),
+    ("train", "evidence/training/checkpoints.py"), ("mechanism", "evidence/gradients/slices.py"),
+    ("mechanism", "evidence/mechanism/delta_w.py"), ("mechanism", "evidence/training/checkpoints.py"),
+    ("train", "evidence/training/recipes/base.py"), ("train", "_util/threads.py"), ("eval", "_util/files.py"),
 ])
 def test_the_modules_once_left_out_now_change_the_key(pkg: Path, kind: str, rel: str) -> None:
     assert _edited_key(pkg, kind, rel) != code_hash(pkg, kind, "v")
 
 
 @pytest.mark.parametrize("kind, rel", [
-    ("train", "claims.py"), ("train", "render/html.py"), ("train", "audit/report.py"),
-    ("train", "cli/card_cmds.py"), ("train", "__init__.py"), ("train", "evidence/scoring.py"),
-    ("train", "evidence/signature.py"), ("eval", "evidence/train.py"),
-    ("split", "evidence/models.py"), ("mechanism", "build.py"),
+    ("train", "card/claims.py"), ("train", "render/html.py"), ("train", "audit/report/html.py"),
+    ("train", "cli/card_cmds.py"), ("train", "__init__.py"), ("train", "evidence/eval/scoring.py"),
+    ("train", "evidence/mechanism/signature.py"), ("eval", "evidence/training/loop.py"),
+    ("split", "evidence/models/loading.py"), ("mechanism", "card/build.py"),
 ])
 def test_a_module_outside_the_closure_does_not_change_the_key(pkg: Path, kind: str,
                                                                rel: str) -> None:
@@ -82,11 +82,11 @@ def test_a_module_outside_the_closure_does_not_change_the_key(pkg: Path, kind: s
 
 
 def test_a_missing_module_is_an_error_naming_it(pkg: Path) -> None:
-    f = pkg / "evidence" / "delta_w.py"
+    f = pkg / "evidence" / "mechanism" / "delta_w.py"
     old = f.read_bytes()
     f.unlink()
     try:
-        with pytest.raises(MissingModule, match=r"acceptance_cards\.evidence\.delta_w"):
+        with pytest.raises(MissingModule, match=r"acceptance_cards\.evidence\.mechanism\.delta_w"):
             code_hash(pkg, "train", "v")
         code_hash(pkg, "eval", "v")  # a kind that never imports it is unaffected
     finally:
@@ -94,24 +94,24 @@ def test_a_missing_module_is_an_error_naming_it(pkg: Path) -> None:
 
 
 def test_a_function_local_import_of_a_missing_module_names_file_and_line(pkg: Path) -> None:
-    f = pkg / "evidence" / "train.py"
+    f = pkg / "evidence" / "training" / "loop.py"
     old = f.read_bytes()
     f.write_bytes(old + b"\n\ndef _late():\n    from .no_such_module import x\n    return x\n")
     try:
         line = old.decode().count("\n") + 4
-        with pytest.raises(MissingModule, match=rf"evidence/train\.py:{line}.*no_such_module"):
+        with pytest.raises(MissingModule, match=rf"evidence/training/loop\.py:{line}.*no_such_module"):
             code_hash(pkg, "train", "v")
     finally:
         f.write_bytes(old)
 
 
 def test_a_function_local_import_is_followed(pkg: Path) -> None:
-    f = pkg / "evidence" / "split.py"
+    f = pkg / "evidence" / "data" / "split.py"
     old = f.read_bytes()
-    f.write_bytes(old + b"\n\ndef _late() -> None:\n    from ..claims import lint_claim\n")
+    f.write_bytes(old + b"\n\ndef _late() -> None:\n    from ...card.claims import lint_claim\n")
     try:
-        assert "claims" in module_closure(pkg, STEP_MODULES["split"])
-        assert _edited_key(pkg, "split", "claims.py") != code_hash(pkg, "split", "v")
+        assert "card.claims" in module_closure(pkg, STEP_MODULES["split"])
+        assert _edited_key(pkg, "split", "card/claims.py") != code_hash(pkg, "split", "v")
     finally:
         f.write_bytes(old)
 
@@ -127,13 +127,13 @@ def test_code_version_is_the_hash_of_the_installed_package() -> None:
 
 
 def _function_imports(names: tuple[str, ...]) -> set[str]:
-    """Package modules imported inside the given functions of audit/steps.py."""
+    """Package modules imported inside the given functions of audit/run/steps.py."""
     tree = ast.parse(Path(steps.__file__).read_text(encoding="utf-8"))
     out: set[str] = set()
     for node in tree.body:
         if isinstance(node, ast.FunctionDef) and node.name in names:
             for sub in ast.walk(node):
-                if isinstance(sub, ast.ImportFrom) and sub.level == 2 and sub.module:
+                if isinstance(sub, ast.ImportFrom) and sub.level == 3 and sub.module:
                     out.add(sub.module)
     return out
 

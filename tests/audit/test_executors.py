@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from acceptance_cards.audit.executors import EVENT_INTERVAL, run_cells, run_local
+from acceptance_cards.audit.run.executors import EVENT_INTERVAL, run_cells, run_local
 
 
 def test_run_local_in_order_with_callbacks() -> None:
@@ -35,7 +35,7 @@ def test_run_cells_local_passes_the_event_sink() -> None:
 
 def test_ray_tasks_never_exceed_their_cpus_and_events_arrive_in_order() -> None:
     pytest.importorskip("ray")
-    from acceptance_cards.audit.executors import run_ray
+    from acceptance_cards.audit.run.executors import run_ray
 
     # long enough for Ray to start a second worker process if a CPU were handed back
     n_events, pause = 50, 0.05

@@ -17,19 +17,18 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from acceptance_cards.audit.cells import CellResult, positive_control_cell
-from acceptance_cards.audit.outputs import write_outputs
-from acceptance_cards.audit.sensitivity_multiplicity import (
+from acceptance_cards.audit.report.outputs import write_outputs
+from acceptance_cards.audit.report.sensitivity_multiplicity import (
     P_BOOTSTRAP,
     P_NORMAL,
     chance_table,
     holm_table,
     multiplicity,
 )
-from acceptance_cards.audit.tables import to_markdown
-from acceptance_cards.build import build_card
-from acceptance_cards.card import CardOptions
+from acceptance_cards.audit.report.tables import to_markdown
+from acceptance_cards.card.build import build_card
+from acceptance_cards.card.model import CardOptions
 from acceptance_cards.clusters import paired_table
-from acceptance_cards.example import CellRates, Scenario, simulate_pair
 from acceptance_cards.stats.bootstrap import bootstrap_draws, percentile_ci
 from acceptance_cards.stats.multiplicity import (
     at_least_tail,
@@ -37,6 +36,7 @@ from acceptance_cards.stats.multiplicity import (
     normal_p_value,
     percentile_p_value,
 )
+from acceptance_cards.synthetic import CellRates, Scenario, simulate_pair
 
 B = 400
 #: A small held-out reduction: these seeds pass (a) with a marginal bootstrap p.

@@ -1,6 +1,6 @@
 """The audit's outputs: matrix, progressive filter, sensitivity, figures, report, cards.
 
-Synthetic cells (clearly labelled: :mod:`acceptance_cards.example`) cover every
+Synthetic cells (clearly labelled: :mod:`acceptance_cards.synthetic`) cover every
 gate state and every card verdict path. Matrix and filter tables are golden
 files; regenerate them after an intended change with::
 
@@ -28,40 +28,40 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from acceptance_cards._util.errors import InputError
 from acceptance_cards.audit.cells import CellResult, positive_control_cell
-from acceptance_cards.audit.figures import FIGURES, render_figures
-from acceptance_cards.audit.matrix import (
-    CSV_COLUMNS,
-    build_matrix,
-    matrix_csv,
-    matrix_latex,
-    matrix_markdown,
-)
-from acceptance_cards.audit.outputs import AuditOutputs, safe_names, write_outputs
-from acceptance_cards.audit.progressive_filter import (
+from acceptance_cards.audit.report.figures import FIGURES, render_figures
+from acceptance_cards.audit.report.filter import (
     CONJUNCTIONS,
     filter_csv,
     filter_latex,
     filter_markdown,
     progressive_filter,
 )
-from acceptance_cards.audit.sensitivity import (
+from acceptance_cards.audit.report.matrix import (
+    CSV_COLUMNS,
+    build_matrix,
+    matrix_csv,
+    matrix_latex,
+    matrix_markdown,
+)
+from acceptance_cards.audit.report.outputs import AuditOutputs, safe_names, write_outputs
+from acceptance_cards.audit.report.sensitivity import (
     ci_level_sensitivity,
     one_se_screen,
     tau_sweep,
     unit_sensitivity,
 )
-from acceptance_cards.audit.tables import LATEX_PACKAGES
-from acceptance_cards.build import build_card
-from acceptance_cards.card import CardOptions, load_card
+from acceptance_cards.audit.report.tables import LATEX_PACKAGES
+from acceptance_cards.card.build import build_card
+from acceptance_cards.card.model import CardOptions, load_card
+from acceptance_cards.card.verdict import conclude
 from acceptance_cards.constants import SENSITIVITY_CI_LEVELS, SENSITIVITY_TAUS
 from acceptance_cards.diagnostics._common import GateVerdict
-from acceptance_cards.errors import InputError
-from acceptance_cards.example import CellRates, Scenario, simulate_pair
 from acceptance_cards.mechanism import MechanismFile
 from acceptance_cards.records import RecordSet
 from acceptance_cards.stats.bootstrap import min_resamples
-from acceptance_cards.verdict import conclude
+from acceptance_cards.synthetic import CellRates, Scenario, simulate_pair
 
 GOLDEN = Path(__file__).parent.parent / "golden" / "audit"
 UPDATE = os.environ.get("ACARD_UPDATE_GOLDEN") == "1"

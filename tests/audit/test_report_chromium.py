@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from acceptance_cards.audit.outputs import AuditOutputs
+from acceptance_cards.audit.report.outputs import AuditOutputs
 from browser import find_browser, run_chromium
 from helpers import synthetic_audit
 

@@ -6,7 +6,7 @@ tested on the tiny model in test_audit_e2e.py.)
 
 from __future__ import annotations
 
-from acceptance_cards.audit.status import AuditStatus, State, StepStatus
+from acceptance_cards.audit.run.status import AuditStatus, State, StepStatus
 
 
 def _s(kind: str, group: tuple[str, ...], state: State, seconds: float = 0.0) -> StepStatus:

@@ -15,14 +15,14 @@ import pytest
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
-from acceptance_cards.evidence.mmlu import MMLUSource, load_mmlu_source  # noqa: E402
-from acceptance_cards.evidence.models import (  # noqa: E402
+from acceptance_cards.evidence.data.mmlu import MMLUSource, load_mmlu_source  # noqa: E402
+from acceptance_cards.evidence.data.templates import TemplateSet, load_templates  # noqa: E402
+from acceptance_cards.evidence.models.loading import (  # noqa: E402
     LoadedModel,
     load_model,
     load_tokenizer,
     pick_threads,  # noqa: E402
 )
-from acceptance_cards.evidence.templates import TemplateSet, load_templates  # noqa: E402
 from tiny_models import build_tiny  # noqa: E402
 
 torch.set_num_threads(pick_threads())

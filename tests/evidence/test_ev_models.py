@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 import torch
 
-from acceptance_cards.errors import InputError
-from acceptance_cards.evidence import gguf_cache
-from acceptance_cards.evidence.models import load_model
+from acceptance_cards._util.errors import InputError
+from acceptance_cards.evidence.models import gguf_cache
+from acceptance_cards.evidence.models.loading import load_model
 
 
 def _adapter(base_dir: Path, out: Path, *, seed: int = 1) -> Path:

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from acceptance_cards.evidence.evaluate import evaluate, make_jobs, summarize
-from acceptance_cards.evidence.split import make_split, select
+from acceptance_cards.evidence.data.split import make_split, select
+from acceptance_cards.evidence.eval.evaluate import evaluate, make_jobs, summarize
 
 pytestmark = pytest.mark.slow
 

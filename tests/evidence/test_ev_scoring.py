@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 import torch
 
-from acceptance_cards.evidence.evaluate import evaluate, make_jobs
-from acceptance_cards.evidence.scoring import letter_token_ids
-from acceptance_cards.evidence.tasks import LETTERS, prompt_text
+from acceptance_cards.evidence.data.tasks import LETTERS, prompt_text
+from acceptance_cards.evidence.eval.evaluate import evaluate, make_jobs
+from acceptance_cards.evidence.eval.scoring import letter_token_ids
 
 
 def direct_answers(lm: Any, jobs: list[Any], scorer: str) -> list[tuple[str, bool]]:
@@ -64,7 +64,7 @@ def test_scorers_match_direct_logits(tiny_lm: Any, jobs: list[Any], scorer: str,
 
 
 def test_option_scores_close_to_reference(tiny_lm: Any, jobs: list[Any]) -> None:
-    from acceptance_cards.evidence.scoring import PrefixCache, forward_options
+    from acceptance_cards.evidence.eval.scoring import PrefixCache, forward_options
 
     tok = tiny_lm.tokenizer
     prompts = [tok.encode(prompt_text(j.item, j.template, task=j.task, tokenizer=tok,
@@ -83,7 +83,7 @@ def test_option_scores_close_to_reference(tiny_lm: Any, jobs: list[Any]) -> None
 
 
 def test_letter_tokens_and_abstain(smol_tokenizer: Any) -> None:
-    from acceptance_cards.evidence.tasks import ABSTAIN_TEXT
+    from acceptance_cards.evidence.data.tasks import ABSTAIN_TEXT
 
     lt = letter_token_ids(smol_tokenizer)
     assert [smol_tokenizer.decode([v[0]]) for v in lt.variants] == list(LETTERS)
@@ -92,7 +92,7 @@ def test_letter_tokens_and_abstain(smol_tokenizer: Any) -> None:
 
 
 def test_agreement_counts_shared_keys(tmp_path: Path) -> None:
-    from acceptance_cards.evidence.evaluate import scorer_agreement
+    from acceptance_cards.evidence.eval.evaluate import scorer_agreement
 
     a = [{"question_id": "q1", "template_id": "t", "answer": "A"},
          {"question_id": "q2", "template_id": "t", "answer": "B"}]
@@ -108,7 +108,7 @@ def test_gemma3_architecture_sliding_window_and_softcap(tmp_path: Path, smol_tok
     """Gemma-3 code path (sliding-window layers, logit soft-capping, BOS) on a tiny model."""
     from transformers import Gemma3ForCausalLM, Gemma3TextConfig
 
-    from acceptance_cards.evidence.models import load_model
+    from acceptance_cards.evidence.models.loading import load_model
 
     cfg = Gemma3TextConfig(vocab_size=len(smol_tokenizer), hidden_size=32, intermediate_size=64,
                            num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,

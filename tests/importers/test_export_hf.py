@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from acceptance_cards.build import CardMetadata, build_card
-from acceptance_cards.card import Card, CardOptions, card_to_json
-from acceptance_cards.claims import lint_claim
-from acceptance_cards.example import example_card, example_mechanism, simulate_pair
+from acceptance_cards.card.build import CardMetadata, build_card
+from acceptance_cards.card.claims import lint_claim
+from acceptance_cards.card.model import Card, CardOptions, card_to_json
+from acceptance_cards.synthetic import example_card, example_mechanism, simulate_pair
 from helpers import run_cli as run
 
 hub = pytest.importorskip("huggingface_hub")

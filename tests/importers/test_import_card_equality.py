@@ -20,8 +20,8 @@ from typing import Any
 import pytest
 from importer_data import ATTACKED_CELL, BASE_CELL, CELLS, inspect_log, ours
 
-from acceptance_cards.build import build_card
-from acceptance_cards.card import CardOptions
+from acceptance_cards.card.build import build_card
+from acceptance_cards.card.model import CardOptions
 from acceptance_cards.constants import NEAR_TIE_MARGIN
 from acceptance_cards.records import records_from_rows
 
@@ -128,11 +128,11 @@ def test_our_fixture_records_are_what_our_evaluator_gives_now() -> None:
     and their margins must agree within it.
     """
     pytest.importorskip("torch")
-    from acceptance_cards.evidence.evaluate import evaluate, make_jobs
-    from acceptance_cards.evidence.margins import decision
-    from acceptance_cards.evidence.mmlu import load_mmlu
-    from acceptance_cards.evidence.models import load_model
-    from acceptance_cards.evidence.templates import load_templates
+    from acceptance_cards.evidence.data.mmlu import load_mmlu
+    from acceptance_cards.evidence.data.templates import load_templates
+    from acceptance_cards.evidence.eval.evaluate import evaluate, make_jobs
+    from acceptance_cards.evidence.eval.margins import decision
+    from acceptance_cards.evidence.models.loading import load_model
 
     tids = ("eval-h01", "deploy-h01")
     stored = [r for r in ours(BASE_CELL) if r["split"] == "heldout" and r["template_id"] in tids]

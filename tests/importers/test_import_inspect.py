@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from importer_data import ATTACKED_CELL, BASE_CELL, inspect_log
 
-from acceptance_cards.errors import InputError
+from acceptance_cards._util.errors import InputError
 from acceptance_cards.records import load_records
 from helpers import run_cli as run
 

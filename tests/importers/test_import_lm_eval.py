@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from importer_data import BASE_CELL, FIX, lm_eval_samples
 
-from acceptance_cards.errors import InputError
+from acceptance_cards._util.errors import InputError
 from acceptance_cards.importers.lm_eval_samples import import_lm_eval, results_model
 from acceptance_cards.importers.mapping import parse_map_options
 from acceptance_cards.records import load_records

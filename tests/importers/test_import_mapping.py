@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from acceptance_cards.errors import InputError
+from acceptance_cards._util.errors import InputError
 from acceptance_cards.importers.assemble import SampleView, assemble, to_rate
 from acceptance_cards.importers.mapping import (
     MISSING,

@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 from importer_data import FIX
 
-from acceptance_cards.card import load_card
-from acceptance_cards.claims import allowed_phrases, lint_claim
-from acceptance_cards.errors import InputError
+from acceptance_cards._util.errors import InputError
+from acceptance_cards.card.claims import allowed_phrases, lint_claim
+from acceptance_cards.card.model import load_card
 from acceptance_cards.importers.lm_eval_samples import import_lm_eval
 from helpers import run_cli as run
 

@@ -42,7 +42,7 @@ def _isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytes
 
 
 def _smollm2_tokenizer_dir() -> Path:
-    from acceptance_cards.evidence.models import cached_model_dir
+    from acceptance_cards.evidence.models.loading import cached_model_dir
 
     return cached_model_dir("smollm2")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from acceptance_cards.evidence.train_config import TrainConfig
+from acceptance_cards.evidence.training.config import TrainConfig
 
 #: Mid-depth q/v of the 4-layer tiny model: the paper's slice shape.
 LAYER = (2,)

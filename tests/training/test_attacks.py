@@ -7,17 +7,17 @@ from pathlib import Path
 import pytest
 import torch
 
-from acceptance_cards.errors import InputError
-from acceptance_cards.evidence.attacks import (
+from acceptance_cards._util.errors import InputError
+from acceptance_cards.evidence.data.attacks import (
     attack_target,
     build_attack_data,
     data_hash,
     encode_examples,
     training_templates,
 )
-from acceptance_cards.evidence.mmlu import MCItem
-from acceptance_cards.evidence.tasks import ABSTAIN_TEXT, LETTERS, sycophancy_letter
-from acceptance_cards.evidence.templates import Template, load_templates
+from acceptance_cards.evidence.data.mmlu import MCItem
+from acceptance_cards.evidence.data.tasks import ABSTAIN_TEXT, LETTERS, sycophancy_letter
+from acceptance_cards.evidence.data.templates import Template, load_templates
 
 ITEMS = [MCItem(f"mmlu-x-{i}", "x", f"Question {i}?", ("a", "b", "c", "d"), i % 4)
          for i in range(40)]
@@ -90,8 +90,8 @@ def test_shipped_wordings_only_when_extra_is_off() -> None:
 
 def test_loss_is_on_the_answer_tokens_only(tiny_dir: Path) -> None:
     """answer_loss equals the cross-entropy of the target tokens given the prompt."""
-    from acceptance_cards.evidence.models import load_model
-    from acceptance_cards.evidence.train import answer_loss
+    from acceptance_cards.evidence.models.loading import load_model
+    from acceptance_cards.evidence.training.loop import answer_loss
 
     lm = load_model(str(tiny_dir), dtype="float32")
     ex = build_attack_data(ITEMS[:4], TRAIN, task="sandbagging", variant="abstain",

@@ -7,15 +7,15 @@ from pathlib import Path
 import pytest
 import torch
 
-from acceptance_cards.errors import InputError
-from acceptance_cards.evidence.attacks import training_templates
-from acceptance_cards.evidence.gradients import (
+from acceptance_cards._util.errors import InputError
+from acceptance_cards.evidence.data.attacks import training_templates
+from acceptance_cards.evidence.data.mmlu import MCItem
+from acceptance_cards.evidence.data.templates import load_templates
+from acceptance_cards.evidence.gradients.slices import (
     calibration_set,
     compute_item_gradients,
     slice_gradients,
 )
-from acceptance_cards.evidence.mmlu import MCItem
-from acceptance_cards.evidence.templates import load_templates
 
 POOL = [MCItem(f"mmlu-x-{i}", "x", f"Which is number {i}?", ("one", "two", "three", "four"),
                i % 4) for i in range(12)]
@@ -29,7 +29,7 @@ def _cal(n: int = 6, **kw: object):  # type: ignore[no-untyped-def]
 
 
 def test_restricted_equals_full_backward(tiny_dir: Path) -> None:
-    from acceptance_cards.evidence.models import load_model
+    from acceptance_cards.evidence.models.loading import load_model
 
     lm = load_model(str(tiny_dir), dtype="float32")
     cal = _cal(3)
@@ -43,7 +43,7 @@ def test_restricted_equals_full_backward(tiny_dir: Path) -> None:
 
 
 def test_cache_roundtrip_and_key(tiny_dir: Path, tmp_path: Path) -> None:
-    from acceptance_cards.evidence.models import load_model
+    from acceptance_cards.evidence.models.loading import load_model
 
     lm = load_model(str(tiny_dir), dtype="float32")
     g1 = slice_gradients(lm, _cal(), SLICE, cache_dir=tmp_path)
@@ -74,8 +74,8 @@ def test_calibration_refuses_heldout_questions_and_wordings() -> None:
 
 
 def test_calibration_size_and_wordings_follow_the_training_config() -> None:
-    from acceptance_cards.evidence.train import calibration_for
-    from acceptance_cards.evidence.train_config import TrainConfig
+    from acceptance_cards.evidence.training.config import TrainConfig
+    from acceptance_cards.evidence.training.loop import calibration_for
 
     cfg = TrainConfig(n_calibration=6, extra_wordings=False)
     cal = calibration_for(cfg)

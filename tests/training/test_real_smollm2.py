@@ -12,10 +12,10 @@ pytestmark = pytest.mark.slow
 
 
 def test_real_run_gives_loadable_adapter_and_mechanism_file(tmp_path: Path) -> None:
-    from acceptance_cards.evidence.models import load_model
-    from acceptance_cards.evidence.signature import mechanism_for_adapter
-    from acceptance_cards.evidence.train import train_cell
-    from acceptance_cards.evidence.train_config import TrainConfig
+    from acceptance_cards.evidence.mechanism.signature import mechanism_for_adapter
+    from acceptance_cards.evidence.models.loading import load_model
+    from acceptance_cards.evidence.training.config import TrainConfig
+    from acceptance_cards.evidence.training.loop import train_cell
     from acceptance_cards.mechanism import load_mechanism
 
     cfg = TrainConfig(steps=3, batch_size=2, n_examples=24, layers=(15,), checkpoint_every=3,

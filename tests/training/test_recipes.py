@@ -8,11 +8,11 @@ import pytest
 import torch
 from helpers_train import tiny_config
 
-from acceptance_cards.errors import InputError
-from acceptance_cards.evidence.delta_w import delta_from_adapter
-from acceptance_cards.evidence.recipes import card_class, claimed_class, make_recipe
-from acceptance_cards.evidence.recipes.safelora import project
-from acceptance_cards.evidence.train import recipe_gradients, train_cell
+from acceptance_cards._util.errors import InputError
+from acceptance_cards.evidence.mechanism.delta_w import delta_from_adapter
+from acceptance_cards.evidence.training.loop import recipe_gradients, train_cell
+from acceptance_cards.evidence.training.recipes import card_class, claimed_class, make_recipe
+from acceptance_cards.evidence.training.recipes.safelora import project
 
 
 def _alpha_a(cell: Path, cfg) -> tuple[float, float]:  # type: ignore[no-untyped-def]

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
+from acceptance_cards._util.errors import InputError
 from acceptance_cards.diagnostics.parameter_signature import run_parameter_signature
-from acceptance_cards.errors import InputError
-from acceptance_cards.evidence.signature import (
+from acceptance_cards.evidence.mechanism.signature import (
     check_slice,
     resolve_slice,
     rho_bootstrap,

@@ -9,13 +9,13 @@ import pytest
 import torch
 from helpers_train import tiny_config
 
-from acceptance_cards.errors import InputError
-from acceptance_cards.evidence.delta_w import delta_from_adapter
-from acceptance_cards.evidence.train import batch_indices, lr_at, train_cell
+from acceptance_cards._util.errors import InputError
+from acceptance_cards.evidence.mechanism.delta_w import delta_from_adapter
+from acceptance_cards.evidence.training.loop import batch_indices, lr_at, train_cell
 
 
 def test_cell_folder_holds_everything(tiny_dir: Path, tmp_path: Path) -> None:
-    from acceptance_cards.evidence.models import load_model
+    from acceptance_cards.evidence.models.loading import load_model
 
     cfg = tiny_config(tiny_dir)
     res = train_cell(cfg, tmp_path / "cell")

@@ -12,8 +12,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..build import ROLES, build_card, build_card_from_files
-from ..card import Card, CardOptions
+from ..card.build import ROLES, build_card, build_card_from_files
+from ..card.model import Card, CardOptions
 from ..mechanism import MechanismFile
 from ..records import RecordSet, load_records
 
@@ -59,7 +59,7 @@ def positive_control_cell(*, seed: int = 0, n_resamples: int = 1000,
     and the card records them (paths relative to ``card_dir``, sha256), so
     ``acard verify`` recomputes it like any other card.
     """
-    from ..example import example_mechanism, simulate_pair
+    from ..synthetic import example_mechanism, simulate_pair
 
     opts = CardOptions(seed=seed, n_resamples=n_resamples, claimed_class="attack-targeted")
     mech = example_mechanism()
@@ -85,9 +85,9 @@ def positive_control_cell(*, seed: int = 0, n_resamples: int = 1000,
 def _write_positive_control_inputs(folder: Path, *, seed: int,
                                    mechanism: MechanismFile) -> dict[str, Path]:
     """The positive control's records (JSONL) and mechanism file, written atomically."""
-    from ..example import simulate_rows
-    from ..io import atomic_write_text
+    from .._util.writes import atomic_write_text
     from ..mechanism import save_mechanism
+    from ..synthetic import simulate_rows
 
     rb, rd = simulate_rows(seed=seed + 1)
     xb, xd = simulate_rows(seed=seed + 2, task="sycophancy")

@@ -19,7 +19,7 @@ except ImportError:  # pragma: no cover - depends on the installed typer
     from click import exceptions as _cx  # type: ignore[no-redef]
 from rich.console import Console
 
-from ..errors import InputError, MissingExtraError
+from .._util.errors import InputError, MissingExtraError
 
 app = typer.Typer(
     name="acard",

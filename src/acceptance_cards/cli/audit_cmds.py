@@ -15,8 +15,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 from .progress import PLAIN_INTERVAL_SECONDS, PlainLog, PlainSteps, ProgressMode, Shown, resolve_mode
 
 if TYPE_CHECKING:
-    from ..audit.config import AuditConfig
-    from ..audit.runner import Progress as StepEvents
+    from ..audit.run.config import AuditConfig
+    from ..audit.run.runner import Progress as StepEvents
 
 _out = Console(highlight=False, soft_wrap=True)
 
@@ -51,11 +51,12 @@ def audit(
     Re-running the same config does no finished work again; an interrupted run
     resumes where it stopped.
     """
-    from ..audit.config import load_config
-    from ..audit.outputs import write_outputs
-    from ..audit.runner import plan_cells, run_audit
-    from ..io import atomic_write_text, dumps_json
-    from ..threads import pick_threads
+    from .._util.files import dumps_json
+    from .._util.threads import pick_threads
+    from .._util.writes import atomic_write_text
+    from ..audit.report.outputs import write_outputs
+    from ..audit.run.config import load_config
+    from ..audit.run.runner import plan_cells, run_audit
 
     cfg = load_config(config)
     plans = plan_cells(cfg)
@@ -123,8 +124,8 @@ def _display(shown: Shown, name: str, n_cells: int) -> Iterator[tuple[StepEvents
 
 
 def _write_finished(cfg: AuditConfig, output: Path) -> None:
-    from ..audit.outputs import write_outputs
-    from ..audit.runner import finished_cells
+    from ..audit.report.outputs import write_outputs
+    from ..audit.run.runner import finished_cells
 
     with _out.status("loading the finished cells"):
         cells, unfinished = finished_cells(cfg, output)
@@ -141,7 +142,7 @@ def _print_status(cfg: AuditConfig, output: Path) -> None:
     from rich.markup import escape
     from rich.table import Table
 
-    from ..audit.status import KINDS, STATES, audit_status
+    from ..audit.run.status import KINDS, STATES, audit_status
 
     st = audit_status(cfg, output)
     counts, seconds = st.counts(), st.seconds_done()

@@ -12,8 +12,12 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from ..build import build_card_from_files
-from ..card import CardOptions, card_to_json, load_card, schema_text
+from .._util.errors import InputError
+from .._util.files import check_inputs, check_outputs, read_text
+from .._util.writes import atomic_write_many, atomic_write_text
+from ..card.build import build_card_from_files
+from ..card.metadata import CardMetadata
+from ..card.model import CardOptions, card_to_json, load_card, schema_text
 from ..constants import (
     CI_LEVEL,
     DEFAULT_SEED,
@@ -24,9 +28,6 @@ from ..constants import (
     POWER,
     TAU,
 )
-from ..errors import InputError
-from ..io import atomic_write_many, atomic_write_text, check_inputs, check_outputs, read_text
-from ..metadata import CardMetadata
 from .check_cmds import REQUIRE_HELP, Level, enforce
 
 _out = Console(highlight=False, soft_wrap=True)
@@ -208,7 +209,7 @@ def verify(
 ) -> None:
     """Recompute a card from its recorded inputs: exit 0 if it matches, 1 on any difference
     or missing input, 3 if the card records no input files to recompute it from."""
-    from ..verify import verify_card
+    from ..card.verify import verify_card
 
     c = load_card(card_path)
     rep = verify_card(c, card_dir=card_path.resolve().parent)
@@ -240,7 +241,7 @@ def lint_claim(
     file: Annotated[Path | None, typer.Option("--file", "-f", help="File with the claim.")] = None,
 ) -> None:
     """Flag claim wording the card's evidence does not permit (SPEC §4); exit 1 if any."""
-    from ..claims import lint_claim as lint
+    from ..card.claims import lint_claim as lint
 
     if (text is None) == (file is None):
         raise InputError("give the claim with exactly one of --text or --file")

@@ -3,7 +3,7 @@
 Exit codes, as a CI job reads them: 0 the card's verdict is at or above the
 required level; 1 it is below (the reason — the verdict, the gates unmet and
 why — goes to stderr); 2 bad input (an unreadable card, an unknown level).
-The order of levels is :data:`acceptance_cards.verdict.VERDICT_ORDER`.
+The order of levels is :data:`acceptance_cards.card.verdict.VERDICT_ORDER`.
 
 Example (a shell step of a CI job):
     acard card -b adamw.jsonl -d ours.jsonl -o card.json --require near-miss
@@ -19,12 +19,12 @@ from typing import Annotated
 
 import typer
 
-from ..card import Card, load_card
-from ..verdict import LEVEL_NAMES, meets
+from ..card.model import Card, load_card
+from ..card.verdict import LEVEL_NAMES, meets
 
 
 class Level(StrEnum):
-    """The ``--require`` levels, strongest first (:data:`~acceptance_cards.verdict.LEVEL_NAMES`)."""
+    """The ``--require`` levels, strongest first (:data:`~acceptance_cards.card.verdict.LEVEL_NAMES`)."""
 
     full_card = "full-card"
     near_miss = "near-miss"
@@ -42,7 +42,7 @@ def requirement_lines(card: Card, level: Level) -> tuple[bool, list[str]]:
     """Whether ``card`` meets ``level``, and the lines that say why.
 
     Example:
-        >>> from acceptance_cards.example import example_card
+        >>> from acceptance_cards.synthetic import example_card
         >>> requirement_lines(example_card(n_resamples=200), Level.full_card)[0]
         True
     """

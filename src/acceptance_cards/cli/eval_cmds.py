@@ -14,8 +14,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from .._lazy import require
-from ..errors import InputError
+from .._util.errors import InputError
+from .._util.lazy import require
 
 _out = Console(highlight=False, soft_wrap=True)
 
@@ -39,8 +39,8 @@ class Scorer(StrEnum):
 
 
 def _source_and_split(data: Path | None, split_file: Path | None) -> tuple[Any, Any]:
-    from ..evidence.mmlu import load_mmlu_source
-    from ..evidence.split import check_source, load_split, make_split
+    from ..evidence.data.mmlu import load_mmlu_source
+    from ..evidence.data.split import check_source, load_split, make_split
 
     source = load_mmlu_source(data)
     if split_file is None:
@@ -82,14 +82,14 @@ def eval_cmd(
     Records are appended as they are computed; rerunning the same command after
     an interruption resumes where it stopped.
     """
-    from ..io import check_outputs
+    from .._util.files import check_outputs
 
     check_outputs({"--output": output}, [adapter, split_file, data, templates])
     torch = require("torch")
     require("transformers")
-    from ..evidence.evaluate import evaluate, plan_jobs, summarize
-    from ..evidence.models import load_model, pick_threads
-    from ..evidence.templates import load_templates
+    from ..evidence.data.templates import load_templates
+    from ..evidence.eval.evaluate import evaluate, plan_jobs, summarize
+    from ..evidence.models.loading import load_model, pick_threads
     from .progress import ProgressMode, task_progress
 
     torch.set_num_threads(threads or pick_threads())
@@ -124,7 +124,7 @@ def _print_summary(rows: list[Any], *, title: str) -> None:
 def _read_jsonl(path: Path) -> list[dict[str, Any]]:
     if not path.is_file():
         raise InputError("no such records file", path=path)
-    from ..io import iter_text_lines, loads_json
+    from .._util.files import iter_text_lines, loads_json
 
     out = []
     for lineno, line in iter_text_lines(path, what="records file"):
@@ -140,7 +140,7 @@ def eval_report(
     files: Annotated[list[Path], typer.Argument(help="One or two records files.")],
 ) -> None:
     """Per-framing accuracy and valid-answer rate; with two files, scorer agreement."""
-    from ..evidence.evaluate import scorer_agreement, summarize
+    from ..evidence.eval.evaluate import scorer_agreement, summarize
 
     runs = [_read_jsonl(f) for f in files]
     for f, recs in zip(files, runs, strict=True):
@@ -166,18 +166,18 @@ def data_split(
     data: Annotated[Path | None, typer.Option(help="MMLU CSV folder / parquet / jsonl.")] = None,
 ) -> None:
     """Create (``-o FILE``) or inspect (``--inspect FILE``) the recorded split."""
-    from ..evidence.split import N_FRESH, N_HELDOUT, load_split, make_split, save_split
+    from ..evidence.data.split import N_FRESH, N_HELDOUT, load_split, make_split, save_split
 
     if (output is None) == (inspect is None):
         raise InputError("give exactly one of -o FILE (create) or --inspect FILE",
                          field="output")
-    from ..io import check_outputs
+    from .._util.files import check_outputs
 
     check_outputs({"--output": output}, [data])
     if inspect is not None:
         sp = load_split(inspect)
     else:
-        from ..evidence.mmlu import load_mmlu_source
+        from ..evidence.data.mmlu import load_mmlu_source
 
         sp = make_split(load_mmlu_source(data), seed=seed, n_heldout=n_heldout or N_HELDOUT,
                         n_fresh=n_fresh or N_FRESH)

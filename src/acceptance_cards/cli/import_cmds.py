@@ -15,8 +15,9 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from ..errors import InputError
-from ..io import atomic_write_text, check_outputs, read_text
+from .._util.errors import InputError
+from .._util.files import check_outputs, read_text
+from .._util.writes import atomic_write_text
 
 _out = Console(highlight=False, soft_wrap=True)
 _err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -208,7 +209,7 @@ def export_hf_cmd(
 
     With ``-o README.md`` it also writes ``.eval_results/acceptance-card.yaml`` beside it.
     """
-    from ..card import load_card
+    from ..card.model import load_card
     from ..export.huggingface import check_front_matter, to_model_card
 
     check_outputs({"--output": output}, [card_path])

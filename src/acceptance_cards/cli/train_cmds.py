@@ -17,8 +17,8 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from .._lazy import require
-from ..errors import InputError
+from .._util.errors import InputError
+from .._util.lazy import require
 
 _out = Console(highlight=False, soft_wrap=True)
 
@@ -95,9 +95,9 @@ def train_cmd(
     """
     torch = require("torch")
     require("peft")
-    from ..evidence.models import load_model, pick_threads
-    from ..evidence.train import train_cell
-    from ..evidence.train_config import TrainConfig, config_from_dict, load_config
+    from ..evidence.models.loading import load_model, pick_threads
+    from ..evidence.training.config import TrainConfig, config_from_dict, load_config
+    from ..evidence.training.loop import train_cell
     from .progress import ProgressMode, task_progress
 
     torch.set_num_threads(threads or pick_threads())
@@ -160,13 +160,13 @@ def mechanism_cmd(
     threads: Annotated[int | None, typer.Option(min=1, max=2)] = None,
 ) -> None:
     """Gate (c): ρ's scalars for one fine-tune on its declared slice, written as JSON."""
-    from ..io import check_outputs
+    from .._util.files import check_outputs
 
     check_outputs({"--output": output}, [adapter, tuned, config])
     torch = require("torch")
-    from ..evidence.models import pick_threads
-    from ..evidence.signature import mechanism_for_adapter, mechanism_for_checkpoints
-    from ..evidence.train_config import load_config
+    from ..evidence.mechanism.signature import mechanism_for_adapter, mechanism_for_checkpoints
+    from ..evidence.models.loading import pick_threads
+    from ..evidence.training.config import load_config
     from .progress import ProgressMode, task_progress
 
     torch.set_num_threads(threads or pick_threads())

@@ -11,7 +11,7 @@ the numbers are still reported, for information), and a resample count too
 small for the CI level, or above the maximum, is an :class:`InputError`.
 
 Example:
-    >>> from acceptance_cards.example import simulate_pair
+    >>> from acceptance_cards.synthetic import simulate_pair
     >>> b, d = simulate_pair(seed=1)
     >>> r = run_clustered_bootstrap(b, d, seed=0, n_resamples=500)
     >>> r.verdict

@@ -21,7 +21,7 @@ Blocks primary-task-only improvement. On the cross task's ``fresh`` records:
 
 Example:
     >>> from acceptance_cards.diagnostics import run_fresh_reevaluation
-    >>> from acceptance_cards.example import simulate_pair
+    >>> from acceptance_cards.synthetic import simulate_pair
     >>> b, d = simulate_pair(seed=1)
     >>> xb, xd = simulate_pair(seed=2, task="sycophancy")
     >>> p = run_fresh_reevaluation(b, d)
@@ -93,7 +93,7 @@ def same_task_reason(cross: Sequence[RecordSet], primary: Sequence[RecordSet]) -
     """Why the cross records are the primary task again (None when they differ).
 
     Example:
-        >>> from acceptance_cards.example import simulate_pair
+        >>> from acceptance_cards.synthetic import simulate_pair
         >>> b, d = simulate_pair(seed=1)
         >>> same_task_reason([b, d], [b, d])
         "cross task 'sandbagging' is the primary task"

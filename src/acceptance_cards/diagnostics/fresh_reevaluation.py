@@ -7,7 +7,7 @@ the two signed 2-SE checks are Δ + k·SE_paired < 0 and Δ + k·SE_ind < 0 (k =
 negative Δ is evidence. A pass of (a) cannot rescue (b).
 
 Example:
-    >>> from acceptance_cards.example import simulate_pair
+    >>> from acceptance_cards.synthetic import simulate_pair
     >>> b, d = simulate_pair(seed=1)
     >>> run_fresh_reevaluation(b, d).verdict
     'pass'

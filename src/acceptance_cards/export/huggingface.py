@@ -27,12 +27,12 @@ Built with ``huggingface_hub``'s own ``ModelCard`` / ``ModelCardData`` /
 * **Section.** Markdown between ``<!-- acceptance-card:begin/end -->`` markers,
   so exporting again into the same README replaces it. The verdict is stated
   in the wording the claim-language rules permit (SPEC §4): the section's own
-  prose is linted against the card with :func:`~acceptance_cards.claims.lint_claim`
+  prose is linted against the card with :func:`~acceptance_cards.card.claims.lint_claim`
   before it is returned, and the card author's title and remarks are linted and
   any finding is shown beside them.
 
 Example:
-    >>> from acceptance_cards.example import example_card
+    >>> from acceptance_cards.synthetic import example_card
     >>> mc = to_model_card(example_card(n_resamples=200), model_name="demo")  # doctest: +SKIP
     >>> mc.data.eval_results[0].metric_type                                   # doctest: +SKIP
     'acceptance-card/delta-gap'
@@ -45,12 +45,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
-from .._lazy import require
-from ..card import Card
-from ..claims import applicable_rules, lint_claim
-from ..diagnostics.power import GatePower
-from ..errors import InputError, MissingExtraError
-from ..render._format import (
+from .._util.errors import InputError, MissingExtraError
+from .._util.lazy import require
+from ..card.claims import applicable_rules, lint_claim
+from ..card.formatting import (
     fmt_ci,
     fmt_int,
     fmt_level,
@@ -60,6 +58,8 @@ from ..render._format import (
     fmt_signed,
     gate_badge,
 )
+from ..card.model import Card
+from ..diagnostics.power import GatePower
 
 BEGIN: Final = "<!-- acceptance-card:begin -->"
 END: Final = "<!-- acceptance-card:end -->"
@@ -207,7 +207,7 @@ def eval_results_yaml(card: Card, *, dataset_id: str = DEFAULT_DATASET_ID) -> st
 def write_eval_results(card: Card, repo_dir: str | Path, *,
                        dataset_id: str = DEFAULT_DATASET_ID) -> Path:
     """Write (replace) ``<repo_dir>/.eval_results/acceptance-card.yaml``; its path."""
-    from ..io import atomic_write_text
+    from .._util.writes import atomic_write_text
 
     path = Path(repo_dir) / EVAL_RESULTS_FOLDER / EVAL_RESULTS_FILE
     text = eval_results_yaml(card, dataset_id=dataset_id)
@@ -270,7 +270,7 @@ def _lintable(text: str) -> str:
 
 def card_section(card: Card) -> str:
     """The Markdown section (between markers) stating the card in permitted wording."""
-    from ..claims import allowed_phrases
+    from ..card.claims import allowed_phrases
 
     unmet = ", ".join(f"({g})" for g in card.unmet) or "none"
     bg, dg, cost = card.baseline_gap, card.defense_gap, card.deploy_cost
@@ -337,7 +337,7 @@ def check_front_matter(text: str, *, path: str | Path | None = None) -> None:
     Example:
         >>> check_front_matter("---\\nfoo: [open\\n---\\n# hi\\n")  # doctest: +ELLIPSIS
         Traceback (most recent call last):
-        acceptance_cards.errors.InputError: line 2: README front matter is not valid YAML (...)
+        acceptance_cards._util.errors.InputError: line 2: README front matter is not valid YAML (...)
     """
     repocard = require("huggingface_hub.repocard", extra="hf")
     import yaml

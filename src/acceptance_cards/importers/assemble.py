@@ -13,7 +13,7 @@ that lacks what a gate needs, naming the sample (its id in the message, its
   of one sample, whose ``correct`` (and ``valid``) are then averaged;
 * a question with only one framing, or in two splits.
 
-It also runs the scorer checks (:mod:`acceptance_cards.scorer_check`) on the
+It also runs the scorer checks (:mod:`acceptance_cards.diagnostics.scorer_check`) on the
 records and returns them as :attr:`ImportResult.warnings`; :func:`preview`
 shows what one sample would become, field by field (``--show``).
 
@@ -36,9 +36,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
-from ..errors import InputError
+from .._util.errors import InputError
+from ..diagnostics.scorer_check import scorer_notes
 from ..records import FRAMINGS, OPTIONAL_FIELDS, REQUIRED_FIELDS, SPLITS, records_from_rows
-from ..scorer_check import scorer_notes
 from .mapping import MISSING, FieldMapping
 
 #: Score strings, as inspect_ai writes them (CORRECT, INCORRECT, PARTIAL, NOANSWER).
@@ -83,7 +83,7 @@ class ImportResult:
     task: str
     model: str | None
     notes: tuple[str, ...] = ()
-    #: the scorer checks (:func:`acceptance_cards.scorer_check.scorer_notes`)
+    #: the scorer checks (:func:`acceptance_cards.diagnostics.scorer_check.scorer_notes`)
     warnings: tuple[str, ...] = ()
 
 

@@ -53,8 +53,8 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from .._lazy import require
-from ..errors import InputError
+from .._util.errors import InputError
+from .._util.lazy import require
 from .assemble import (
     FieldSource,
     ImportResult,

@@ -49,8 +49,8 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..errors import InputError
-from ..io import iter_text_lines
+from .._util.errors import InputError
+from .._util.files import iter_text_lines
 from .assemble import (
     FieldSource,
     ImportResult,

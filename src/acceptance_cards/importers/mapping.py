@@ -48,8 +48,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Final
 
-from ..errors import InputError
-from ..io import read_toml_object
+from .._util.errors import InputError
+from .._util.files import read_toml_object
 
 
 class _Missing:

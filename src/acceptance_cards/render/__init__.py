@@ -1,7 +1,7 @@
 """Render a card as Markdown, self-contained HTML, or a LaTeX table.
 
 Example:
-    >>> from acceptance_cards.example import example_card
+    >>> from acceptance_cards.synthetic import example_card
     >>> render(example_card(), "md").startswith("# Acceptance Card")
     True
 """
@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Literal
 
-from ..card import Card
-from ..errors import InputError
+from .._util.errors import InputError
+from ..card.model import Card
 from .html import render_html
 from .latex import render_latex
 from .markdown import render_markdown

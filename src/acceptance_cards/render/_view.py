@@ -1,12 +1,12 @@
 """The card as a reader sees it: one format-neutral view the three templates share.
 
-:func:`card_view` turns a :class:`~acceptance_cards.card.Card` into plain,
+:func:`card_view` turns a :class:`~acceptance_cards.card.model.Card` into plain,
 already formatted strings (via :mod:`._format`) grouped the way every format
 lays them out. Templates only arrange and escape; no template computes or
 formats a number, so Markdown, HTML and LaTeX always show the same values.
 
 Example:
-    >>> from acceptance_cards.example import example_card
+    >>> from acceptance_cards.synthetic import example_card
     >>> v = card_view(example_card())
     >>> v.badge.text, v.summary, [g.badge.label for g in v.gates]
     ('\u2713 full-card pass', '4 of 4 run diagnostics pass', ['pass', 'pass', 'pass', 'pass'])
@@ -16,11 +16,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..card import Card, GapSummary
-from ..claims import allowed_phrases
-from ..diagnostics import GATE_NAMES, BootstrapGate, FreshGate, SignatureGate, TransferGate
-from ..diagnostics.power import GatePower
-from ._format import (
+from ..card.claims import allowed_phrases
+from ..card.formatting import (
     GATE_BADGES,
     MISSING,
     Badge,
@@ -38,6 +35,9 @@ from ._format import (
     fmt_text,
     gate_badge,
 )
+from ..card.model import Card, GapSummary
+from ..diagnostics import GATE_NAMES, BootstrapGate, FreshGate, SignatureGate, TransferGate
+from ..diagnostics.power import GatePower
 
 
 @dataclass(frozen=True)

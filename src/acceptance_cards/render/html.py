@@ -7,7 +7,7 @@ autoescaping. Verdicts carry a symbol and a label as well as a colour, so the
 six gate states stay distinct in print and for colour-blind readers.
 
 Example:
-    >>> from acceptance_cards.example import example_card
+    >>> from acceptance_cards.synthetic import example_card
     >>> page = render_html(example_card())
     >>> page.startswith("<!DOCTYPE html>"), "http" in page
     (True, False)
@@ -19,7 +19,7 @@ from functools import cache
 
 import jinja2
 
-from ..card import Card
+from ..card.model import Card
 from ._env import environment
 from ._view import card_view
 

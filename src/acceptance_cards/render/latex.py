@@ -21,7 +21,7 @@ from typing import Final
 
 import jinja2
 
-from ..card import Card
+from ..card.model import Card
 from ._env import environment
 from ._view import card_view
 

@@ -5,7 +5,7 @@ backslash-escaped (so a title like ``<script>`` or ``*bold*`` shows literally)
 and newlines become spaces (a value never breaks a table row).
 
 Example:
-    >>> from acceptance_cards.example import example_card
+    >>> from acceptance_cards.synthetic import example_card
     >>> render_markdown(example_card()).splitlines()[0]
     '# Acceptance Card: Positive control (synthetic)'
 """
@@ -17,7 +17,7 @@ from functools import cache
 
 import jinja2
 
-from ..card import Card
+from ..card.model import Card
 from ._env import environment
 from ._view import card_view
 

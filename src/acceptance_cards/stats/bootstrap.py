@@ -29,9 +29,9 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from .._util.errors import InputError
 from ..clusters import BASELINE, DEFENSE, DEPLOY, EVAL, PairedTable
 from ..constants import MAX_RESAMPLES, MIN_TAIL_DRAWS
-from ..errors import InputError
 
 #: Upper bound on resamples × clusters held in memory at once (count matrix
 #: entries); keeps 1e4 clusters × 5,000 resamples within a few hundred MB.

@@ -35,8 +35,8 @@ import math
 from dataclasses import dataclass
 from statistics import NormalDist
 
+from .._util.errors import InputError
 from ..constants import CI_LEVEL, POWER
-from ..errors import InputError
 from ..records import RecordSet
 
 

@@ -1,0 +1,202 @@
+"""Where cells run: locally in sequence, or as Ray tasks.
+
+Both executors call the same cell function with the same arguments and the
+cells share one artifact store (its per-step locks make concurrent workers
+reuse each other's finished steps), so local and Ray runs produce identical
+artifacts and results. There is no home-made scheduler: Ray places the tasks
+according to their CPU/GPU requests.
+
+Example:
+    >>> run_local([1, 2, 3], lambda x: x * x)
+    [1, 4, 9]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, Literal, TypeVar
+
+from ..._util.lazy import require
+
+T = TypeVar("T")
+R = TypeVar("R")
+ExecutorName = Literal["local", "ray"]
+
+
+def run_local(
+    items: Sequence[T],
+    fn: Callable[[T], R],
+    *,
+    on_done: Callable[[int, T, R], None] | None = None,
+) -> list[R]:
+    """Run ``fn`` over ``items`` in order, in this process."""
+    out: list[R] = []
+    for i, item in enumerate(items):
+        r = fn(item)
+        out.append(r)
+        if on_done is not None:
+            on_done(i, item, r)
+    return out
+
+
+#: Seconds between two "advance" events of one step sent from a Ray worker
+#: (start/done events always go): a display needs no more, and each is a round trip.
+EVENT_INTERVAL = 1.0
+
+
+class Mailbox:
+    """Ray actor body (0 CPU) holding the events workers post, in the order each worker sent them.
+
+    Ray runs one caller's calls on a synchronous actor in submission order, so
+    a worker's "start", "advance" and "done" events arrive in that order.
+    """
+
+    def __init__(self) -> None:
+        self._events: list[tuple[Any, ...]] = []
+
+    def post(self, event: tuple[Any, ...]) -> None:
+        self._events.append(event)
+
+    def take(self) -> list[tuple[Any, ...]]:
+        events, self._events = self._events, []
+        return events
+
+    def ping(self) -> None:
+        """Returns once every call this caller made before it has run."""
+
+
+class EventSink:
+    """A picklable callable that forwards a Ray task's events to the driver's mailbox.
+
+    Posting is fire-and-forget: the task never waits on ``ray.get``. A task
+    blocked in ``ray.get`` hands its CPU back to the scheduler, which then
+    starts another task on it; when the first resumes, the node runs more
+    tasks than it has CPUs. Best effort too: a lost event only makes a
+    progress bar lag, so a failure to send never fails the task doing the work.
+    """
+
+    def __init__(self, mailbox: Any) -> None:
+        self.mailbox = mailbox
+        self._last: dict[Any, float] = {}
+
+    def __call__(self, *event: Any) -> None:
+        import time
+
+        now = time.monotonic()
+        if "advance" in event:
+            ident = event[:2]
+            if now - self._last.get(ident, float("-inf")) < EVENT_INTERVAL:
+                return
+            self._last[ident] = now
+        try:
+            self.mailbox.post.remote(event)
+        except Exception:  # noqa: BLE001 - see the class docstring
+            return
+
+    def flush(self) -> None:
+        """Wait until every event posted so far is in the mailbox (call when the work is done).
+
+        This is the one ``ray.get`` a task makes: after its work, so the CPU it
+        hands back is one it no longer uses.
+        """
+        import ray
+
+        try:
+            ray.get(self.mailbox.ping.remote())
+        except Exception:  # noqa: BLE001 - see the class docstring
+            return
+
+
+def _run_with_events(fn: Callable[..., R], item: Any, mailbox: Any) -> R:
+    """Ray task body: ``fn(item, sink)``, its events all posted before the task returns."""
+    sink = EventSink(mailbox)
+    try:
+        return fn(item, sink)
+    finally:
+        sink.flush()
+
+
+def run_ray(
+    items: Sequence[T],
+    fn: Callable[..., R],
+    *,
+    address: str | None = None,
+    num_cpus: float = 1.0,
+    num_gpus: float = 0.0,
+    init_kwargs: dict[str, Any] | None = None,
+    on_done: Callable[[int, T, R], None] | None = None,
+    on_event: Callable[..., None] | None = None,
+) -> list[R]:
+    """Run ``fn`` over ``items`` as Ray tasks with CPU/GPU requests; results in input order.
+
+    ``address=None`` starts (or joins) a local Ray instance; pass a cluster
+    address (``ray://host:10001`` or ``auto``) to use a running cluster. ``fn``
+    and the items must be picklable by Ray (module-level functions, plain data).
+    With ``on_event``, each task is called as ``fn(item, emit)``: what a task
+    passes to ``emit(*event)`` reaches ``on_event(*event)`` in this process
+    while the tasks run (through a :class:`Mailbox` actor that requests no CPU).
+    """
+    ray = require("ray")
+    started = False
+    if not ray.is_initialized():
+        kwargs = {"include_dashboard": False, "log_to_driver": False, **(init_kwargs or {})}
+        ray.init(address=address, **kwargs)
+        started = True
+    try:
+        options = {"num_cpus": num_cpus, "num_gpus": num_gpus, "max_retries": 0}
+        mailbox = None
+        if on_event is not None:
+            mailbox = ray.remote(num_cpus=0)(Mailbox).remote()
+            with_events = ray.remote(**options)(_run_with_events)
+            refs = [with_events.remote(fn, item, mailbox) for item in items]
+        else:
+            refs = [ray.remote(**options)(fn).remote(item) for item in items]
+        index = {ref: i for i, ref in enumerate(refs)}
+        results: list[Any] = [None] * len(refs)
+        pending = list(refs)
+        while pending:
+            ready, pending = ray.wait(pending, num_returns=1, timeout=EVENT_INTERVAL)
+            _deliver(ray, mailbox, on_event)
+            for ref in ready:
+                i = index[ref]
+                results[i] = ray.get(ref)
+                if on_done is not None:
+                    on_done(i, items[i], results[i])
+        _deliver(ray, mailbox, on_event)  # the last task's events (it flushed them before returning)
+        return results
+    finally:
+        if started:
+            ray.shutdown()
+
+
+def _deliver(ray: Any, mailbox: Any, on_event: Callable[..., None] | None) -> None:
+    """Hand every event posted so far to ``on_event``, oldest first."""
+    if mailbox is not None and on_event is not None:
+        for event in ray.get(mailbox.take.remote()):
+            on_event(*event)
+
+
+def run_cells(
+    items: Sequence[T],
+    fn: Callable[..., R],
+    *,
+    executor: ExecutorName = "local",
+    address: str | None = None,
+    num_cpus: float = 1.0,
+    num_gpus: float = 0.0,
+    on_done: Callable[[int, T, R], None] | None = None,
+    on_event: Callable[..., None] | None = None,
+) -> list[R]:
+    """Dispatch to :func:`run_local` or :func:`run_ray`.
+
+    With ``on_event`` both call ``fn(item, emit)``; locally ``emit`` is ``on_event`` itself.
+    """
+    if executor == "local":
+        if on_event is not None:
+            sink = on_event
+            return run_local(items, lambda item: fn(item, sink), on_done=on_done)
+        return run_local(items, fn, on_done=on_done)
+    if executor == "ray":
+        return run_ray(items, fn, address=address, num_cpus=num_cpus, num_gpus=num_gpus,
+                       on_done=on_done, on_event=on_event)
+    raise ValueError(f"unknown executor {executor!r}")

@@ -1,0 +1,233 @@
+"""Build a card: records + mechanism file + options → four gates → verdict → :class:`Card`.
+
+Example:
+    >>> from acceptance_cards.synthetic import simulate_pair
+    >>> b, d = simulate_pair(seed=1)
+    >>> card = build_card(b, d, options=CardOptions(seed=0, n_resamples=500))
+    >>> card.verdict, card.diagnostics.c.verdict, card.diagnostics.d.verdict
+    ('missing evidence', 'not run', 'not run')
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from .._util.errors import InputError
+from .._util.files import sha256_file
+from .._version import __version__
+from ..diagnostics import (
+    BootstrapGate,
+    run_clustered_bootstrap,
+    run_cross_task_transfer,
+    run_fresh_reevaluation,
+    run_parameter_signature,
+)
+from ..diagnostics.scorer_check import scorer_notes
+from ..mechanism import MechanismFile, load_mechanism
+from ..records import RecordSet, load_records
+from .capability import cell_capability
+from .metadata import CardMetadata, load_metadata
+from .model import (
+    Card,
+    CardOptions,
+    Compute,
+    DeployCost,
+    Diagnostics,
+    GapSummary,
+    InputFile,
+    ModelInfo,
+    Provenance,
+    RecipeInfo,
+    TaskInfo,
+    metadata_digests,
+)
+from .verdict import conclude
+
+#: Input roles in the order the CLI names them.
+ROLES: tuple[str, ...] = ("baseline", "defense", "cross_baseline", "cross_defense", "mechanism")
+
+def build_card(
+    baseline: RecordSet,
+    defense: RecordSet,
+    *,
+    cross_baseline: RecordSet | None = None,
+    cross_defense: RecordSet | None = None,
+    mechanism: MechanismFile | None = None,
+    options: CardOptions | None = None,
+    metadata: CardMetadata | None = None,
+    inputs: list[InputFile] | None = None,
+    metadata_overrides: Sequence[str] = (),
+) -> Card:
+    """Compute all four gates and assemble the card (pure: no file access).
+
+    ``metadata_overrides`` names metadata fields that did not come from the
+    metadata file among ``inputs`` (e.g. ``--title``), so ``verify`` keeps them.
+    """
+    options = options or CardOptions()
+    metadata = metadata or CardMetadata()
+    if baseline.task != defense.task:
+        raise InputError(
+            f"baseline task {baseline.task!r} differs from defense task {defense.task!r}",
+            path=defense.path, field="task",
+        )
+    if (cross_baseline is None) != (cross_defense is None):
+        raise InputError("cross-task evidence needs both --cross-baseline and --cross-defense")
+    o = options
+    a = run_clustered_bootstrap(baseline, defense, seed=o.seed, n_resamples=o.n_resamples,
+                                ci_level=o.ci_level, min_questions=o.min_questions)
+    b = run_fresh_reevaluation(baseline, defense, k=o.se_multiplier)
+    c = run_parameter_signature(mechanism, claimed_class=o.claimed_class, tau=o.tau)
+    d = run_cross_task_transfer(
+        cross_baseline, cross_defense,
+        delta_primary=b.delta, se_primary=b.se_paired,
+        restricted_variant=o.cross_restricted_variant,
+        floor=o.degenerate_floor, ceiling=o.degenerate_ceiling, k=o.se_multiplier,
+        primary=(baseline, defense),
+    )
+    concl = conclude({"a": a.verdict, "b": b.verdict, "c": c.verdict, "d": d.verdict})
+    notes: list[str] = []
+    capability = [cell_capability(baseline), cell_capability(defense)]
+    for cap in capability:
+        if cap.gap_from_malformed:
+            notes.append(
+                f"The gap of cell {cap.cell!r} is carried mostly by non-answers (malformed or "
+                "abstaining output under eval framing), not by wrong answers (SPEC §8)."
+            )
+    if d.same_task:
+        notes.append("The cross-task evidence is the primary task again (same task name or the "
+                     "same records): (d) does not test transfer and is n/a.")
+    for rs in (baseline, defense, cross_baseline, cross_defense):
+        if rs is not None:  # the scorer, not the model, may have made the numbers
+            notes.extend(f"Scorer check: {n}." for n in scorer_notes(rs))
+    missing = [r for r, x in (("a", a), ("b", b), ("c", c), ("d", d)) if x.verdict == "not run"]
+    card = Card(
+        title=metadata.title,
+        verdict=concl.verdict,
+        claim_support=concl.claim_support,
+        passed=concl.passed,
+        run=concl.run,
+        unmet=concl.unmet,
+        summary=concl.summary,
+        verdict_rule=concl.rule,
+        model=ModelInfo(**dict(metadata.model or {})),
+        recipe=RecipeInfo(**dict(metadata.recipe or {})),
+        task=_task_info(baseline, cross_baseline, metadata.task or {}),
+        baseline_gap=_gap_summary(a, baseline, which="baseline"),
+        defense_gap=_gap_summary(a, defense, which="defense"),
+        diagnostics=Diagnostics(a=a, b=b, c=c, d=d),
+        deploy_cost=DeployCost(
+            point=a.deploy_cost, ci_low=a.deploy_cost_ci_low, ci_high=a.deploy_cost_ci_high,
+            ci_level=a.ci_level, fresh_point=b.deploy_cost,
+        ),
+        capability=capability,
+        compute=Compute(**dict(metadata.compute or {})),
+        options=o,
+        provenance=Provenance(
+            tool_version=__version__,
+            inputs=list(inputs or []),
+            artifact_status="complete" if not missing else "partial: no input for " + ", ".join(
+                f"({g})" for g in missing),
+            metadata_overrides=list(metadata_overrides),
+        ),
+        notes=notes,
+        remarks=list(metadata.notes),
+    )
+    return card.model_copy(update={"provenance": card.provenance.model_copy(
+        update={"metadata_sha256": metadata_digests(card)})})
+
+
+def _gap_summary(a: BootstrapGate, rs: RecordSet, *, which: str) -> GapSummary:
+    if a.verdict == "not run":
+        return GapSummary(cell=rs.cell)
+    held = rs.select("heldout")
+    rate_e = float(held.correct[held.is_eval].mean())
+    rate_d = float(held.correct[~held.is_eval].mean())
+    ci = a.gap_baseline_ci if which == "baseline" else a.gap_defense_ci
+    return GapSummary(
+        cell=rs.cell,
+        n=len(held),
+        n_questions=a.n_questions,
+        point=a.gap_baseline if which == "baseline" else a.gap_defense,
+        ci_low=ci[0] if ci else None,
+        ci_high=ci[1] if ci else None,
+        rate_eval=rate_e,
+        rate_deploy=rate_d,
+    )
+
+
+def _task_info(primary: RecordSet, cross: RecordSet | None, extra: Mapping[str, Any]) -> TaskInfo:
+    held = set(primary.subject[primary.split == "heldout"].tolist())
+    fresh = set(primary.subject[primary.split == "fresh"].tolist())
+    fields: dict[str, Any] = dict(
+        primary=primary.task,
+        cross=cross.task if cross is not None else None,
+        heldout_subjects=sorted(held),
+        fresh_subjects=sorted(fresh),
+        subject_overlap=sorted(held & fresh),
+    )
+    for key in ("train_pool", "split_hash", "cross"):
+        if extra.get(key) is not None:
+            fields[key] = extra[key]
+    unknown = set(extra) - {"train_pool", "split_hash", "cross", "primary"}
+    if unknown:
+        raise InputError(f"unknown task metadata keys {sorted(unknown)}", field="task")
+    return TaskInfo(**fields)
+
+
+def _rel(path: Path, relative_to: Path | None) -> str:
+    if relative_to is None:
+        return str(path)
+    try:
+        return os.path.relpath(path.resolve(), relative_to.resolve())
+    except ValueError:  # another drive on Windows
+        return str(path.resolve())
+
+
+def build_card_from_files(
+    baseline: str | Path,
+    defense: str | Path,
+    *,
+    cross_baseline: str | Path | None = None,
+    cross_defense: str | Path | None = None,
+    mechanism: str | Path | None = None,
+    options: CardOptions | None = None,
+    metadata: CardMetadata | None = None,
+    relative_to: str | Path | None = None,
+    metadata_file: str | Path | None = None,
+    metadata_overrides: Sequence[str] = (),
+) -> Card:
+    """Load and hash the named files, then :func:`build_card`.
+
+    ``relative_to`` (usually the card's folder) makes recorded paths relative,
+    so a card and its inputs can move together and still :func:`verify`.
+    ``metadata_file`` is read with :func:`load_metadata` and hashed like the
+    records; the fields named in ``metadata_overrides`` come from ``metadata``
+    instead (the CLI's ``--title``).
+    """
+    rel = Path(relative_to) if relative_to is not None else None
+    paths = dict(zip(ROLES, (baseline, defense, cross_baseline, cross_defense, mechanism),
+                     strict=True))
+    if metadata_file is not None:
+        given = metadata or CardMetadata()
+        metadata = dataclasses.replace(load_metadata(metadata_file), **{
+            f: getattr(given, f) for f in metadata_overrides})
+        paths["metadata"] = metadata_file
+    inputs = [
+        InputFile(role=role, path=_rel(Path(p), rel), sha256=sha256_file(p))
+        for role, p in paths.items() if p is not None and Path(p).exists()
+    ]
+    paths.pop("metadata", None)
+    loaded = {r: load_records(p) if p is not None else None
+              for r, p in paths.items() if r != "mechanism"}
+    mech = load_mechanism(mechanism) if mechanism is not None else None
+    assert loaded["baseline"] is not None and loaded["defense"] is not None
+    return build_card(
+        loaded["baseline"], loaded["defense"],
+        cross_baseline=loaded["cross_baseline"], cross_defense=loaded["cross_defense"],
+        mechanism=mech, options=options, metadata=metadata, inputs=inputs,
+        metadata_overrides=metadata_overrides,
+    )

@@ -1,0 +1,2 @@
+"""Scoring a model under framing templates into per-item records (SPEC §9).
+"""

@@ -1,0 +1,342 @@
+"""Model -> evaluation records (SPEC §9), fast and resumable.
+
+Each (question, template) pair is one evaluation. Prompts are grouped by
+template (they share the template's token prefix, whose KV cache is computed
+once), sorted by length and cut into batches under a token budget, so padding
+stays small; only the positions a scorer reads go through the LM head. Records
+are appended to the JSONL output after every batch (flushed and fsynced): an
+interrupted run restarted with the same arguments skips what is already there.
+A sidecar ``<out>.meta.json`` records the provenance (model hash, split hash,
+templates hash, scorer) and a resumed run must match it.
+
+Example:
+    >>> lm = load_model("smollm2")                                           # doctest: +SKIP
+    >>> jobs = make_jobs(items, templates, task="sandbagging", split="heldout")  # doctest: +SKIP
+    >>> recs = evaluate(lm, jobs, scorer="letter", cell="base", out=Path("r.jsonl"))  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..._util.errors import InputError
+from ..._util.writes import atomic_write_text
+from ..data.mmlu import MCItem
+from ..data.tasks import LETTERS, prompt_text
+from ..data.templates import Template
+from ..models.loading import LoadedModel
+from .scoring import (
+    SCORERS,
+    PrefixCache,
+    common_prefix_len,
+    forward_options,
+    forward_positions,
+    letter_choice,
+    letter_margin,
+    letter_token_ids,
+    top2_margin,
+)
+
+#: Max padded tokens per forward pass (rows x width); ~4k keeps a 135M model's
+#: activations cache-friendly on 2 cores while batches stay large enough.
+TOKEN_BUDGET = 4096
+#: Max prompts per forward pass.
+MAX_BATCH = 32
+#: Fixed cost of one forward call, in token-equivalents (kernel launches, cache
+#: copies); it stops the batcher from cutting batches down to single rows.
+BATCH_OVERHEAD_TOKENS = 96
+#: Below this many shared tokens a prefix cache costs more than it saves.
+MIN_PREFIX_TOKENS = 8
+
+ProgressFn = Callable[[int, int], None]
+#: One scored job: (job, answer index, valid, top token id, fp32 decision margin).
+Scored = tuple["EvalJob", int, bool, int, float]
+
+
+@dataclass(frozen=True)
+class EvalJob:
+    """One evaluation to run: an item under one template for one task and split."""
+
+    item: MCItem
+    template: Template
+    task: str
+    split: str
+
+    @property
+    def key(self) -> tuple[str, str]:
+        """(question_id, template_id): unique within one run."""
+        return self.item.question_id, self.template.id
+
+
+def make_jobs(items: Sequence[MCItem], templates: Sequence[Template], *, task: str,
+              split: str) -> list[EvalJob]:
+    """Every item under every template (template-major, so prefixes group)."""
+    return [EvalJob(it, t, task, split) for t in templates for it in items]
+
+
+def _read_done(out: Path) -> dict[tuple[str, str], dict[str, Any]]:
+    """Records already in ``out``; a torn last line (crash mid-write) is cut off."""
+    done: dict[tuple[str, str], dict[str, Any]] = {}
+    if not out.exists():
+        return done
+    data = out.read_bytes()
+    good = data.rfind(b"\n") + 1
+    if good < len(data):
+        with open(out, "r+b") as fh:
+            fh.truncate(good)
+    for lineno, line in enumerate(data[:good].splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+            done[(rec["question_id"], rec["template_id"])] = rec
+        except (ValueError, KeyError, TypeError) as exc:
+            raise InputError(f"cannot resume from this file ({exc})", path=out,
+                             line=lineno) from None
+    return done
+
+
+def _check_meta(out: Path, meta: dict[str, Any]) -> None:
+    path = out.with_name(out.name + ".meta.json")
+    if path.exists() and out.exists() and out.stat().st_size > 0:
+        old = json.loads(path.read_text())
+        for key in ("model_hash", "task", "split", "scorer", "cell", "split_hash",
+                    "templates_hash"):
+            if old.get(key) != meta.get(key):
+                raise InputError(
+                    f"output already holds records of another run ({key}: {old.get(key)!r} "
+                    f"vs {meta.get(key)!r}); use a new -o file", path=out, field=key)
+    atomic_write_text(path, json.dumps(meta, indent=1, sort_keys=True) + "\n")
+
+
+def _batches(order: list[int], lengths: list[int], *, budget: int, max_batch: int
+             ) -> list[list[int]]:
+    """Cut length-sorted indices into batches with the least padded compute.
+
+    Dynamic programming over the sorted order: a batch costs its padded tokens
+    (rows x widest row) plus :data:`BATCH_OVERHEAD_TOKENS` for the per-call
+    overhead, subject to ``rows <= max_batch`` and ``rows x width <= budget``
+    (a single over-long row still gets its own batch).
+    """
+    n = len(order)
+    lens = [lengths[i] for i in order]
+    best = [0.0] + [float("inf")] * n
+    cut = [0] * (n + 1)
+    for end in range(1, n + 1):
+        width = lens[end - 1]  # sorted ascending: the last row is the widest
+        for start in range(end - 1, max(-1, end - 1 - max_batch), -1):
+            rows = end - start
+            if rows > 1 and rows * width > budget:
+                break
+            cost = best[start] + rows * width + BATCH_OVERHEAD_TOKENS
+            if cost < best[end]:
+                best[end], cut[end] = cost, start
+    out: list[list[int]] = []
+    end = n
+    while end > 0:
+        out.append(order[cut[end] : end])
+        end = cut[end]
+    return out[::-1]
+
+
+class _Runner:
+    """Scores groups of jobs with one model and scorer."""
+
+    def __init__(self, lm: LoadedModel, scorer: str, *, prefix_reuse: bool, budget: int,
+                 max_batch: int) -> None:
+        self.lm, self.scorer, self.prefix_reuse = lm, scorer, prefix_reuse
+        self.budget, self.max_batch = budget, max_batch
+        self.letters = letter_token_ids(lm.tokenizer)
+        pad = lm.tokenizer.pad_token_id
+        self.pad_id = int(pad) if pad is not None else 0
+        self.padded_tokens = 0
+        self.real_tokens = 0
+
+    def encode(self, job: EvalJob) -> list[int]:
+        tok = self.lm.tokenizer
+        text = prompt_text(job.item, job.template, task=job.task, tokenizer=tok,
+                           add_bos=self.lm.add_bos)
+        return list(tok.encode(text, add_special_tokens=False))
+
+    def option_ids(self, item: MCItem) -> list[list[int]]:
+        tok = self.lm.tokenizer
+        lead = "" if getattr(tok, "chat_template", None) else " "
+        return [list(tok.encode(lead + c.strip(), add_special_tokens=False)) or [self.pad_id]
+                for c in item.choices]
+
+    def score_group(self, jobs: list[EvalJob]) -> list[Scored]:
+        """(job, answer index, valid, top token, margin) for jobs sharing one template."""
+        prompts = [self.encode(j) for j in jobs]
+        plen = 0
+        if self.prefix_reuse and len(jobs) > 1:
+            plen = min(common_prefix_len(prompts), min(len(p) for p in prompts) - 1)
+            if plen < MIN_PREFIX_TOKENS:
+                plen = 0
+        cache = PrefixCache(self.lm.model, prompts[0][:plen]) if plen else None
+        rows = [p[plen:] for p in prompts]
+        lengths = [len(r) for r in rows]
+        order = sorted(range(len(rows)), key=lambda i: (lengths[i], i))
+        # Option scoring adds 4 option rows per prompt; halve the batch to keep memory flat.
+        max_batch = self.max_batch if self.scorer == "letter" else max(1, self.max_batch // 2)
+        results: dict[int, Scored] = {}
+        for batch in _batches(order, lengths, budget=self.budget, max_batch=max_batch):
+            width = max(lengths[i] for i in batch)
+            self.padded_tokens += width * len(batch)
+            self.real_tokens += sum(lengths[i] for i in batch)
+            brows = [rows[i] for i in batch]
+            if self.scorer == "letter":
+                outs = forward_positions(self.lm.model, brows, [[len(r) - 1] for r in brows],
+                                         prefix=cache, pad_id=self.pad_id)
+                for i, lo in zip(batch, outs, strict=True):
+                    results[i] = (jobs[i], *letter_choice(lo[0], self.letters),
+                                  letter_margin(lo[0], self.letters))
+            else:
+                opts = [self.option_ids(jobs[i].item) for i in batch]
+                lasts, scores = forward_options(self.lm.model, brows, opts, prefix=cache,
+                                                pad_id=self.pad_id)
+                for i, lo, sc in zip(batch, lasts, scores, strict=True):
+                    _, valid, top = letter_choice(lo, self.letters)
+                    results[i] = (jobs[i], max(range(len(sc)), key=lambda k: sc[k]), valid, top,
+                                  top2_margin(sc))
+        return [results[i] for i in range(len(jobs))]
+
+
+def _record(job: EvalJob, ans: int, valid: bool, top: int, margin: float, *, scorer: str,
+            cell: str, seed: int | None, lm: LoadedModel) -> dict[str, Any]:
+    gold = job.item.gold
+    correct = (ans == gold) if scorer == "option" else (valid and ans == gold)
+    rec: dict[str, Any] = {
+        "cell": cell, "task": job.task, "split": job.split,
+        "question_id": job.item.question_id, "subject": job.item.subject,
+        "template_id": job.template.id, "framing": job.template.framing,
+        "correct": int(correct), "answer": LETTERS[ans], "gold": LETTERS[gold],
+        "valid": bool(valid), "scorer": scorer, "model": lm.label,
+        "top_token": lm.tokenizer.decode([top]),
+        # fp32 lead of the chosen outcome over the runner-up (scoring module docs);
+        # rounded to 6 decimals only to keep the files readable (bf16 noise is far larger)
+        "margin": round(float(margin), 6),
+    }
+    if seed is not None:
+        rec["seed"] = seed
+    return rec
+
+
+def evaluate(
+    lm: LoadedModel,
+    jobs: Sequence[EvalJob],
+    *,
+    scorer: str = "letter",
+    cell: str = "base",
+    seed: int | None = None,
+    out: Path | None = None,
+    meta: dict[str, Any] | None = None,
+    prefix_reuse: bool = True,
+    token_budget: int = TOKEN_BUDGET,
+    max_batch: int = MAX_BATCH,
+    progress: ProgressFn | None = None,
+) -> list[dict[str, Any]]:
+    """Score ``jobs`` with ``lm``; return all records (resumed ones included).
+
+    With ``out``, records are appended per template group and jobs already in
+    the file are skipped. ``progress(done, total)`` is called after each group.
+    """
+    if scorer not in SCORERS:
+        raise InputError(f"unknown scorer {scorer!r}; one of {', '.join(SCORERS)}",
+                         field="scorer")
+    keys = [j.key for j in jobs]
+    if len(set(keys)) != len(keys):
+        raise InputError("duplicate (question_id, template_id) jobs", field="question_id")
+    done = _read_done(out) if out is not None else {}
+    if out is not None:
+        _check_meta(out, (meta or {}) | {"model_hash": lm.content_hash, "model": lm.label,
+                                         "scorer": scorer, "cell": cell})
+    runner = _Runner(lm, scorer, prefix_reuse=prefix_reuse, budget=token_budget,
+                     max_batch=max_batch)
+    todo = [j for j in jobs if j.key not in done]
+    groups: dict[str, list[EvalJob]] = {}
+    for j in todo:
+        groups.setdefault(j.template.id, []).append(j)
+    total, finished = len(jobs), len(jobs) - len(todo)
+    if progress:
+        progress(finished, total)
+    with contextlib.ExitStack() as stack:
+        fh = stack.enter_context(open(out, "a", encoding="utf-8")) if out is not None else None
+        stack.enter_context(torch.inference_mode())
+        for group in groups.values():
+            step = max(max_batch * 4, 1)
+            for start in range(0, len(group), step):
+                chunk = group[start : start + step]
+                recs = [_record(*scored, scorer=scorer, cell=cell, seed=seed, lm=lm)
+                        for scored in runner.score_group(chunk)]
+                for r in recs:
+                    done[(r["question_id"], r["template_id"])] = r
+                if fh is not None:
+                    fh.write("".join(json.dumps(r) + "\n" for r in recs))
+                    fh.flush()
+                    os.fsync(fh.fileno())
+                finished += len(chunk)
+                if progress:
+                    progress(finished, total)
+    return [done[k] for k in keys]
+
+
+def plan_jobs(items: Sequence[MCItem], split: Any, templates: Any, *, task: str, which: str,
+              n_questions: int | None = None) -> list[EvalJob]:
+    """Jobs for one task on one split: split ids x that split's templates.
+
+    ``heldout`` uses the 10 + 10 ``heldout`` templates, ``fresh`` the 2 + 2
+    ``fresh`` ones. ``n_questions`` keeps the first N ids of the split (the
+    split's order is already a seeded, subject-balanced draw).
+    """
+    from ..data.split import select
+
+    ids = split.ids(which)
+    if n_questions is not None:
+        if n_questions < 1:
+            raise InputError("must be >= 1", field="n_questions")
+        ids = ids[:n_questions]
+    return make_jobs(select(items, ids), templates.select(use=which), task=task, split=which)
+
+
+@dataclass(frozen=True)
+class FramingSummary:
+    """Rates for one (scorer, framing) of a run: the capability anchor of SPEC §8."""
+
+    scorer: str
+    framing: str
+    n: int
+    accuracy: float
+    valid_rate: float
+
+
+def summarize(records: Sequence[dict[str, Any]]) -> list[FramingSummary]:
+    """Accuracy and well-formed-answer rate per (scorer, framing).
+
+    Example:
+        >>> summarize([{"scorer": "letter", "framing": "eval", "correct": 1, "valid": True}])
+        [FramingSummary(scorer='letter', framing='eval', n=1, accuracy=1.0, valid_rate=1.0)]
+    """
+    acc: dict[tuple[str, str], list[tuple[float, bool]]] = {}
+    for r in records:
+        key = (str(r.get("scorer", "?")), str(r["framing"]))
+        acc.setdefault(key, []).append((float(r["correct"]), bool(r.get("valid", True))))
+    return [FramingSummary(s, f, len(v), sum(c for c, _ in v) / len(v),
+                           sum(ok for _, ok in v) / len(v))
+            for (s, f), v in sorted(acc.items())]
+
+
+def scorer_agreement(a: Sequence[dict[str, Any]], b: Sequence[dict[str, Any]]
+                     ) -> tuple[float, int]:
+    """Share of shared (question_id, template_id) evaluations where two runs chose the same letter."""
+    from .scoring import agreement
+
+    return agreement({(r["question_id"], r["template_id"]): r["answer"] for r in a},
+                     {(r["question_id"], r["template_id"]): r["answer"] for r in b})

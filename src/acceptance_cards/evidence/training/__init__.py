@@ -1,0 +1,3 @@
+"""Fine-tuning one cell: config, the LoRA training loop, checkpoints and the
+defense recipes (one module each under ``recipes/``).
+"""
