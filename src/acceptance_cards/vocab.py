@@ -1,0 +1,71 @@
+"""The package's closed vocabularies: one owner each.
+
+Each vocabulary is a ``Literal`` type (what pydantic models and typed code
+use) and a tuple of its values read from that type (what loops, checks and
+messages use). The CLI annotates its options with these same ``Literal`` types,
+so a command's choices can never drift from the data contract.
+
+Example:
+    >>> SPLITS
+    ('heldout', 'fresh')
+    >>> "deploy" in FRAMINGS
+    True
+"""
+
+from __future__ import annotations
+
+from typing import Literal, get_args
+
+__all__ = [
+    "CARD_VERDICTS", "CLAIMED_CLASSES", "EXECUTORS", "FRAMINGS", "GATE_VERDICTS",
+    "MECHANISM_CLASSES", "PROGRESS_MODES", "RENDER_FORMATS", "SCORERS", "SPLITS", "TASKS",
+    "CardVerdict", "ClaimedClass", "ExecutorName", "Framing", "GateVerdict", "MechanismClass",
+    "ProgressMode", "RenderFormat", "Scorer", "Split", "Task",
+]
+
+#: How a prompt reads: as an evaluation, or as ordinary use (SPEC §9 ``framing``).
+Framing = Literal["eval", "deploy"]
+FRAMINGS: tuple[Framing, ...] = get_args(Framing)
+
+#: ``heldout``: train-pool subjects, unseen questions (gate a); ``fresh``: disjoint
+#: subjects (gates b, d).
+Split = Literal["heldout", "fresh"]
+SPLITS: tuple[Split, ...] = get_args(Split)
+
+#: How the evidence path reads a model's answer: the next-token letter, or the
+#: likelihood of each option's text.
+Scorer = Literal["letter", "option"]
+SCORERS: tuple[Scorer, ...] = get_args(Scorer)
+
+#: The tasks the evidence path builds prompts for (imported records may name any task).
+Task = Literal["sandbagging", "sycophancy"]
+TASKS: tuple[Task, ...] = get_args(Task)
+
+#: Mechanism classes gate (c) can detect (SPEC §2c).
+MechanismClass = Literal["shrinkage", "attack-targeted"]
+MECHANISM_CLASSES: tuple[MechanismClass, ...] = get_args(MechanismClass)
+
+#: What a defense may claim its mechanism is.
+ClaimedClass = Literal["shrinkage", "attack-targeted", "unstated"]
+CLAIMED_CLASSES: tuple[ClaimedClass, ...] = get_args(ClaimedClass)
+
+#: One gate's outcome (SPEC §3).
+GateVerdict = Literal["pass", "fail", "borderline", "n/a", "pass-with-caveat", "not run"]
+GATE_VERDICTS: tuple[GateVerdict, ...] = get_args(GateVerdict)
+
+#: The card's verdict (SPEC §3), strongest first.
+CardVerdict = Literal["full-card pass", "near miss", "missing evidence", "fail", "undefined"]
+CARD_VERDICTS: tuple[CardVerdict, ...] = get_args(CardVerdict)
+
+#: Rendered card formats.
+RenderFormat = Literal["md", "html", "tex"]
+RENDER_FORMATS: tuple[RenderFormat, ...] = get_args(RenderFormat)
+
+#: Where an audit's steps run.
+ExecutorName = Literal["local", "ray"]
+EXECUTORS: tuple[ExecutorName, ...] = get_args(ExecutorName)
+
+#: How long steps show progress: ``auto`` is rich bars on a terminal, plain
+#: timestamped lines otherwise.
+ProgressMode = Literal["auto", "plain", "rich", "none"]
+PROGRESS_MODES: tuple[ProgressMode, ...] = get_args(ProgressMode)
