@@ -86,3 +86,13 @@ POWER: Final = 0.80
 #: option, 8 of 288 differ, largest flip margin 0.041, largest shift 0.139.
 #: Bound = max(2 x largest flip margin, largest shift), rounded up: 0.5 and 0.15.
 NEAR_TIE_MARGIN: Final[Mapping[str, float]] = MappingProxyType({"letter": 0.5, "option": 0.15})
+
+#: The paper's evaluation design (SPEC §2): held-out questions for gate (a) and
+#: fresh-subject questions for gates (b) and (d).
+N_HELDOUT_QUESTIONS: Final = 48
+N_FRESH_QUESTIONS: Final = 150
+
+#: Share of MMLU subjects held out as *fresh* (never in the train pool) by the
+#: seeded split. One value for `acard data split` and for audit configs (they
+#: once differed: 0.25 vs 0.3); 0.3 is what every reference audit used.
+FRESH_SUBJECT_FRACTION: Final = 0.3
