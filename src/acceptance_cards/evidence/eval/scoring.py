@@ -47,6 +47,7 @@ from typing import Any
 import torch
 
 from ..data.tasks import LETTERS
+from ..models.head import head_logits
 
 SCORERS = ("letter", "option")
 
@@ -136,15 +137,6 @@ def mean_logprob(logits: torch.Tensor, targets: list[int]) -> float:
 
 def _decoder(model: Any) -> Any:
     return model.get_decoder()
-
-
-def head_logits(model: Any, hidden: torch.Tensor) -> torch.Tensor:
-    """LM-head logits for selected hidden states, with final soft-capping (Gemma)."""
-    logits: torch.Tensor = model.get_output_embeddings()(hidden)
-    cap = getattr(model.config, "final_logit_softcapping", None)
-    if cap:
-        logits = torch.tanh(logits / cap) * cap
-    return logits.float()
 
 
 class PrefixCache:
