@@ -10,7 +10,7 @@ import pytest
 
 from acceptance_cards import vocab
 from acceptance_cards.card.verdict import LEVEL_NAMES
-from acceptance_cards.cli import card_cmds, check_cmds
+from acceptance_cards.cli import card_cmds, check_cmds, import_cmds
 from helpers import run_cli as run
 
 
@@ -26,6 +26,8 @@ def _option_type(command: Any, name: str) -> Any:
     (card_cmds.render_cmd, "fmt", vocab.RenderFormat),
     (card_cmds.power, "split", vocab.Split),
     (check_cmds.check, "require", vocab.RequireLevel),
+    (import_cmds.import_inspect_cmd, "split", vocab.Split | None),
+    (import_cmds.import_lm_eval_cmd, "split", vocab.Split | None),
 ])
 def test_options_are_vocabulary_literals(command: Any, option: str, literal: Any) -> None:
     assert _option_type(command, option) == literal
@@ -42,6 +44,7 @@ def test_require_levels_are_the_verdict_levels() -> None:
     (["power", "-b", "b", "-d", "d", "--split", "nope"], "--split", vocab.SPLITS),
     (["card", "-b", "b", "-d", "d", "-o", "o.json", "--claimed-class", "magic"],
      "--claimed-class", vocab.CLAIMED_CLASSES),
+    (["import", "lm-eval", "s.jsonl", "--split", "test", "-o", "r.jsonl"], "--split", vocab.SPLITS),
 ])
 def test_a_bad_choice_exits_2_naming_the_choices(argv: list[str], option: str,
                                                  choices: tuple[str, ...], capsys: Any) -> None:

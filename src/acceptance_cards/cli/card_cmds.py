@@ -15,6 +15,7 @@ from .._util.errors import InputError
 from .._util.files import check_inputs, check_outputs, read_text
 from .._util.writes import atomic_write_many, atomic_write_text
 from ..card.build import build_card_from_files
+from ..card.formatting import fmt_pp
 from ..card.metadata import CardMetadata
 from ..card.model import Card, CardOptions, card_to_json, load_card, schema_text
 from ..constants import (
@@ -131,7 +132,7 @@ def _write_card(c: Card, output: Path, renders: dict[Path | None, RenderFormat])
 
 
 def _pp(x: float | None) -> str:
-    return "n/a" if x is None else f"{x * 100:+.1f} pp"
+    return "n/a" if x is None else fmt_pp(x)
 
 
 def validate(
