@@ -167,3 +167,12 @@ def test_facade_exports_the_displays() -> None:
     for name in ("FunnelDisplay", "BootstrapScatterDisplay", "MechanismPlaneDisplay",
                  "render_figures", "write_figures", "RenderedFigure"):
         assert name in figs.__all__
+
+
+def test_without_matplotlib_a_display_names_the_plots_extra(card: Card,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    from acceptance_cards._util.errors import MissingExtraError
+
+    monkeypatch.setitem(__import__("sys").modules, "matplotlib.pyplot", None)
+    with pytest.raises(MissingExtraError, match=r"\[plots\]"):
+        FunnelDisplay.from_card(card)
