@@ -36,6 +36,18 @@ def test_auto_is_plain_unless_a_terminal() -> None:
     assert resolve_mode(ProgressMode.auto, tty) == "rich"
     for mode in ("plain", "rich", "none"):
         assert resolve_mode(ProgressMode(mode), tty) == mode == resolve_mode(ProgressMode(mode), pipe)
+    # the vocabulary's plain strings (what the Literal-typed options pass) resolve the same
+    assert resolve_mode("auto", pipe) == "plain" and resolve_mode("auto", tty) == "rich"
+    for mode in ("plain", "rich", "none"):
+        assert resolve_mode(mode, tty) == mode == resolve_mode(mode, pipe)
+    with pytest.raises(ValueError, match="unknown progress mode 'fancy'"):
+        resolve_mode("fancy", pipe)  # type: ignore[arg-type]
+
+
+def test_transitional_enum_has_the_vocabulary_values() -> None:
+    from acceptance_cards.vocab import PROGRESS_MODES
+
+    assert tuple(m.value for m in ProgressMode) == PROGRESS_MODES
 
 
 def test_step_lines_are_timestamped_and_advances_throttled() -> None:

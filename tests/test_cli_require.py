@@ -19,7 +19,6 @@ from acceptance_cards.card.verdict import (
     CardVerdict,
     meets,
 )
-from acceptance_cards.cli.check_cmds import Level
 from acceptance_cards.synthetic import (
     SCENARIOS,
     example_card,
@@ -27,6 +26,7 @@ from acceptance_cards.synthetic import (
     simulate_pair,
     simulate_rows,
 )
+from acceptance_cards.vocab import REQUIRE_LEVELS
 from helpers import run_cli as run
 from helpers import write_jsonl
 
@@ -34,8 +34,8 @@ from helpers import write_jsonl
 def test_verdict_order_is_total_and_documented() -> None:
     assert sorted(VERDICT_ORDER) == sorted(CARD_VERDICTS)
     assert VERDICT_ORDER[0] == "full-card pass" and VERDICT_ORDER[-1] == "fail"
-    assert [m.value for m in Level] == list(LEVEL_NAMES)
-    assert [LEVEL_NAMES[m.value] for m in Level] == list(VERDICT_ORDER)
+    assert list(REQUIRE_LEVELS) == list(LEVEL_NAMES)
+    assert [LEVEL_NAMES[m] for m in REQUIRE_LEVELS] == list(VERDICT_ORDER)
 
 
 @pytest.mark.parametrize("verdict, required, ok", [

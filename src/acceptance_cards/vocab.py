@@ -18,9 +18,9 @@ from typing import Literal, get_args
 
 __all__ = [
     "CARD_VERDICTS", "CLAIMED_CLASSES", "EXECUTORS", "FRAMINGS", "GATE_VERDICTS",
-    "MECHANISM_CLASSES", "PROGRESS_MODES", "RENDER_FORMATS", "SCORERS", "SPLITS", "TASKS",
-    "CardVerdict", "ClaimedClass", "ExecutorName", "Framing", "GateVerdict", "MechanismClass",
-    "ProgressMode", "RenderFormat", "Scorer", "Split", "Task",
+    "MECHANISM_CLASSES", "PROGRESS_MODES", "RENDER_FORMATS", "REQUIRE_LEVELS", "SCORERS", "SPLITS",
+    "TASKS", "CardVerdict", "ClaimedClass", "ExecutorName", "Framing", "GateVerdict",
+    "MechanismClass", "ProgressMode", "RenderFormat", "RequireLevel", "Scorer", "Split", "Task",
 ]
 
 #: How a prompt reads: as an evaluation, or as ordinary use (SPEC §9 ``framing``).
@@ -56,6 +56,12 @@ GATE_VERDICTS: tuple[GateVerdict, ...] = get_args(GateVerdict)
 #: The card's verdict (SPEC §3), strongest first.
 CardVerdict = Literal["full-card pass", "near miss", "missing evidence", "fail", "undefined"]
 CARD_VERDICTS: tuple[CardVerdict, ...] = get_args(CardVerdict)
+
+#: The ``--require`` levels of ``acard card`` and ``acard check``, strongest first: the
+#: command-line spelling of each card verdict in ``card.verdict.VERDICT_ORDER``
+#: (``card.verdict.LEVEL_NAMES`` maps each back to its verdict).
+RequireLevel = Literal["full-card", "near-miss", "missing-evidence", "undefined", "fail"]
+REQUIRE_LEVELS: tuple[RequireLevel, ...] = get_args(RequireLevel)
 
 #: Rendered card formats.
 RenderFormat = Literal["md", "html", "tex"]

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import json
 import math
-from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -16,8 +15,9 @@ from .._util.errors import InputError
 from .._util.files import check_inputs, check_outputs, read_text
 from .._util.writes import atomic_write_many, atomic_write_text
 from ..card.build import build_card_from_files
+from ..card.formatting import fmt_pp
 from ..card.metadata import CardMetadata
-from ..card.model import CardOptions, card_to_json, load_card, schema_text
+from ..card.model import Card, CardOptions, card_to_json, load_card, schema_text
 from ..constants import (
     CI_LEVEL,
     DEFAULT_SEED,
@@ -28,30 +28,16 @@ from ..constants import (
     POWER,
     TAU,
 )
-from .check_cmds import REQUIRE_HELP, Level, enforce
+from ..vocab import ClaimedClass, RenderFormat, RequireLevel, Split
+from .check_cmds import REQUIRE_HELP, enforce
 
 _out = Console(highlight=False, soft_wrap=True)
 
 
-class Claimed(StrEnum):
-    shrinkage = "shrinkage"
-    attack_targeted = "attack-targeted"
-    unstated = "unstated"
-
-
-class Split(StrEnum):
-    heldout = "heldout"
-    fresh = "fresh"
-
-
-class Fmt(StrEnum):
-    md = "md"
-    html = "html"
-    tex = "tex"
-
-
-def _check_options(**values: float) -> None:
+def _check_options(*, resamples: int, **values: float) -> None:
     """Numbers the option parser lets through that the card contract does not."""
+    from ..stats.bootstrap import check_resamples
+
     for name, v in values.items():
         if not math.isfinite(v):
             raise InputError(f"must be a finite number, got {v!r}", field=f"--{name}")
@@ -60,12 +46,13 @@ def _check_options(**values: float) -> None:
     if values["floor"] > values["ceiling"]:
         raise InputError(f"the degenerate floor {values['floor']} is above the ceiling "
                          f"{values['ceiling']}", field="--floor")
+    check_resamples(resamples, values["ci_level"], field="--resamples")
 
 
-def _render(card: Any, fmt: str) -> str:
+def _render(card: Card, fmt: RenderFormat) -> str:
     from ..render import render
 
-    return render(card, fmt)  # type: ignore[arg-type]
+    return render(card, fmt)
 
 
 def card(
@@ -75,7 +62,7 @@ def card(
     cross_baseline: Annotated[Path | None, typer.Option(help="Cross-task baseline records.")] = None,
     cross_defense: Annotated[Path | None, typer.Option(help="Cross-task defense records.")] = None,
     mechanism: Annotated[Path | None, typer.Option(help="Mechanism file (gate c).")] = None,
-    claimed_class: Annotated[Claimed, typer.Option(help="Claimed mechanism class.")] = Claimed.unstated,
+    claimed_class: Annotated[ClaimedClass, typer.Option(help="Claimed mechanism class.")] = "unstated",
     seed: Annotated[int, typer.Option(min=0, help="Bootstrap seed.")] = DEFAULT_SEED,
     resamples: Annotated[int, typer.Option(min=1, help="Bootstrap resamples.")] = N_RESAMPLES,
     ci_level: Annotated[float, typer.Option(min=0.5, max=0.999, help="CI level of (a).")] = CI_LEVEL,
@@ -93,7 +80,7 @@ def card(
     title: Annotated[str | None, typer.Option(help="Card title.")] = None,
     markdown: Annotated[Path | None, typer.Option(help="Also write Markdown here.")] = None,
     html: Annotated[Path | None, typer.Option(help="Also write HTML here.")] = None,
-    require: Annotated[Level | None, typer.Option(help=REQUIRE_HELP)] = None,
+    require: Annotated[RequireLevel | None, typer.Option(help=REQUIRE_HELP)] = None,
     allow_same_cell: Annotated[bool, typer.Option(
         help="Build the card even when baseline and defense name the same cell.")] = False,
 ) -> None:
@@ -102,20 +89,15 @@ def card(
     Exit 0 when the card was written, whatever its verdict; with --require, 1
     when the verdict is below that level (the card is still written); 2 on bad input.
     """
-    from ..stats.bootstrap import check_resamples
-
-    _check_options(ci_level=ci_level, tau=tau, floor=floor, ceiling=ceiling)
-    check_resamples(resamples, ci_level, field="--resamples")
     ins = {"--baseline": baseline, "--defense": defense, "--cross-baseline": cross_baseline,
            "--cross-defense": cross_defense, "--mechanism": mechanism, "--meta": meta}
+    _check_options(resamples=resamples, ci_level=ci_level, tau=tau, floor=floor, ceiling=ceiling)
     check_inputs(ins)
     check_outputs({"--output": output, "--markdown": markdown, "--html": html}, list(ins.values()))
     options = CardOptions(
         seed=seed, n_resamples=resamples, ci_level=ci_level, min_questions=min_questions, tau=tau,
-        degenerate_floor=floor, degenerate_ceiling=ceiling,
-        claimed_class=claimed_class.value,
-        cross_restricted_variant=cross_restricted,
-    )
+        degenerate_floor=floor, degenerate_ceiling=ceiling, claimed_class=claimed_class,
+        cross_restricted_variant=cross_restricted)
     # the metadata file is an input like the records (hashed; `verify` re-reads it);
     # --title overrides its title and the card records that it did
     c = build_card_from_files(
@@ -124,23 +106,33 @@ def card(
         metadata_file=meta, metadata_overrides=("title",) if title is not None and meta else (),
         relative_to=output.resolve().parent,
     )
+    _check_two_cells(c, defense, allow_same_cell=allow_same_cell)
+    _write_card(c, output, {markdown: "md", html: "html"})
+    enforce(c, require)
+
+
+def _check_two_cells(c: Card, defense: Path, *, allow_same_cell: bool) -> None:
+    """A card compares two cells: the same cell on both sides is an input error unless allowed."""
     if c.baseline_gap.cell == c.defense_gap.cell and not allow_same_cell:
         raise InputError(
             f"baseline and defense are both cell {c.baseline_gap.cell!r}: a card compares two "
             "cells. If they are two models, import them with --cell NAME each (an importer names "
             "the cell after the model, and `hf/local` is `local` for every local model); "
             "--allow-same-cell builds it anyway", path=defense, field="cell")
+
+
+def _write_card(c: Card, output: Path, renders: dict[Path | None, RenderFormat]) -> None:
+    """Write the card JSON and its renders (all or nothing), then print its one-line summary."""
     texts = {output: card_to_json(c)}  # rendered first: a render error writes nothing
-    texts |= {path: _render(c, fmt) for path, fmt in ((markdown, "md"), (html, "html")) if path}
+    texts |= {path: _render(c, fmt) for path, fmt in renders.items() if path}
     atomic_write_many({path: text.encode("utf-8") for path, text in texts.items()})
     gates = " ".join(f"({g}) {getattr(c.diagnostics, g).verdict}" for g in "abcd")
     _out.print(f"{c.verdict} — {c.summary}; {gates}; deploy cost "
                f"{_pp(c.deploy_cost.point)} → {output}", markup=False)
-    enforce(c, require)
 
 
 def _pp(x: float | None) -> str:
-    return "n/a" if x is None else f"{x * 100:+.1f} pp"
+    return "n/a" if x is None else fmt_pp(x)
 
 
 def validate(
@@ -187,12 +179,12 @@ def _kind(f: Path) -> str:
 
 def render_cmd(
     card_path: Annotated[Path, typer.Argument(metavar="CARD", help="Card JSON.")],
-    fmt: Annotated[Fmt, typer.Option("--format", "-f", help="Output format.")] = Fmt.md,
+    fmt: Annotated[RenderFormat, typer.Option("--format", "-f", help="Output format.")] = "md",
     output: Annotated[Path | None, typer.Option("--output", "-o", help="File (default stdout).")] = None,
 ) -> None:
     """Render a card as Markdown, self-contained HTML, or a LaTeX table."""
     check_outputs({"--output": output}, [card_path])
-    text = _render(load_card(card_path), fmt.value)
+    text = _render(load_card(card_path), fmt)
     if output is None:
         typer.echo(text, nl=False)
     else:
@@ -273,7 +265,7 @@ def power(
     sd_d: Annotated[float | None, typer.Option(help="SD across questions of d_q.")] = None,
     baseline: Annotated[Path | None, typer.Option("--baseline", "-b", help="Pilot baseline records.")] = None,
     defense: Annotated[Path | None, typer.Option("--defense", "-d", help="Pilot defense records.")] = None,
-    split: Annotated[Split, typer.Option(help="Pilot split.")] = Split.heldout,
+    split: Annotated[Split, typer.Option(help="Pilot split.")] = "heldout",
     target_power: Annotated[float, typer.Option("--power", help="Target power.")] = POWER,
     ci_level: Annotated[float, typer.Option(help="CI level of gate (a).")] = CI_LEVEL,
 ) -> None:
@@ -290,9 +282,9 @@ def power(
                 raise InputError("pilot records need both --baseline and --defense")
             from ..records import load_records
 
-            r = pilot_power(load_records(baseline), load_records(defense), split=split.value,
+            r = pilot_power(load_records(baseline), load_records(defense), split=split,
                             effect=effect, power=target_power, ci_level=ci_level)
-            src = (f"pilot {split.value} records ({r.pilot_questions} questions, observed ΔG "
+            src = (f"pilot {split} records ({r.pilot_questions} questions, observed ΔG "
                    f"{r.pilot_delta:+.4f})")
             res = r.result
         else:

@@ -13,7 +13,6 @@ Example (a shell step of a CI job):
 from __future__ import annotations
 
 import sys
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -21,32 +20,22 @@ import typer
 
 from ..card.model import Card, load_card
 from ..card.verdict import LEVEL_NAMES, meets
-
-
-class Level(StrEnum):
-    """The ``--require`` levels, strongest first (:data:`~acceptance_cards.card.verdict.LEVEL_NAMES`)."""
-
-    full_card = "full-card"
-    near_miss = "near-miss"
-    missing_evidence = "missing-evidence"
-    undefined = "undefined"
-    fail = "fail"
-
+from ..vocab import REQUIRE_LEVELS, RequireLevel
 
 #: Help text of ``--require`` (shared by ``card`` and ``check``).
 REQUIRE_HELP = ("Exit 1 unless the card's verdict is at least this level "
-                "(full-card > near-miss > missing-evidence > undefined > fail).")
+                f"({' > '.join(REQUIRE_LEVELS)}).")
 
 
-def requirement_lines(card: Card, level: Level) -> tuple[bool, list[str]]:
+def requirement_lines(card: Card, level: RequireLevel) -> tuple[bool, list[str]]:
     """Whether ``card`` meets ``level``, and the lines that say why.
 
     Example:
         >>> from acceptance_cards.synthetic import example_card
-        >>> requirement_lines(example_card(n_resamples=200), Level.full_card)[0]
+        >>> requirement_lines(example_card(n_resamples=200), "full-card")[0]
         True
     """
-    required = LEVEL_NAMES[level.value]
+    required = LEVEL_NAMES[level]
     if meets(card.verdict, required):
         return True, [f"requirement met: verdict '{card.verdict}' ({card.summary}) is at least "
                       f"'{required}'"]
@@ -58,7 +47,7 @@ def requirement_lines(card: Card, level: Level) -> tuple[bool, list[str]]:
     return False, lines
 
 
-def enforce(card: Card, level: Level | None) -> None:
+def enforce(card: Card, level: RequireLevel | None) -> None:
     """Print the requirement's outcome; exit 1 when ``card`` is below ``level`` (None: no check)."""
     if level is None:
         return
@@ -70,7 +59,7 @@ def enforce(card: Card, level: Level | None) -> None:
 
 def check(
     card_path: Annotated[Path, typer.Argument(metavar="CARD", help="Card JSON.")],
-    require: Annotated[Level, typer.Option(help=REQUIRE_HELP)] = Level.full_card,
+    require: Annotated[RequireLevel, typer.Option(help=REQUIRE_HELP)] = "full-card",
 ) -> None:
     """Gate a pipeline on a card: exit 1 when its verdict is below --require (default full-card).
 

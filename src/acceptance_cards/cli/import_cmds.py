@@ -18,6 +18,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from .._util.errors import InputError
 from .._util.files import check_outputs, read_text
 from .._util.writes import atomic_write_text
+from ..vocab import Split
 
 _out = Console(highlight=False, soft_wrap=True)
 _err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -44,8 +45,8 @@ CellOpt = Annotated[str | None, typer.Option(help="Cell name for every record (d
                                              "model that answered).")]
 TaskOpt = Annotated[str | None, typer.Option(
     help="Task for every record, any name (default: from the log; see below).")]
-SplitOpt = Annotated[str | None, typer.Option(help="Split for every record: heldout or fresh "
-                                              "(default: from the log).")]
+SplitOpt = Annotated[Split | None, typer.Option(
+    help="Split for every record (default: from the log).")]
 
 
 def _overrides(maps: list[str] | None, map_file: Path | None) -> dict[str, Any]:

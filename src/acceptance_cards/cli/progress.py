@@ -29,9 +29,12 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Literal, TextIO
+from typing import Literal, TextIO, cast
 
 from rich.console import Console
+
+from ..vocab import PROGRESS_MODES
+from ..vocab import ProgressMode as Mode
 
 #: Least seconds between two periodic lines of one step (or one command) in
 #: plain mode: enough to see a long step move in a log, few enough lines that
@@ -43,7 +46,9 @@ UNITS = {"train": "training steps", "eval": "records", "mechanism": "calibration
 
 
 class ProgressMode(StrEnum):
-    """``--progress``: ``auto`` is ``rich`` on a terminal and ``plain`` otherwise."""
+    """Transitional spelling of :data:`acceptance_cards.vocab.ProgressMode` (the Literal this
+    module takes) for command modules that still write ``ProgressMode.auto``; its values
+    are the vocabulary's (tests check). New code passes the string: ``"auto"``."""
 
     auto = "auto"
     plain = "plain"
@@ -54,11 +59,19 @@ class ProgressMode(StrEnum):
 Shown = Literal["plain", "rich", "none"]
 
 
-def resolve_mode(mode: ProgressMode, console: Console) -> Shown:
-    """The display to use: ``auto`` becomes ``rich`` only when ``console`` is a terminal."""
-    shown: dict[ProgressMode, Shown] = {ProgressMode.plain: "plain", ProgressMode.rich: "rich",
-                                        ProgressMode.none: "none"}
-    return shown.get(mode) or ("rich" if console.is_terminal else "plain")
+def resolve_mode(mode: Mode | ProgressMode, console: Console) -> Shown:
+    """The display to use: ``auto`` becomes ``rich`` only when ``console`` is a terminal.
+
+    Example:
+        >>> import io
+        >>> resolve_mode("auto", Console(file=io.StringIO()))
+        'plain'
+    """
+    if mode not in PROGRESS_MODES:
+        raise ValueError(f"unknown progress mode {mode!r}; one of {', '.join(PROGRESS_MODES)}")
+    if mode == "auto":
+        return "rich" if console.is_terminal else "plain"
+    return cast(Shown, str(mode))
 
 
 def utc_stamp() -> str:
@@ -130,7 +143,7 @@ Update = Callable[..., None]
 
 
 @contextmanager
-def task_progress(console: Console, mode: ProgressMode, description: str,
+def task_progress(console: Console, mode: Mode | ProgressMode, description: str,
                   total: int | None) -> Iterator[Update]:
     """One long task's progress; yields ``update(done, total=None, description=None)``.
 

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import jinja2
 
+from .palette import install as install_palette
+
 #: Folder of the ``card.*.j2`` templates (shipped as package data).
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 
@@ -42,7 +44,7 @@ def environment(*, finalize: Callable[[object], str] | None = None,
         lstrip_blocks=True,
     )
     env.filters["upper_first"] = upper_first
-    return env
+    return install_palette(env)
 
 
 __all__ = ["TEMPLATE_DIR", "environment", "upper_first"]

@@ -35,6 +35,8 @@ from markupsafe import Markup
 from ...card.formatting import CARD_BADGES, GATE_BADGES, card_badge, fmt_cost, fmt_pp, gate_badge
 from ...card.verdict import CARD_VERDICTS
 from ...diagnostics import GATE_NAMES, GATES
+from ...render._env import TEMPLATE_DIR as CARD_TEMPLATES
+from ...render.palette import install as install_palette
 from ..cells import CellResult
 from .figures import FIGURES, RenderedFigure
 from .filter import filter_table, progressive_filter
@@ -158,15 +160,14 @@ def _counts(cells: tuple[CellResult, ...]) -> list[dict[str, Any]]:
 
 @cache
 def _template() -> jinja2.Template:
-    # The card's template folder too: both pages include its ``_page.css`` (one palette).
-    from ...render._env import TEMPLATE_DIR as CARD_TEMPLATES
-
+    # The card's template folder too: both pages include its ``_page.css``, whose colours
+    # come from the one palette (render/palette.py).
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader([TEMPLATE_DIR, CARD_TEMPLATES]),
         undefined=jinja2.StrictUndefined,
         autoescape=True, keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True,
     )
-    return env.get_template("report.html.j2")
+    return install_palette(env).get_template("report.html.j2")
 
 
 def render_report(inputs: ReportInputs) -> str:

@@ -36,6 +36,7 @@ from ...card.formatting import (
     gate_badge,
 )
 from ...card.verdict import CardVerdict
+from ...constants import CI_LEVEL
 from ...diagnostics import GATES, GateVerdict
 from ..cells import CellResult
 from .tables import TextTable, to_csv, to_latex, to_markdown
@@ -144,7 +145,7 @@ def _csv_row(r: MatrixRow) -> tuple[str, ...]:
 
 def _levels(m: AuditMatrix) -> str:
     levels = sorted({r.ci_level for r in m.rows if r.ci_level is not None})
-    return "/".join(fmt_level(x) for x in levels) if levels else "95%"
+    return "/".join(fmt_level(x) for x in levels) if levels else fmt_level(CI_LEVEL)
 
 
 def _pp_ci(point: float | None, lo: float | None, hi: float | None, *, unit: bool) -> str:
