@@ -37,6 +37,8 @@ import numpy.typing as npt
 
 from ._util.errors import InputError
 from ._util.files import iter_text_lines, loads_json, read_text
+from .vocab import FRAMINGS as FRAMINGS  # re-exported: public since the first release
+from .vocab import SPLITS as SPLITS
 
 #: Required fields of an evaluation record, in contract order.
 REQUIRED_FIELDS: tuple[str, ...] = (
@@ -51,9 +53,6 @@ REQUIRED_FIELDS: tuple[str, ...] = (
 )
 #: Optional fields with a known meaning (anything else is kept as-is).
 OPTIONAL_FIELDS: tuple[str, ...] = ("answer", "gold", "valid", "scorer", "seed", "model", "margin")
-FRAMINGS: tuple[str, ...] = ("eval", "deploy")
-#: `heldout`: train-pool subjects, unseen questions (gate a); `fresh`: disjoint subjects (b, d).
-SPLITS: tuple[str, ...] = ("heldout", "fresh")
 
 #: How CSV cells (text) spell a bool; JSONL/Parquet must use real bools or numbers.
 _TRUE = {"true", "1", "1.0"}

@@ -43,6 +43,7 @@ from .model import (
     Provenance,
     RecipeInfo,
     TaskInfo,
+    gate_verdicts,
     metadata_digests,
 )
 from .verdict import conclude
@@ -88,7 +89,8 @@ def build_card(
         floor=o.degenerate_floor, ceiling=o.degenerate_ceiling, k=o.se_multiplier,
         primary=(baseline, defense),
     )
-    concl = conclude({"a": a.verdict, "b": b.verdict, "c": c.verdict, "d": d.verdict})
+    diagnostics = Diagnostics(a=a, b=b, c=c, d=d)
+    concl = conclude(gate_verdicts(diagnostics))
     notes: list[str] = []
     capability = [cell_capability(baseline), cell_capability(defense)]
     for cap in capability:
@@ -118,7 +120,7 @@ def build_card(
         task=_task_info(baseline, cross_baseline, metadata.task or {}),
         baseline_gap=_gap_summary(a, baseline, which="baseline"),
         defense_gap=_gap_summary(a, defense, which="defense"),
-        diagnostics=Diagnostics(a=a, b=b, c=c, d=d),
+        diagnostics=diagnostics,
         deploy_cost=DeployCost(
             point=a.deploy_cost, ci_low=a.deploy_cost_ci_low, ci_high=a.deploy_cost_ci_high,
             ci_level=a.ci_level, fresh_point=b.deploy_cost,

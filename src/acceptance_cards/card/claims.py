@@ -71,7 +71,7 @@ from pydantic import BaseModel, ConfigDict, Field, computed_field
 
 from ..diagnostics.scorer_check import suspect_evidence
 from .claim_text import WordIndex, negated_before, normalise
-from .model import Card
+from .model import Card, gate_verdicts
 
 
 @dataclass(frozen=True)
@@ -216,8 +216,7 @@ class ClaimLint(BaseModel):
 
 
 def _gates(card: Card) -> dict[str, str]:
-    d = card.diagnostics
-    return {"a": d.a.verdict, "b": d.b.verdict, "c": d.c.verdict, "d": d.d.verdict}
+    return dict(gate_verdicts(card.diagnostics))
 
 
 def _states(card: Card) -> str:

@@ -32,7 +32,14 @@ from ..constants import (
     SE_MULTIPLIER,
     TAU,
 )
-from ..diagnostics import BootstrapGate, ClaimedClass, FreshGate, SignatureGate, TransferGate
+from ..diagnostics import (
+    BootstrapGate,
+    ClaimedClass,
+    FreshGate,
+    GateVerdict,
+    SignatureGate,
+    TransferGate,
+)
 from .verdict import CardVerdict, ClaimSupport
 
 #: Validation-context key set when a written card is read back (options are then records,
@@ -205,6 +212,22 @@ class Diagnostics(_Frozen):
     b: FreshGate
     c: SignatureGate
     d: TransferGate
+
+
+def gate_verdicts(diagnostics: Diagnostics) -> dict[str, GateVerdict]:
+    """The four gates' verdicts keyed by letter: what :func:`~.verdict.conclude` reads.
+
+    The one place that maps a card's diagnostics to ``{"a": …, "d": …}`` (the
+    card builder, the claim lint and the audit's filter and sensitivity tables
+    all read it here).
+
+    Example:
+        >>> from acceptance_cards.synthetic import example_card
+        >>> gate_verdicts(example_card().diagnostics)
+        {'a': 'pass', 'b': 'pass', 'c': 'pass', 'd': 'pass'}
+    """
+    d = diagnostics
+    return {"a": d.a.verdict, "b": d.b.verdict, "c": d.c.verdict, "d": d.d.verdict}
 
 
 class Card(_Frozen):
