@@ -271,47 +271,70 @@ def _build(p: Path, rows: Iterable[tuple[int, dict[str, Any]]], *, text_cells: b
     seen: dict[tuple[str, str, str, str], int] = {}
     n = 0
     for lineno, row in rows:
-        for name in REQUIRED_FIELDS:
-            if name not in row:
-                raise InputError("missing required field", path=p, line=lineno, field=name)
-        rec = {name: _as_str(row[name], p=p, line=lineno, name=name)
-               for name in REQUIRED_FIELDS if name != "correct"}
-        if rec["framing"] not in FRAMINGS:
-            raise InputError(
-                f"must be `eval` or `deploy`, got {rec['framing']!r}", path=p, line=lineno, field="framing"
-            )
-        if rec["split"] not in SPLITS:
-            raise InputError(
-                f"must be `heldout` or `fresh`, got {rec['split']!r}", path=p, line=lineno, field="split"
-            )
-        correct = _as_rate(row["correct"], p=p, line=lineno, name="correct", text=text_cells)
+        rec = _required(p, lineno, row, text_cells=text_cells)
         v = row.get("valid")
         valid.append(math.nan if v is None else _as_rate(v, p=p, line=lineno, name="valid",
                                                          text=text_cells))
         scorer.append(str(row.get("scorer", "")))
-        key = (rec["cell"], rec["question_id"], rec["template_id"], rec["framing"])
-        if key in seen:
-            raise InputError(
-                f"duplicate evaluation of question {key[1]!r}, template {key[2]!r}, framing "
-                f"{key[3]!r} in cell {key[0]!r} (first at line {seen[key]})",
-                path=p, line=lineno, field="template_id",
-            )
-        seen[key] = lineno
+        _check_unique(p, lineno, rec, seen)
         for name in REQUIRED_FIELDS:
-            cols[name].append(correct if name == "correct" else rec[name])
+            cols[name].append(rec[name])
         lines.append(lineno)
         if row.get("margin") is not None:
             row["margin"] = _as_margin(row["margin"], p=p, line=lineno)
-        for k, val in row.items():
-            if k in REQUIRED_FIELDS or k in ("valid", "scorer"):
-                continue
-            extra.setdefault(k, [None] * n).append(val)
+        _keep_extra(extra, row, n)
         n += 1
-        for col in extra.values():
-            if len(col) < n:
-                col.append(None)
     if n == 0:
         raise InputError("holds no records", path=p)
+    return _columns(p, cols, valid, scorer, lines, extra)
+
+
+def _required(p: Path, lineno: int, row: dict[str, Any], *, text_cells: bool) -> dict[str, Any]:
+    """The required fields of one row, validated (``correct`` as a rate, the rest as text)."""
+    for name in REQUIRED_FIELDS:
+        if name not in row:
+            raise InputError("missing required field", path=p, line=lineno, field=name)
+    rec: dict[str, Any] = {name: _as_str(row[name], p=p, line=lineno, name=name)
+                           for name in REQUIRED_FIELDS if name != "correct"}
+    if rec["framing"] not in FRAMINGS:
+        raise InputError(
+            f"must be `eval` or `deploy`, got {rec['framing']!r}", path=p, line=lineno, field="framing"
+        )
+    if rec["split"] not in SPLITS:
+        raise InputError(
+            f"must be `heldout` or `fresh`, got {rec['split']!r}", path=p, line=lineno, field="split"
+        )
+    rec["correct"] = _as_rate(row["correct"], p=p, line=lineno, name="correct", text=text_cells)
+    return rec
+
+
+def _check_unique(p: Path, lineno: int, rec: dict[str, Any],
+                  seen: dict[tuple[str, str, str, str], int]) -> None:
+    """One evaluation per (cell, question, template, framing)."""
+    key = (rec["cell"], rec["question_id"], rec["template_id"], rec["framing"])
+    if key in seen:
+        raise InputError(
+            f"duplicate evaluation of question {key[1]!r}, template {key[2]!r}, framing "
+            f"{key[3]!r} in cell {key[0]!r} (first at line {seen[key]})",
+            path=p, line=lineno, field="template_id",
+        )
+    seen[key] = lineno
+
+
+def _keep_extra(extra: dict[str, list[Any]], row: dict[str, Any], n: int) -> None:
+    """Append row ``n``'s other fields to their columns (None where a row lacks one)."""
+    for k, val in row.items():
+        if k in REQUIRED_FIELDS or k in ("valid", "scorer"):
+            continue
+        extra.setdefault(k, [None] * n).append(val)
+    for col in extra.values():
+        if len(col) < n + 1:
+            col.append(None)
+
+
+def _columns(p: Path, cols: dict[str, list[Any]], valid: list[float], scorer: list[str],
+             lines: list[int], extra: dict[str, list[Any]]) -> RecordSet:
+    """The validated rows as one :class:`RecordSet` (one cell, one task; questions checked)."""
     _check_single(p, cols, lines, "cell")
     _check_single(p, cols, lines, "task")
     qid = np.asarray(cols["question_id"], dtype=np.str_)
