@@ -29,7 +29,7 @@ from ..diagnostics import (
 from ..diagnostics.scorer_check import scorer_notes
 from ..mechanism import MechanismFile, load_mechanism
 from ..records import RecordSet, load_records
-from .capability import cell_capability
+from .capability import cell_capability, non_answer_splits
 from .metadata import CardMetadata, load_metadata
 from .model import (
     Card,
@@ -75,7 +75,8 @@ def build_card(
     diagnostics = run_gates(baseline, defense, cross_baseline, cross_defense, mechanism, options)
     a, b = diagnostics.a, diagnostics.b
     concl = conclude(gate_verdicts(diagnostics))
-    capability = [cell_capability(baseline), cell_capability(defense)]
+    records = dict(zip(ROLES[:4], (baseline, defense, cross_baseline, cross_defense), strict=True))
+    capability = [cell_capability(rs, role=role) for role, rs in records.items() if rs is not None]
     card = Card(
         title=metadata.title,
         verdict=concl.verdict,
@@ -99,8 +100,7 @@ def build_card(
         compute=Compute(**dict(metadata.compute or {})),
         options=options,
         provenance=_provenance(diagnostics, inputs, metadata_overrides),
-        notes=_evidence_notes(capability, diagnostics,
-                              (baseline, defense, cross_baseline, cross_defense)),
+        notes=_evidence_notes(capability, diagnostics, list(records.values())),
         remarks=list(metadata.notes),
     )
     return card.model_copy(update={"provenance": card.provenance.model_copy(
@@ -148,10 +148,14 @@ def _evidence_notes(capability: Sequence[CellCapability], diagnostics: Diagnosti
     """Caveats the reader must see: non-answer gaps, a cross task that is the primary, the scorer."""
     notes: list[str] = []
     for cap in capability:
-        if cap.gap_from_malformed:
+        flagged = non_answer_splits(cap)
+        if flagged:
+            # no role word in the note: notes are prose an export lints ("defense" would trip it)
+            cross = " (cross-task records)" if (cap.role or "").startswith("cross") else ""
             notes.append(
-                f"The gap of cell {cap.cell!r} is carried mostly by non-answers (malformed or "
-                "abstaining output under eval framing), not by wrong answers (SPEC §8)."
+                f"The {' and '.join(flagged)} gap of cell {cap.cell!r}{cross} is carried mostly by "
+                "non-answers (malformed or abstaining output under eval framing), not by wrong "
+                "answers (SPEC §8)."
             )
     if diagnostics.d.same_task:
         notes.append("The cross-task evidence is the primary task again (same task name or the "

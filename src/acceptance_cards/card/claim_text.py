@@ -223,6 +223,14 @@ WORD_VARIANTS: Final[Mapping[str, str]] = {
     "failure": r"failures?",
     "preserving": r"preserv(?:ing|es|ed)",
     "solves": r"solv(?:es|ed|ing|e)",
+    "withholds": r"withh(?:olds|olding|old|eld)",
+    "hides": r"hid(?:es|ing|den|e)",
+    "conceals": r"conceal(?:s|ed|ing)?",
+    "knows": r"kn(?:ows|ew|own|ow)",
+    "underperforms": r"underperform(?:s|ed|ing)?",
+    "underperformance": r"underperformances?",
+    "sandbags": r"sandbag(?:s|ged)",
+    "feigns": r"feign(?:s|ed|ing)?",
 }
 
 

@@ -67,6 +67,7 @@ from .claim_rules import (
     D_NA,
     D_NOT_RUN,
     DEPLOY_DROP,
+    NON_ANSWER_GAP,
     NOT_FULL_CARD,
     ONLY_A,
     RULES,
@@ -207,7 +208,7 @@ def lint_claim(card: Card, text: str) -> ClaimLint:
 
 __all__ = [
     "A_AND_C", "ALL_FOUR", "APPLIES", "B_FAILS", "COST_PLACEHOLDER", "DEPLOY_DROP", "D_NA",
-    "D_NOT_RUN", "NEGATIONS", "NOT_FULL_CARD", "ONLY_A", "RULES", "SCORER_SUSPECT", "SKIPPABLE",
-    "UNDERPOWERED", "WORD_VARIANTS", "ClaimFinding", "ClaimLint", "ClaimRule", "allowed_phrases",
-    "applicable_rules", "lint_claim", "phrase_regex",
+    "D_NOT_RUN", "NEGATIONS", "NON_ANSWER_GAP", "NOT_FULL_CARD", "ONLY_A", "RULES",
+    "SCORER_SUSPECT", "SKIPPABLE", "UNDERPOWERED", "WORD_VARIANTS", "ClaimFinding", "ClaimLint",
+    "ClaimRule", "allowed_phrases", "applicable_rules", "lint_claim", "phrase_regex",
 ]

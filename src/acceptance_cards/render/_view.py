@@ -33,7 +33,7 @@ from ..card.formatting import (
     fmt_signed,
     fmt_text,
 )
-from ..card.model import Card, GapSummary
+from ..card.model import Card, CellCapability, GapSummary
 from ..diagnostics import GATE_NAMES
 from ._gates import GateView, Row, Table, gate_views, power_table
 
@@ -62,6 +62,8 @@ class CardView:
     cost_fresh: Row
     gaps: Table
     capability: Table
+    capability_splits: Table
+    scorer_agreement: Table
     malformed_cells: tuple[str, ...]
     setup: tuple[Section, ...]
     options: tuple[Row, ...]
@@ -93,15 +95,59 @@ def _gaps_table(card: Card) -> Table:
     )
 
 
+def _cell_label(c: CellCapability) -> str:
+    """The cell's name; a cross-task cell (often the same name) says so."""
+    return c.cell if c.role in (None, "baseline", "defense") else (
+        f"{c.cell} ({(c.role or '').replace('_', ' ')})")
+
+
+def _non_answers(flag: bool | None) -> str:
+    return fmt_bool(flag, yes="YES: carried by non-answers", no="no")
+
+
 def _capability_table(card: Card) -> Table:
     return Table(
         ("cell", "deploy accuracy", "valid rate eval", "valid rate deploy",
          "gap from malformed output", "scorers", "near-tie decisions"),
-        tuple((c.cell, fmt_rate(c.deploy_accuracy), fmt_rate(c.valid_rate_eval),
-               fmt_rate(c.valid_rate_deploy),
-               fmt_bool(c.gap_from_malformed, yes="YES: carried by non-answers", no="no"),
+        tuple((_cell_label(c), fmt_rate(c.deploy_accuracy), fmt_rate(c.valid_rate_eval),
+               fmt_rate(c.valid_rate_deploy), _non_answers(c.gap_from_malformed),
                fmt_text(c.scorers), _near_ties(c.near_tie_share)) for c in card.capability),
     )
+
+
+def _capability_splits(card: Card) -> Table:
+    """The capability anchor on every split of every cell (SPEC §10)."""
+    return Table(
+        ("cell", "split", "questions", "deploy accuracy", "eval accuracy", "valid rate eval",
+         "valid rate deploy", "gap from malformed output"),
+        tuple((_cell_label(c), s.split, fmt_int(s.n_questions), fmt_rate(s.deploy_accuracy),
+               fmt_rate(s.eval_accuracy), fmt_rate(s.valid_rate_eval),
+               fmt_rate(s.valid_rate_deploy), _non_answers(s.gap_from_malformed))
+              for c in card.capability for s in c.splits),
+    )
+
+
+def _scorer_agreement(card: Card) -> Table:
+    """Two scorers on the same evaluations: agreement and the gap each gives (SPEC §8)."""
+    return Table(
+        ("cell", "split", "scorers (gates read the first)", "shared evaluations", "agreement",
+         "compared on", "gap G per scorer"),
+        tuple((_cell_label(c), a.split, " vs ".join(a.scorers), fmt_int(a.n),
+               fmt_rate(a.agreement), a.basis, " vs ".join(fmt_signed(g) for g in a.gap_by_scorer))
+              for c in card.capability for a in c.scorer_agreement),
+    )
+
+
+def _malformed(card: Card) -> tuple[str, ...]:
+    """Cells (with the splits) whose gap is carried by non-answers."""
+    out = []
+    for c in card.capability:
+        splits = [s.split for s in c.splits if s.gap_from_malformed]
+        if splits:
+            out.append(f"{_cell_label(c)} ({', '.join(splits)})")
+        elif c.gap_from_malformed:
+            out.append(_cell_label(c))
+    return tuple(out)
 
 
 def _setup(card: Card) -> tuple[Section, ...]:
@@ -178,7 +224,9 @@ def card_view(card: Card) -> CardView:
                        fmt_pp(cost.fresh_point) if cost.fresh_point is not None else MISSING),
         gaps=_gaps_table(card),
         capability=_capability_table(card),
-        malformed_cells=tuple(c.cell for c in card.capability if c.gap_from_malformed),
+        capability_splits=_capability_splits(card),
+        scorer_agreement=_scorer_agreement(card),
+        malformed_cells=_malformed(card),
         setup=_setup(card),
         options=_options(card),
         provenance=_provenance(card),
