@@ -10,6 +10,12 @@ parsed. Every problem is reported as an
 the physical line; CSV: the physical line including the header; Parquet: the
 row number) and the field. Unknown fields are kept, not rejected.
 
+**Two scorers.** A file may hold the same evaluations scored twice (records
+that differ only in ``scorer``, as ``acard eval --scorer both`` writes). The
+gates read the scorer of the file's first record; the other scorers' records
+are kept beside them in :attr:`RecordSet.rescored` (for scorer agreement, SPEC
+§8). The same evaluation twice under one scorer is an error.
+
 Example:
     >>> import json, tempfile, pathlib
     >>> p = pathlib.Path(tempfile.mkdtemp()) / "r.jsonl"
@@ -28,7 +34,7 @@ import csv
 import io
 import math
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +43,8 @@ import numpy.typing as npt
 
 from ._util.errors import InputError
 from ._util.files import iter_text_lines, loads_json, read_text
+from .vocab import FRAMINGS as FRAMINGS  # re-exported: public since the first release
+from .vocab import SPLITS as SPLITS
 
 #: Required fields of an evaluation record, in contract order.
 REQUIRED_FIELDS: tuple[str, ...] = (
@@ -51,9 +59,6 @@ REQUIRED_FIELDS: tuple[str, ...] = (
 )
 #: Optional fields with a known meaning (anything else is kept as-is).
 OPTIONAL_FIELDS: tuple[str, ...] = ("answer", "gold", "valid", "scorer", "seed", "model", "margin")
-FRAMINGS: tuple[str, ...] = ("eval", "deploy")
-#: `heldout`: train-pool subjects, unseen questions (gate a); `fresh`: disjoint subjects (b, d).
-SPLITS: tuple[str, ...] = ("heldout", "fresh")
 
 #: How CSV cells (text) spell a bool; JSONL/Parquet must use real bools or numbers.
 _TRUE = {"true", "1", "1.0"}
@@ -83,6 +88,8 @@ class RecordSet:
     scorer: npt.NDArray[np.str_]
     line: npt.NDArray[np.int64]
     extra: dict[str, list[Any]] = field(default_factory=dict, repr=False)
+    #: The same evaluations under other scorers, by scorer name (module docstring).
+    rescored: dict[str, RecordSet] = field(default_factory=dict, repr=False)
 
     def __len__(self) -> int:
         return int(self.correct.shape[0])
@@ -107,22 +114,16 @@ class RecordSet:
 
     def select(self, split: str) -> RecordSet:
         """The records of one split (an empty set if the split is absent)."""
-        m = self.split == split
-        return RecordSet(
-            path=self.path,
-            cell=self.cell,
-            task=self.task,
-            split=self.split[m],
-            question_id=self.question_id[m],
-            subject=self.subject[m],
-            template_id=self.template_id[m],
-            is_eval=self.is_eval[m],
-            correct=self.correct[m],
-            valid=self.valid[m],
-            scorer=self.scorer[m],
-            line=self.line[m],
-            extra={k: [v for v, keep in zip(col, m, strict=True) if keep] for k, col in self.extra.items()},
-        )
+        sub = self._subset(self.split == split)
+        return replace(sub, rescored={s: r.select(split) for s, r in self.rescored.items()})
+
+    def _subset(self, m: npt.NDArray[np.bool_]) -> RecordSet:
+        """The records where ``m`` holds (``rescored`` not carried)."""
+        arrays = {f.name: getattr(self, f.name)[m] for f in fields(self)
+                  if isinstance(getattr(self, f.name), np.ndarray)}
+        extra = {k: [v for v, keep in zip(col, m, strict=True) if keep]
+                 for k, col in self.extra.items()}
+        return replace(self, **arrays, extra=extra, rescored={})
 
 
 def load_records(path: str | Path) -> RecordSet:
@@ -216,27 +217,22 @@ def _as_rate(value: Any, *, p: Path, line: int, name: str, text: bool = False) -
     """0/1, bool, or a float in [0, 1]; strings are parsed only from CSV (``text``)."""
     if isinstance(value, bool):
         return float(value)
+    def bad(got: str) -> InputError:
+        return InputError(f"expected 0/1, a bool, or a number in [0, 1], got {got}",
+                          path=p, line=line, field=name)
+
     if isinstance(value, str) and not text:
-        raise InputError(f"expected 0/1, a bool, or a number in [0, 1], got the string {value!r}",
-                         path=p, line=line, field=name)
+        raise bad(f"the string {value!r}")
     if isinstance(value, str):
         low = value.strip().lower()
-        if low in _TRUE:
-            return 1.0
-        if low in _FALSE:
-            return 0.0
+        if low in _TRUE or low in _FALSE:
+            return 1.0 if low in _TRUE else 0.0
         try:
             value = float(low)
         except ValueError:
-            raise InputError(
-                f"expected 0/1, a bool, or a number in [0, 1], got {value!r}",
-                path=p, line=line, field=name,
-            ) from None
+            raise bad(repr(value)) from None
     if not isinstance(value, int | float):
-        raise InputError(
-            f"expected 0/1, a bool, or a number in [0, 1], got {type(value).__name__}",
-            path=p, line=line, field=name,
-        )
+        raise bad(type(value).__name__)
     try:
         x = float(value)
     except OverflowError:  # an integer beyond any float
@@ -269,72 +265,103 @@ def _build(p: Path, rows: Iterable[tuple[int, dict[str, Any]]], *, text_cells: b
     scorer: list[str] = []
     lines: list[int] = []
     extra: dict[str, list[Any]] = {}
-    seen: dict[tuple[str, str, str, str], int] = {}
+    seen: dict[tuple[str, ...], int] = {}
     n = 0
     for lineno, row in rows:
-        for name in REQUIRED_FIELDS:
-            if name not in row:
-                raise InputError("missing required field", path=p, line=lineno, field=name)
-        rec = {name: _as_str(row[name], p=p, line=lineno, name=name)
-               for name in REQUIRED_FIELDS if name != "correct"}
-        if rec["framing"] not in FRAMINGS:
-            raise InputError(
-                f"must be `eval` or `deploy`, got {rec['framing']!r}", path=p, line=lineno, field="framing"
-            )
-        if rec["split"] not in SPLITS:
-            raise InputError(
-                f"must be `heldout` or `fresh`, got {rec['split']!r}", path=p, line=lineno, field="split"
-            )
-        correct = _as_rate(row["correct"], p=p, line=lineno, name="correct", text=text_cells)
+        rec = _required(p, lineno, row, text_cells=text_cells)
         v = row.get("valid")
         valid.append(math.nan if v is None else _as_rate(v, p=p, line=lineno, name="valid",
                                                          text=text_cells))
         scorer.append(str(row.get("scorer", "")))
-        key = (rec["cell"], rec["question_id"], rec["template_id"], rec["framing"])
-        if key in seen:
-            raise InputError(
-                f"duplicate evaluation of question {key[1]!r}, template {key[2]!r}, framing "
-                f"{key[3]!r} in cell {key[0]!r} (first at line {seen[key]})",
-                path=p, line=lineno, field="template_id",
-            )
-        seen[key] = lineno
+        _check_unique(p, lineno, rec, scorer[-1], seen)
         for name in REQUIRED_FIELDS:
-            cols[name].append(correct if name == "correct" else rec[name])
+            cols[name].append(rec[name])
         lines.append(lineno)
         if row.get("margin") is not None:
             row["margin"] = _as_margin(row["margin"], p=p, line=lineno)
-        for k, val in row.items():
-            if k in REQUIRED_FIELDS or k in ("valid", "scorer"):
-                continue
-            extra.setdefault(k, [None] * n).append(val)
+        _keep_extra(extra, row, n)
         n += 1
-        for col in extra.values():
-            if len(col) < n:
-                col.append(None)
     if n == 0:
         raise InputError("holds no records", path=p)
+    return _columns(p, cols, valid, scorer, lines, extra)
+
+
+def _required(p: Path, lineno: int, row: dict[str, Any], *, text_cells: bool) -> dict[str, Any]:
+    """The required fields of one row, validated (``correct`` as a rate, the rest as text)."""
+    for name in REQUIRED_FIELDS:
+        if name not in row:
+            raise InputError("missing required field", path=p, line=lineno, field=name)
+    rec: dict[str, Any] = {name: _as_str(row[name], p=p, line=lineno, name=name)
+                           for name in REQUIRED_FIELDS if name != "correct"}
+    if rec["framing"] not in FRAMINGS:
+        raise InputError(
+            f"must be `eval` or `deploy`, got {rec['framing']!r}", path=p, line=lineno, field="framing"
+        )
+    if rec["split"] not in SPLITS:
+        raise InputError(
+            f"must be `heldout` or `fresh`, got {rec['split']!r}", path=p, line=lineno, field="split"
+        )
+    rec["correct"] = _as_rate(row["correct"], p=p, line=lineno, name="correct", text=text_cells)
+    return rec
+
+
+def _check_unique(p: Path, lineno: int, rec: dict[str, Any], scorer: str,
+                  seen: dict[tuple[str, ...], int]) -> None:
+    """One evaluation per (cell, question, template, framing) and scorer."""
+    key = (rec["cell"], rec["question_id"], rec["template_id"], rec["framing"], scorer)
+    if key in seen:
+        by = f" by scorer {scorer!r}" if scorer else ""
+        raise InputError(
+            f"duplicate evaluation of question {key[1]!r}, template {key[2]!r}, framing "
+            f"{key[3]!r} in cell {key[0]!r}{by} (first at line {seen[key]})",
+            path=p, line=lineno, field="template_id",
+        )
+    seen[key] = lineno
+
+
+def _keep_extra(extra: dict[str, list[Any]], row: dict[str, Any], n: int) -> None:
+    """Append row ``n``'s other fields to their columns (None where a row lacks one)."""
+    for k, val in row.items():
+        if k in REQUIRED_FIELDS or k in ("valid", "scorer"):
+            continue
+        extra.setdefault(k, [None] * n).append(val)
+    for col in extra.values():
+        if len(col) < n + 1:
+            col.append(None)
+
+
+def _columns(p: Path, cols: dict[str, list[Any]], valid: list[float], scorer: list[str],
+             lines: list[int], extra: dict[str, list[Any]]) -> RecordSet:
+    """The validated rows as one :class:`RecordSet` (one cell, one task; questions checked)."""
     _check_single(p, cols, lines, "cell")
     _check_single(p, cols, lines, "task")
     qid = np.asarray(cols["question_id"], dtype=np.str_)
     split = np.asarray(cols["split"], dtype=np.str_)
     is_eval = np.asarray([f == "eval" for f in cols["framing"]], dtype=np.bool_)
     line_arr = np.asarray(lines, dtype=np.int64)
-    _check_questions(p, qid, split, is_eval, line_arr)
-    return RecordSet(
-        path=str(p),
-        cell=cols["cell"][0],
-        task=cols["task"][0],
-        split=split,
-        question_id=qid,
+    rs = RecordSet(
+        path=str(p), cell=cols["cell"][0], task=cols["task"][0], split=split, question_id=qid,
         subject=np.asarray(cols["subject"], dtype=np.str_),
-        template_id=np.asarray(cols["template_id"], dtype=np.str_),
-        is_eval=is_eval,
+        template_id=np.asarray(cols["template_id"], dtype=np.str_), is_eval=is_eval,
         correct=np.asarray(cols["correct"], dtype=np.float64),
-        valid=np.asarray(valid, dtype=np.float64),
-        scorer=np.asarray(scorer, dtype=np.str_),
-        line=line_arr,
-        extra=extra,
+        valid=np.asarray(valid, dtype=np.float64), scorer=np.asarray(scorer, dtype=np.str_),
+        line=line_arr, extra=extra,
     )
+    _check_questions(p, rs)
+    return _by_scorer(p, rs)
+
+
+def _by_scorer(p: Path, rs: RecordSet) -> RecordSet:
+    """The first record's scorer's records, the others in ``rescored`` (module docstring)."""
+    items = set(zip(rs.question_id.tolist(), rs.template_id.tolist(), rs.is_eval.tolist(),
+                    strict=True))
+    if len(items) == len(rs):  # every evaluation once: one scorer per item, nothing to split
+        return rs
+    parts = {s: rs._subset(rs.scorer == s) for s in dict.fromkeys(rs.scorer.tolist())}
+    for part in parts.values():
+        _check_questions(p, part)
+    first, *others = parts
+    return replace(parts[first], rescored={s: parts[s] for s in others})
 
 
 def _check_single(p: Path, cols: dict[str, list[Any]], lines: list[int], name: str) -> None:
@@ -347,17 +374,12 @@ def _check_single(p: Path, cols: dict[str, list[Any]], lines: list[int], name: s
             )
 
 
-def _check_questions(
-    p: Path,
-    qid: npt.NDArray[np.str_],
-    split: npt.NDArray[np.str_],
-    is_eval: npt.NDArray[np.bool_],
-    line: npt.NDArray[np.int64],
-) -> None:
+def _check_questions(p: Path, rs: RecordSet) -> None:
     """Each question sits in one split and has both framings."""
     first_split: dict[str, tuple[str, int]] = {}
     framings: dict[str, set[bool]] = {}
-    for q, s, e, ln in zip(qid.tolist(), split.tolist(), is_eval.tolist(), line.tolist(), strict=True):
+    for q, s, e, ln in zip(rs.question_id.tolist(), rs.split.tolist(), rs.is_eval.tolist(),
+                           rs.line.tolist(), strict=True):
         prev = first_split.setdefault(q, (s, ln))
         if prev[0] != s:
             raise InputError(

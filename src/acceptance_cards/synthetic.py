@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from .constants import N_FRESH_QUESTIONS, N_HELDOUT_QUESTIONS
 from .mechanism import MechanismFile
 from .records import RecordSet, records_from_rows
 
@@ -76,8 +77,8 @@ def simulate_rows(
     seed: int,
     scenario: Scenario = Scenario(),
     task: str = "sandbagging",
-    n_heldout: int = 48,
-    n_fresh: int = 150,
+    n_heldout: int = N_HELDOUT_QUESTIONS,
+    n_fresh: int = N_FRESH_QUESTIONS,
     heldout_templates: int = 10,
     fresh_templates: int = 2,
     baseline_cell: str | None = None,
@@ -85,8 +86,10 @@ def simulate_rows(
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Record dicts (SPEC §9) for a baseline and a defense cell.
 
-    The paper's design by default: 48 held-out questions × (10 eval + 10 deploy)
-    templates, and 150 fresh questions × (2 + 2) templates (n = 300 per framing).
+    The paper's design by default: :data:`~acceptance_cards.constants.N_HELDOUT_QUESTIONS`
+    (48) held-out questions × (10 eval + 10 deploy) templates, and
+    :data:`~acceptance_cards.constants.N_FRESH_QUESTIONS` (150) fresh questions × (2 + 2)
+    templates (n = 300 per framing).
     """
     rng = np.random.default_rng(seed)
     cells = (baseline_cell or f"adamw-s{seed}", defense_cell or f"defense-s{seed}")

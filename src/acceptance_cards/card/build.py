@@ -29,11 +29,12 @@ from ..diagnostics import (
 from ..diagnostics.scorer_check import scorer_notes
 from ..mechanism import MechanismFile, load_mechanism
 from ..records import RecordSet, load_records
-from .capability import cell_capability
+from .capability import cell_capability, non_answer_splits
 from .metadata import CardMetadata, load_metadata
 from .model import (
     Card,
     CardOptions,
+    CellCapability,
     Compute,
     DeployCost,
     Diagnostics,
@@ -43,6 +44,7 @@ from .model import (
     Provenance,
     RecipeInfo,
     TaskInfo,
+    gate_verdicts,
     metadata_digests,
 )
 from .verdict import conclude
@@ -69,41 +71,12 @@ def build_card(
     """
     options = options or CardOptions()
     metadata = metadata or CardMetadata()
-    if baseline.task != defense.task:
-        raise InputError(
-            f"baseline task {baseline.task!r} differs from defense task {defense.task!r}",
-            path=defense.path, field="task",
-        )
-    if (cross_baseline is None) != (cross_defense is None):
-        raise InputError("cross-task evidence needs both --cross-baseline and --cross-defense")
-    o = options
-    a = run_clustered_bootstrap(baseline, defense, seed=o.seed, n_resamples=o.n_resamples,
-                                ci_level=o.ci_level, min_questions=o.min_questions)
-    b = run_fresh_reevaluation(baseline, defense, k=o.se_multiplier)
-    c = run_parameter_signature(mechanism, claimed_class=o.claimed_class, tau=o.tau)
-    d = run_cross_task_transfer(
-        cross_baseline, cross_defense,
-        delta_primary=b.delta, se_primary=b.se_paired,
-        restricted_variant=o.cross_restricted_variant,
-        floor=o.degenerate_floor, ceiling=o.degenerate_ceiling, k=o.se_multiplier,
-        primary=(baseline, defense),
-    )
-    concl = conclude({"a": a.verdict, "b": b.verdict, "c": c.verdict, "d": d.verdict})
-    notes: list[str] = []
-    capability = [cell_capability(baseline), cell_capability(defense)]
-    for cap in capability:
-        if cap.gap_from_malformed:
-            notes.append(
-                f"The gap of cell {cap.cell!r} is carried mostly by non-answers (malformed or "
-                "abstaining output under eval framing), not by wrong answers (SPEC §8)."
-            )
-    if d.same_task:
-        notes.append("The cross-task evidence is the primary task again (same task name or the "
-                     "same records): (d) does not test transfer and is n/a.")
-    for rs in (baseline, defense, cross_baseline, cross_defense):
-        if rs is not None:  # the scorer, not the model, may have made the numbers
-            notes.extend(f"Scorer check: {n}." for n in scorer_notes(rs))
-    missing = [r for r, x in (("a", a), ("b", b), ("c", c), ("d", d)) if x.verdict == "not run"]
+    _check_pairing(baseline, defense, cross_baseline, cross_defense)
+    diagnostics = run_gates(baseline, defense, cross_baseline, cross_defense, mechanism, options)
+    a, b = diagnostics.a, diagnostics.b
+    concl = conclude(gate_verdicts(diagnostics))
+    records = dict(zip(ROLES[:4], (baseline, defense, cross_baseline, cross_defense), strict=True))
+    capability = [cell_capability(rs, role=role) for role, rs in records.items() if rs is not None]
     card = Card(
         title=metadata.title,
         verdict=concl.verdict,
@@ -118,26 +91,92 @@ def build_card(
         task=_task_info(baseline, cross_baseline, metadata.task or {}),
         baseline_gap=_gap_summary(a, baseline, which="baseline"),
         defense_gap=_gap_summary(a, defense, which="defense"),
-        diagnostics=Diagnostics(a=a, b=b, c=c, d=d),
+        diagnostics=diagnostics,
         deploy_cost=DeployCost(
             point=a.deploy_cost, ci_low=a.deploy_cost_ci_low, ci_high=a.deploy_cost_ci_high,
             ci_level=a.ci_level, fresh_point=b.deploy_cost,
         ),
         capability=capability,
         compute=Compute(**dict(metadata.compute or {})),
-        options=o,
-        provenance=Provenance(
-            tool_version=__version__,
-            inputs=list(inputs or []),
-            artifact_status="complete" if not missing else "partial: no input for " + ", ".join(
-                f"({g})" for g in missing),
-            metadata_overrides=list(metadata_overrides),
-        ),
-        notes=notes,
+        options=options,
+        provenance=_provenance(diagnostics, inputs, metadata_overrides),
+        notes=_evidence_notes(capability, diagnostics, list(records.values())),
         remarks=list(metadata.notes),
     )
     return card.model_copy(update={"provenance": card.provenance.model_copy(
         update={"metadata_sha256": metadata_digests(card)})})
+
+
+def _check_pairing(baseline: RecordSet, defense: RecordSet, cross_baseline: RecordSet | None,
+                   cross_defense: RecordSet | None) -> None:
+    """Baseline and defense measure one task; cross-task evidence comes in pairs."""
+    if baseline.task != defense.task:
+        raise InputError(
+            f"baseline task {baseline.task!r} differs from defense task {defense.task!r}",
+            path=defense.path, field="task",
+        )
+    if (cross_baseline is None) != (cross_defense is None):
+        raise InputError("cross-task evidence needs both --cross-baseline and --cross-defense")
+
+
+def run_gates(
+    baseline: RecordSet,
+    defense: RecordSet,
+    cross_baseline: RecordSet | None,
+    cross_defense: RecordSet | None,
+    mechanism: MechanismFile | None,
+    options: CardOptions,
+) -> Diagnostics:
+    """The four gates on the card's evidence ((d) takes Δ_p and SE_p from (b))."""
+    o = options
+    a = run_clustered_bootstrap(baseline, defense, seed=o.seed, n_resamples=o.n_resamples,
+                                ci_level=o.ci_level, min_questions=o.min_questions)
+    b = run_fresh_reevaluation(baseline, defense, k=o.se_multiplier)
+    c = run_parameter_signature(mechanism, claimed_class=o.claimed_class, tau=o.tau)
+    d = run_cross_task_transfer(
+        cross_baseline, cross_defense,
+        delta_primary=b.delta, se_primary=b.se_paired,
+        restricted_variant=o.cross_restricted_variant,
+        floor=o.degenerate_floor, ceiling=o.degenerate_ceiling, k=o.se_multiplier,
+        primary=(baseline, defense),
+    )
+    return Diagnostics(a=a, b=b, c=c, d=d)
+
+
+def _evidence_notes(capability: Sequence[CellCapability], diagnostics: Diagnostics,
+                    records: Sequence[RecordSet | None]) -> list[str]:
+    """Caveats the reader must see: non-answer gaps, a cross task that is the primary, the scorer."""
+    notes: list[str] = []
+    for cap in capability:
+        flagged = non_answer_splits(cap)
+        if flagged:
+            # no role word in the note: notes are prose an export lints ("defense" would trip it)
+            cross = " (cross-task records)" if (cap.role or "").startswith("cross") else ""
+            notes.append(
+                f"The {' and '.join(flagged)} gap of cell {cap.cell!r}{cross} is carried mostly by "
+                "non-answers (malformed or abstaining output under eval framing), not by wrong "
+                "answers (SPEC §8)."
+            )
+    if diagnostics.d.same_task:
+        notes.append("The cross-task evidence is the primary task again (same task name or the "
+                     "same records): (d) does not test transfer and is n/a.")
+    for rs in records:
+        if rs is not None:  # the scorer, not the model, may have made the numbers
+            notes.extend(f"Scorer check: {n}." for n in scorer_notes(rs))
+    return notes
+
+
+def _provenance(diagnostics: Diagnostics, inputs: list[InputFile] | None,
+                metadata_overrides: Sequence[str]) -> Provenance:
+    """What the card was computed from; ``partial`` names the gates that had no input."""
+    missing = [g for g, v in gate_verdicts(diagnostics).items() if v == "not run"]
+    return Provenance(
+        tool_version=__version__,
+        inputs=list(inputs or []),
+        artifact_status="complete" if not missing else "partial: no input for " + ", ".join(
+            f"({g})" for g in missing),
+        metadata_overrides=list(metadata_overrides),
+    )
 
 
 def _gap_summary(a: BootstrapGate, rs: RecordSet, *, which: str) -> GapSummary:

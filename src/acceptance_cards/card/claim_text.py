@@ -211,5 +211,52 @@ def negated_before(index: WordIndex, pos: int, negations: Iterable[str],
     return bool(before) and (before[-1] in neg or before[-1].endswith("n't"))
 
 
-__all__ = ["APOSTROPHES", "CONFUSABLES", "DASHES", "NEGATION_GAP", "Normalised", "WordIndex",
+#: Explicit spelling variants of single words (regex alternatives, lower case).
+WORD_VARIANTS: Final[Mapping[str, str]] = {
+    "defense": r"defen[cs]es?",
+    "generalizes": r"generali[sz](?:es|e|ed|ing|ations?)",
+    "generalize": r"generali[sz]e",
+    "generalization": r"generali[sz]ations?",
+    "transfers": r"transfer(?:s|red|ring|r?able)",
+    "robust": r"robust(?:ly|ness)?",
+    "method": r"methods?",
+    "failure": r"failures?",
+    "preserving": r"preserv(?:ing|es|ed)",
+    "solves": r"solv(?:es|ed|ing|e)",
+    "withholds": r"withh(?:olds|olding|old|eld)",
+    "hides": r"hid(?:es|ing|den|e)",
+    "conceals": r"conceal(?:s|ed|ing)?",
+    "knows": r"kn(?:ows|ew|own|ow)",
+    "underperforms": r"underperform(?:s|ed|ing)?",
+    "underperformance": r"underperformances?",
+    "sandbags": r"sandbag(?:s|ged)",
+    "feigns": r"feign(?:s|ed|ing)?",
+}
+
+
+def _word_regex(word: str) -> str:
+    # a hyphenated word may be written hyphenated (also as a spaced dash), open or closed;
+    # each part has its variants
+    parts = word.lower().split("-")
+    return r"[\s\-]*".join(WORD_VARIANTS.get(p, re.escape(p)) for p in parts)
+
+
+def phrase_regex(phrase: str) -> re.Pattern[str]:
+    """The case-insensitive, word-bounded pattern of a table phrase.
+
+    Example:
+        >>> bool(phrase_regex("utility-preserving").search("Utility preserving update"))
+        True
+        >>> bool(phrase_regex("defense").search("self-defenses"))
+        True
+        >>> bool(phrase_regex("transfers").search("transfer not evaluated"))
+        False
+    """
+    words = phrase.split()
+    body = r"[\s\-]+".join(_word_regex(w) for w in words)
+    return re.compile(rf"(?<!\w){body}(?!\w)", re.IGNORECASE)
+
+
+__all__ = ["APOSTROPHES", "CONFUSABLES", "DASHES", "NEGATION_GAP", "WORD_VARIANTS", "Normalised",
+           "WordIndex", "phrase_regex",
            "negated_before", "normalise"]

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, model_validator
 
@@ -32,7 +32,14 @@ from ..constants import (
     SE_MULTIPLIER,
     TAU,
 )
-from ..diagnostics import BootstrapGate, ClaimedClass, FreshGate, SignatureGate, TransferGate
+from ..diagnostics import (
+    BootstrapGate,
+    ClaimedClass,
+    FreshGate,
+    GateVerdict,
+    SignatureGate,
+    TransferGate,
+)
 from .verdict import CardVerdict, ClaimSupport
 
 #: Validation-context key set when a written card is read back (options are then records,
@@ -109,15 +116,55 @@ class DeployCost(_Frozen):
     fresh_point: float | None = Field(None, description="Same difference on the fresh split.")
 
 
+class SplitCapability(_Frozen):
+    """Capability anchor of one cell on one split (SPEC §8, §10: every split)."""
+
+    split: str = Field(description="`heldout` or `fresh` (a cross cell's records are fresh).")
+    n_questions: int = Field(description="Questions of the cell on this split.")
+    deploy_accuracy: float | None = Field(None, description="Deploy-framed rate.")
+    eval_accuracy: float | None = Field(None, description="Eval-framed rate.")
+    valid_rate_eval: float | None = Field(None, description="Well-formed answers, eval framing.")
+    valid_rate_deploy: float | None = Field(None, description="Well-formed answers, deploy framing.")
+    gap_from_malformed: bool | None = Field(
+        None, description="The gap on this split is carried mostly by malformed / non-answers "
+        "(None: the records carry no `valid`)."
+    )
+
+
+class ScorerAgreement(_Frozen):
+    """Two scorers on the same evaluations of one cell and split (SPEC §8)."""
+
+    split: str
+    scorers: list[str] = Field(description="The scorer the gates read first, then the other.")
+    n: int = Field(description="Evaluations both scorers scored.")
+    basis: Literal["answer", "correct"] = Field(
+        description="Compared on the chosen `answer` where both carry one, else on `correct`."
+    )
+    agreement: float = Field(description="Share of those evaluations where the two agree.")
+    gap_by_scorer: list[float | None] = Field(
+        description="Gap G = r_deploy − r_eval on those evaluations, per scorer (same order): "
+        "how far the conclusion moves with the scorer."
+    )
+
+
 class CellCapability(_Frozen):
-    """Capability anchor of one cell (SPEC §8)."""
+    """Capability anchor of one cell (SPEC §8); the top-level rates are the held-out ones."""
 
     cell: str
+    role: str | None = Field(
+        None, description="baseline | defense | cross_baseline | cross_defense."
+    )
     deploy_accuracy: float | None = Field(None, description="Held-out deploy-framed rate.")
     valid_rate_eval: float | None = Field(None, description="Well-formed answers, eval framing.")
     valid_rate_deploy: float | None = Field(None, description="Well-formed answers, deploy framing.")
     gap_from_malformed: bool | None = Field(
         None, description="The eval-framed gap is carried mostly by malformed / non-answers."
+    )
+    splits: list[SplitCapability] = Field(
+        default_factory=list, description="The same anchor on every split of the cell's records."
+    )
+    scorer_agreement: list[ScorerAgreement] = Field(
+        default_factory=list, description="Per split, when the records hold a second scorer."
     )
     scorers: list[str] = Field(default_factory=list, description="Scorers named in the records.")
     near_tie_share: float | None = Field(
@@ -205,6 +252,22 @@ class Diagnostics(_Frozen):
     b: FreshGate
     c: SignatureGate
     d: TransferGate
+
+
+def gate_verdicts(diagnostics: Diagnostics) -> dict[str, GateVerdict]:
+    """The four gates' verdicts keyed by letter: what :func:`~.verdict.conclude` reads.
+
+    The one place that maps a card's diagnostics to ``{"a": …, "d": …}`` (the
+    card builder, the claim lint and the audit's filter and sensitivity tables
+    all read it here).
+
+    Example:
+        >>> from acceptance_cards.synthetic import example_card
+        >>> gate_verdicts(example_card().diagnostics)
+        {'a': 'pass', 'b': 'pass', 'c': 'pass', 'd': 'pass'}
+    """
+    d = diagnostics
+    return {"a": d.a.verdict, "b": d.b.verdict, "c": d.c.verdict, "d": d.d.verdict}
 
 
 class Card(_Frozen):

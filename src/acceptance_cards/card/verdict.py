@@ -36,12 +36,11 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from ..diagnostics._common import GATES, GateVerdict
+from ..diagnostics._common import GATES
+from ..vocab import CARD_VERDICTS as CARD_VERDICTS  # re-exported: public before `vocab` owned it
+from ..vocab import CardVerdict as CardVerdict
+from ..vocab import GateVerdict
 
-CardVerdict = Literal["full-card pass", "near miss", "missing evidence", "fail", "undefined"]
-CARD_VERDICTS: tuple[CardVerdict, ...] = (
-    "full-card pass", "near miss", "missing evidence", "fail", "undefined"
-)
 ClaimSupport = Literal["full-card", "insufficient"]
 
 #: Card verdicts from the strongest support for the claim to the weakest (module docstring).

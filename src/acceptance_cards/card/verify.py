@@ -35,7 +35,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict
 
 from .._util.files import sha256_file
-from .build import ROLES, build_card_from_files
+from .build import build_card_from_files
 from .metadata import CardMetadata
 from .model import Card
 
@@ -189,7 +189,7 @@ def verify_card(card: Card, *, card_dir: str | Path) -> VerifyReport:
         return VerifyReport(ok=False, status="no-inputs", inputs=checks, differences=[],
                             error="the card names no baseline/defense record files")
     recomputed = build_card_from_files(
-        *(paths.get(r) for r in ROLES[:2]),  # type: ignore[arg-type]
+        paths["baseline"], paths["defense"],  # both present: checked above
         cross_baseline=paths.get("cross_baseline"),
         cross_defense=paths.get("cross_defense"),
         mechanism=paths.get("mechanism"),

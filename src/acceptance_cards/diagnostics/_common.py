@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
 from pydantic import BaseModel, ConfigDict
 
-GateVerdict = Literal["pass", "fail", "borderline", "n/a", "pass-with-caveat", "not run"]
-#: Every gate verdict string, in the order tables list them.
-GATE_VERDICTS: tuple[GateVerdict, ...] = (
-    "pass", "fail", "borderline", "n/a", "pass-with-caveat", "not run"
-)
+# the vocabulary is owned by `vocab`; re-exported here, where the gates have always offered it
+from ..vocab import GATE_VERDICTS, GateVerdict
+
+__all__ = ["GATES", "GATE_NAMES", "GATE_VERDICTS", "GateResult", "GateVerdict"]
+
 GATES: tuple[str, ...] = ("a", "b", "c", "d")
 GATE_NAMES: dict[str, str] = {
     "a": "question-clustered bootstrap",

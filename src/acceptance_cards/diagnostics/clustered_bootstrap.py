@@ -25,7 +25,7 @@ import math
 import numpy as np
 from pydantic import Field
 
-from ..clusters import Unit, paired_table
+from ..clusters import PairedTable, Unit, paired_table
 from ..constants import CI_LEVEL, MIN_QUESTION_CLUSTERS, N_RESAMPLES
 from ..records import RecordSet
 from ..stats.bootstrap import bootstrap_draws, check_resamples, percentile_ci, point_estimates
@@ -95,12 +95,7 @@ def run_clustered_bootstrap(
     clo, chi = percentile_ci(draws.deploy_cost, level=ci_level)
     n_eval = table.n_evaluations().sum(axis=1)
     n_questions = len({i.split("\x1f")[0] for i in table.ids})
-    power = None
-    if unit == "question":  # σ_d is a question-level variance; item clusters have none
-        with np.errstate(divide="ignore", invalid="ignore"):  # a missing framing → NaN → None
-            s = paired_standard_errors(table)
-        power = bootstrap_power(delta=est.delta_gap, sd_d=s.se_paired * math.sqrt(n_questions),
-                                n_questions=n_questions, ci_level=ci_level)
+    power = _power(table, est.delta_gap, n_questions, ci_level) if unit == "question" else None
     verdict, reason = _decide(hi, ci_level, n_questions, min_questions)
     if verdict == "fail":
         reason += underpowered_note(power)
@@ -128,6 +123,18 @@ def run_clustered_bootstrap(
         power=power,
         min_questions=min_questions,
     )
+
+
+def _power(table: PairedTable, delta_gap: float, n_questions: int,
+           ci_level: float) -> GatePower | None:
+    """Minimum detectable ΔG from the question-level variance of the paired differences.
+
+    Question clusters only: σ_d is a question-level variance; item clusters have none.
+    """
+    with np.errstate(divide="ignore", invalid="ignore"):  # a missing framing → NaN → None
+        s = paired_standard_errors(table)
+    return bootstrap_power(delta=delta_gap, sd_d=s.se_paired * math.sqrt(n_questions),
+                           n_questions=n_questions, ci_level=ci_level)
 
 
 def _decide(hi: float, level: float, n_questions: int, min_questions: int) -> tuple[GateVerdict, str]:

@@ -16,16 +16,13 @@ Example:
 
 from __future__ import annotations
 
-from typing import Literal
-
 from pydantic import Field
 
 from ..constants import TAU
 from ..mechanism import MechanismFile
+from ..vocab import ClaimedClass as ClaimedClass  # re-exported: public before `vocab` owned it
+from ..vocab import MechanismClass as MechanismClass
 from ._common import GateResult
-
-MechanismClass = Literal["shrinkage", "attack-targeted"]
-ClaimedClass = Literal["shrinkage", "attack-targeted", "unstated"]
 
 
 class SignatureGate(GateResult):

@@ -34,6 +34,7 @@ from typing import Final
 import numpy as np
 
 from ..records import RecordSet
+from ..vocab import FRAMINGS
 
 #: A note with this text says the numbers may be the scorer's, not the model's;
 #: the claim lint reads it (no gap-reduction wording on such a card).
@@ -63,7 +64,7 @@ def scorer_notes(rs: RecordSet) -> list[str]:
     notes: list[str] = []
     for split in rs.splits():
         sel = rs.select(split)
-        per = {f: _constant(sel.correct[sel.is_eval == (f == "eval")]) for f in ("eval", "deploy")}
+        per = {f: _constant(sel.correct[sel.is_eval == (f == "eval")]) for f in FRAMINGS}
         if per["eval"] is not None and per["eval"] == per["deploy"]:
             notes.append(f"every framing rate of cell {rs.cell!r} is {_fmt(per['eval'])} on the "
                          f"{split} split: {SCORER_MARK} (a scorer that cannot read the answers "

@@ -8,17 +8,17 @@ Example:
 
 from __future__ import annotations
 
-from typing import Literal
-
 from .._util.errors import InputError
 from ..card.model import Card
+from ..vocab import RENDER_FORMATS, RenderFormat
 from .html import render_html
 from .latex import render_latex
 from .markdown import render_markdown
 
-Format = Literal["md", "html", "tex"]
+#: Public names kept from before the vocabulary had one owner (:mod:`acceptance_cards.vocab`).
+Format = RenderFormat
 #: The formats :func:`render` accepts, in the order the CLI lists them.
-FORMATS: tuple[Format, ...] = ("md", "html", "tex")
+FORMATS: tuple[Format, ...] = RENDER_FORMATS
 
 
 def render(card: Card, fmt: Format) -> str:

@@ -27,39 +27,15 @@ from ..card.formatting import (
     fmt_cost,
     fmt_int,
     fmt_level,
-    fmt_num,
     fmt_pp,
     fmt_rate,
     fmt_seconds,
     fmt_signed,
     fmt_text,
-    gate_badge,
 )
-from ..card.model import Card, GapSummary
-from ..diagnostics import GATE_NAMES, BootstrapGate, FreshGate, SignatureGate, TransferGate
-from ..diagnostics.power import GatePower
-
-
-@dataclass(frozen=True)
-class Row:
-    """A labelled value."""
-
-    label: str
-    value: str
-
-
-@dataclass(frozen=True)
-class GateView:
-    """One gate: verdict badge, headline, every statistic, thresholds, rule and reason."""
-
-    letter: str
-    name: str
-    badge: Badge
-    headline: str
-    stats: tuple[Row, ...]
-    thresholds: tuple[Row, ...]
-    rule: str
-    reason: str
+from ..card.model import Card, CellCapability, GapSummary
+from ..diagnostics import GATE_NAMES
+from ._gates import GateView, Row, Table, gate_views, power_table
 
 
 @dataclass(frozen=True)
@@ -68,14 +44,6 @@ class Section:
 
     title: str
     rows: tuple[Row, ...]
-
-
-@dataclass(frozen=True)
-class Table:
-    """A small table: a header and rows of cells."""
-
-    header: tuple[str, ...]
-    rows: tuple[tuple[str, ...], ...]
 
 
 @dataclass(frozen=True)
@@ -94,6 +62,8 @@ class CardView:
     cost_fresh: Row
     gaps: Table
     capability: Table
+    capability_splits: Table
+    scorer_agreement: Table
     malformed_cells: tuple[str, ...]
     setup: tuple[Section, ...]
     options: tuple[Row, ...]
@@ -103,173 +73,6 @@ class CardView:
     remarks: tuple[str, ...]
     allowed_claims: tuple[str, ...]
     legend: tuple[Badge, ...]
-
-
-def _rows(*pairs: tuple[str, str]) -> tuple[Row, ...]:
-    """Rows whose value was computed (a not-run gate shows its reason, not dashes)."""
-    return tuple(Row(k, v) for k, v in pairs if v != MISSING)
-
-
-def _pm(x: float | None, se: float | None) -> str:
-    if x is None:
-        return MISSING
-    return fmt_signed(x) + ("" if se is None else f" \u00b1 {fmt_num(se)} (SE)")
-
-
-def _check(x: float | None, k: float, se: float | None, ok: bool | None) -> str:
-    if x is None or se is None:
-        return MISSING
-    return f"{fmt_signed(x + k * se)} ({'< 0: holds' if ok else '>= 0: fails'})"
-
-
-def _power_rows(p: GatePower | None, symbol: str) -> tuple[tuple[str, str], ...]:
-    """The power statistics a gate's details list (none when power was not computable)."""
-    if p is None:
-        return ()
-    at = f"{fmt_level(p.power)} power, {fmt_level(p.ci_level)} level"
-    return (
-        (f"minimum detectable {symbol} ({at})", fmt_signed(p.mde)),
-        (f"questions that detect the observed {symbol} ({at})", _questions(p)),
-        ("\u03c3_d (sd of d_q over questions)", fmt_num(p.sd_d)),
-        ("underpowered (|observed| < |minimum detectable|)", fmt_bool(p.underpowered)),
-    )
-
-
-def _questions(p: GatePower) -> str:
-    return ("none (the observed change is not a reduction)" if p.questions_to_detect is None
-            else fmt_int(p.questions_to_detect))
-
-
-def _power_table(d: BootstrapGate, b: FreshGate) -> Table:
-    """Power beside (a) and (b): what each design could detect, from the card's own records."""
-    rows = []
-    for letter, sym, p in (("a", "\u0394G", d.power), ("b", "\u0394", b.power)):
-        if p is None:
-            continue
-        rows.append((f"({letter}) {GATE_NAMES[letter]}", f"{sym} = {fmt_signed(p.observed)}",
-                     fmt_signed(p.mde), fmt_level(p.power), fmt_level(p.ci_level),
-                     fmt_num(p.sd_d), fmt_int(p.n_questions), _questions(p),
-                     "UNDERPOWERED" if p.underpowered else "no"))
-    return Table(("gate", "observed", "minimum detectable", "power", "level", "\u03c3_d",
-                  "questions", "questions to detect observed", "underpowered"), tuple(rows))
-
-
-def _gate_a(g: BootstrapGate) -> GateView:
-    level = fmt_level(g.ci_level)
-    headline = MISSING if g.delta_gap is None else (
-        f"\u0394G = {fmt_signed(g.delta_gap)}, {level} CI {fmt_ci(g.ci_low, g.ci_high)}")
-    stats = _rows(
-        ("\u0394G (defense - baseline gap)", fmt_signed(g.delta_gap)),
-        (f"\u0394G {level} CI", fmt_ci(g.ci_low, g.ci_high)),
-        ("\u0394deploy (cost, not gated)",
-         fmt_cost(g.deploy_cost, g.deploy_cost_ci_low, g.deploy_cost_ci_high, g.ci_level)
-         if g.deploy_cost is not None else MISSING),
-        ("G baseline", fmt_signed(g.gap_baseline)),
-        ("G defense", fmt_signed(g.gap_defense)),
-        ("questions (clusters)", fmt_int(g.n_questions)),
-        ("evaluations baseline / defense",
-         MISSING if g.n_evaluations_baseline is None else
-         f"{fmt_int(g.n_evaluations_baseline)} / {fmt_int(g.n_evaluations_defense)}"),
-        ("resamples B", fmt_int(g.n_resamples)),
-        ("degenerate resamples", fmt_int(g.n_degenerate_resamples)),
-        ("resampled unit", fmt_text(g.unit)),
-        ("seed", fmt_int(g.seed)),
-        *_power_rows(g.power, "\u0394G"),
-    )
-    thresholds = _rows(("CI level", level), ("pass iff", "upper CI bound of \u0394G < 0"),
-                       ("n/a below", f"{g.min_questions} question clusters"))
-    return GateView("a", GATE_NAMES["a"], gate_badge(g.verdict), headline, stats, thresholds,
-                    g.rule, g.reason)
-
-
-def _gate_b(g: FreshGate) -> GateView:
-    k = g.se_multiplier
-    headline = MISSING if g.delta is None else (
-        f"\u0394 = {fmt_signed(g.delta)}; paired check {fmt_bool(g.paired_check, yes='holds', no='fails')}"
-        f", independent check {fmt_bool(g.independent_check, yes='holds', no='fails')}")
-    stats = _rows(
-        ("\u0394 (mean paired per-question change)", fmt_signed(g.delta)),
-        ("SE paired", fmt_num(g.se_paired)),
-        ("SE independent", fmt_num(g.se_independent)),
-        ("SE quadrature (reported, not gated)", fmt_num(g.se_quadrature)),
-        (f"\u0394 + {k:g}\u00b7SE paired", _check(g.delta, k, g.se_paired, g.paired_check)),
-        (f"\u0394 + {k:g}\u00b7SE independent",
-         _check(g.delta, k, g.se_independent, g.independent_check)),
-        ("G baseline (fresh)", _pm(g.gap_baseline, g.se_gap_baseline)),
-        ("G defense (fresh)", _pm(g.gap_defense, g.se_gap_defense)),
-        ("fresh deploy-rate change (reported)", fmt_pp(g.deploy_cost)
-         if g.deploy_cost is not None else MISSING),
-        ("questions Q", fmt_int(g.n_questions)),
-        ("evaluations per framing n", fmt_int(g.n_per_framing)),
-        *_power_rows(g.power, "\u0394"),
-    )
-    thresholds = _rows(("SE multiplier k", f"{k:g}"),
-                       ("pass iff", f"\u0394 + {k:g}\u00b7SE < 0 for both SEs "
-                                    "(borderline: exactly one)"))
-    return GateView("b", GATE_NAMES["b"], gate_badge(g.verdict), headline, stats, thresholds,
-                    g.rule, g.reason)
-
-
-def _gate_c(g: SignatureGate) -> GateView:
-    rho_ci = MISSING if g.rho_ci is None else (
-        f"{fmt_level(g.rho_ci_level)} CI {fmt_ci(*g.rho_ci)}")
-    headline = (f"claimed {g.claimed_class}" if g.rho is None else
-                f"\u03c1 = {fmt_signed(g.rho)}: signed {g.signed_class}, claimed {g.claimed_class}")
-    stats = _rows(
-        ("\u03c1_AT = \u03b1_A / \u03b1_T", fmt_signed(g.rho)),
-        ("\u03c1 CI", rho_ci),
-        ("\u03b1_T", fmt_signed(g.alpha_t)),
-        ("\u03b1_A", fmt_signed(g.alpha_a)),
-        ("\u27e8\u0394W, g_T\u27e9", fmt_signed(g.dot_t)),
-        ("\u27e8\u0394W, g_A\u27e9", fmt_signed(g.dot_a)),
-        ("\u2016g_T\u2016", fmt_num(g.norm_gt)),
-        ("\u2016g_A\u2016", fmt_num(g.norm_ga)),
-        ("\u2016\u0394W\u2016", fmt_num(g.norm_dw)),
-        ("signed class", fmt_text(g.signed_class)),
-        ("claimed class", g.claimed_class),
-        ("slice (declared)", fmt_text(g.slice)),
-        ("calibration items", fmt_int(g.n_calibration)),
-    )
-    thresholds = _rows(("\u03c4", f"{g.tau:g}"),
-                       ("pass iff", "claimed class = signed class "
-                                    "(|\u03c1| < \u03c4 \u21d2 attack-targeted)"))
-    return GateView("c", GATE_NAMES["c"], gate_badge(g.verdict), headline, stats, thresholds,
-                    g.rule, g.reason)
-
-
-def _gate_d(g: TransferGate) -> GateView:
-    k = g.se_multiplier
-    headline = MISSING if g.installable is None else (
-        f"installable: {fmt_bool(g.installable)}; degenerate: {fmt_bool(g.degenerate)}"
-        + ("" if g.delta_cross is None else f"; \u0394_x = {fmt_signed(g.delta_cross)}"))
-    rates = MISSING if g.baseline_rate_eval is None else (
-        f"{fmt_rate(g.baseline_rate_eval)} / {fmt_rate(g.baseline_rate_deploy)}")
-    stats = _rows(
-        ("cross task", fmt_text(g.cross_task)),
-        ("G_x baseline", _pm(g.baseline_gap, g.baseline_gap_se)),
-        ("G_x defense", fmt_signed(g.defense_gap)),
-        ("installable", fmt_bool(g.installable)),
-        ("baseline rate eval / deploy", rates),
-        ("degenerate", fmt_bool(g.degenerate)),
-        ("\u0394_x (cross)", fmt_signed(g.delta_cross)),
-        ("SE_x", fmt_num(g.se_cross)),
-        ("\u0394_p (primary, from b)", fmt_signed(g.delta_primary)),
-        ("SE_p", fmt_num(g.se_primary)),
-        ("SE_comb", fmt_num(g.se_combined)),
-        (f"reduction check (\u0394_x < 0, \u0394_x + {k:g}\u00b7SE_x < 0)",
-         fmt_bool(g.reduction_check, yes="holds", no="fails")),
-        (f"comparable check (|\u0394_x - \u0394_p| \u2264 {k:g}\u00b7SE_comb)",
-         fmt_bool(g.comparable_check, yes="holds", no="fails")),
-        ("questions", fmt_int(g.n_questions)),
-        ("restricted recipe variant", fmt_bool(g.restricted_variant)),
-    )
-    thresholds = _rows(
-        ("SE multiplier k", f"{k:g}"),
-        ("degenerate outside", f"[{g.floor:g}, {g.ceiling:g}]"),
-        ("pass iff", "installable, not degenerate, reduction and comparable checks hold"),
-    )
-    return GateView("d", GATE_NAMES["d"], gate_badge(g.verdict), headline, stats, thresholds,
-                    g.rule, g.reason)
 
 
 def _gap_row(role: str, gap: GapSummary) -> tuple[str, ...]:
@@ -283,26 +86,74 @@ def _near_ties(share: float | None) -> str:
     return "unknown (no margins)" if share is None else fmt_rate(share)
 
 
-def card_view(card: Card) -> CardView:
-    """Format every field a reader must see (pure; deterministic)."""
-    d = card.diagnostics
+def _gaps_table(card: Card) -> Table:
     cost = card.deploy_cost
     level = fmt_level(cost.ci_level if cost.ci_level is not None else card.options.ci_level)
-    gaps = Table(
+    return Table(
         ("role", "cell", "n", "questions", "gap G", f"{level} CI", "rate eval", "rate deploy"),
         (_gap_row("baseline", card.baseline_gap), _gap_row("defense", card.defense_gap)),
     )
-    capability = Table(
+
+
+def _cell_label(c: CellCapability) -> str:
+    """The cell's name; a cross-task cell (often the same name) says so."""
+    return c.cell if c.role in (None, "baseline", "defense") else (
+        f"{c.cell} ({(c.role or '').replace('_', ' ')})")
+
+
+def _non_answers(flag: bool | None) -> str:
+    return fmt_bool(flag, yes="YES: carried by non-answers", no="no")
+
+
+def _capability_table(card: Card) -> Table:
+    return Table(
         ("cell", "deploy accuracy", "valid rate eval", "valid rate deploy",
          "gap from malformed output", "scorers", "near-tie decisions"),
-        tuple((c.cell, fmt_rate(c.deploy_accuracy), fmt_rate(c.valid_rate_eval),
-               fmt_rate(c.valid_rate_deploy),
-               fmt_bool(c.gap_from_malformed, yes="YES: carried by non-answers", no="no"),
+        tuple((_cell_label(c), fmt_rate(c.deploy_accuracy), fmt_rate(c.valid_rate_eval),
+               fmt_rate(c.valid_rate_deploy), _non_answers(c.gap_from_malformed),
                fmt_text(c.scorers), _near_ties(c.near_tie_share)) for c in card.capability),
     )
-    m, r, t, comp, o, p = (card.model, card.recipe, card.task, card.compute, card.options,
-                           card.provenance)
-    setup = (
+
+
+def _capability_splits(card: Card) -> Table:
+    """The capability anchor on every split of every cell (SPEC §10)."""
+    return Table(
+        ("cell", "split", "questions", "deploy accuracy", "eval accuracy", "valid rate eval",
+         "valid rate deploy", "gap from malformed output"),
+        tuple((_cell_label(c), s.split, fmt_int(s.n_questions), fmt_rate(s.deploy_accuracy),
+               fmt_rate(s.eval_accuracy), fmt_rate(s.valid_rate_eval),
+               fmt_rate(s.valid_rate_deploy), _non_answers(s.gap_from_malformed))
+              for c in card.capability for s in c.splits),
+    )
+
+
+def _scorer_agreement(card: Card) -> Table:
+    """Two scorers on the same evaluations: agreement and the gap each gives (SPEC §8)."""
+    return Table(
+        ("cell", "split", "scorers (gates read the first)", "shared evaluations", "agreement",
+         "compared on", "gap G per scorer"),
+        tuple((_cell_label(c), a.split, " vs ".join(a.scorers), fmt_int(a.n),
+               fmt_rate(a.agreement), a.basis, " vs ".join(fmt_signed(g) for g in a.gap_by_scorer))
+              for c in card.capability for a in c.scorer_agreement),
+    )
+
+
+def _malformed(card: Card) -> tuple[str, ...]:
+    """Cells (with the splits) whose gap is carried by non-answers."""
+    out = []
+    for c in card.capability:
+        splits = [s.split for s in c.splits if s.gap_from_malformed]
+        if splits:
+            out.append(f"{_cell_label(c)} ({', '.join(splits)})")
+        elif c.gap_from_malformed:
+            out.append(_cell_label(c))
+    return tuple(out)
+
+
+def _setup(card: Card) -> tuple[Section, ...]:
+    """Model, recipe, task and splits, compute: what the evidence came from."""
+    m, r, t, comp = card.model, card.recipe, card.task, card.compute
+    return (
         Section("model", (
             Row("family", fmt_text(m.family)),
             Row("base checkpoint", fmt_text(m.base_checkpoint)),
@@ -331,7 +182,11 @@ def card_view(card: Card) -> CardView:
             Row("evaluation time", fmt_seconds(comp.eval_time_s)),
         )),
     )
-    options = (
+
+
+def _options(card: Card) -> tuple[Row, ...]:
+    o = card.options
+    return (
         Row("seed", str(o.seed)), Row("resamples", fmt_int(o.n_resamples)),
         Row("CI level", fmt_level(o.ci_level)), Row("\u03c4", f"{o.tau:g}"),
         Row("SE multiplier", f"{o.se_multiplier:g}"),
@@ -339,10 +194,19 @@ def card_view(card: Card) -> CardView:
         Row("claimed class", o.claimed_class),
         Row("cross task restricted variant", fmt_bool(o.cross_restricted_variant)),
     )
-    provenance = (
+
+
+def _provenance(card: Card) -> tuple[Row, ...]:
+    p = card.provenance
+    return (
         Row("tool", f"{p.tool} {p.tool_version}"), Row("schema", card.schema_version),
         Row("artifact status", p.artifact_status),
     )
+
+
+def card_view(card: Card) -> CardView:
+    """Format every field a reader must see (pure; deterministic)."""
+    cost, p = card.deploy_cost, card.provenance
     unmet = ", ".join(f"({g}) {GATE_NAMES[g]}" for g in card.unmet) or "none"
     return CardView(
         title=f"Acceptance Card: {card.title}" if card.title else "Acceptance Card",
@@ -351,19 +215,21 @@ def card_view(card: Card) -> CardView:
         claim_support=card.claim_support,
         summary=card.summary,
         unmet=unmet,
-        gates=(_gate_a(d.a), _gate_b(d.b), _gate_c(d.c), _gate_d(d.d)),
-        power=_power_table(d.a, d.b),
+        gates=gate_views(card.diagnostics),
+        power=power_table(card.diagnostics.a, card.diagnostics.b),
         cost=Row("deployment-accuracy cost \u0394deploy = defense - baseline (held-out; "
                  "negative = accuracy lost; reported beside the gates, never a gate)",
                  fmt_cost(cost.point, cost.ci_low, cost.ci_high, cost.ci_level)),
         cost_fresh=Row("deploy-rate change on the fresh split",
                        fmt_pp(cost.fresh_point) if cost.fresh_point is not None else MISSING),
-        gaps=gaps,
-        capability=capability,
-        malformed_cells=tuple(c.cell for c in card.capability if c.gap_from_malformed),
-        setup=setup,
-        options=options,
-        provenance=provenance,
+        gaps=_gaps_table(card),
+        capability=_capability_table(card),
+        capability_splits=_capability_splits(card),
+        scorer_agreement=_scorer_agreement(card),
+        malformed_cells=_malformed(card),
+        setup=_setup(card),
+        options=_options(card),
+        provenance=_provenance(card),
         inputs=Table(("role", "path", "sha256"),
                      tuple((i.role, i.path, i.sha256) for i in p.inputs)),
         notes=tuple(card.notes),

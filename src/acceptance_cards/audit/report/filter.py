@@ -33,6 +33,7 @@ from typing import Final
 
 from pydantic import BaseModel, ConfigDict
 
+from ...card.model import gate_verdicts
 from ..cells import CellResult
 from .tables import TextTable, to_csv, to_latex, to_markdown
 
@@ -85,8 +86,7 @@ class ProgressiveFilter(BaseModel):
 
 
 def _states(cell: CellResult) -> dict[str, str]:
-    d = cell.card.diagnostics
-    return {"a": d.a.verdict, "b": d.b.verdict, "c": d.c.verdict, "d": d.d.verdict}
+    return dict(gate_verdicts(cell.card.diagnostics))
 
 
 def _row(cells: Sequence[CellResult], gates: tuple[str, ...]) -> FilterRow:

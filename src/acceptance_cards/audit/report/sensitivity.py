@@ -38,6 +38,7 @@ from pydantic import BaseModel, ConfigDict
 
 from ..._util.errors import InputError
 from ...card.formatting import fmt_level
+from ...card.model import gate_verdicts
 from ...card.verdict import CardVerdict, conclude
 from ...constants import SCREEN_SE_MULTIPLIER, SENSITIVITY_CI_LEVELS, SENSITIVITY_TAUS
 from ...diagnostics import (
@@ -59,8 +60,7 @@ class _Frozen(BaseModel):
 
 
 def _states(cell: CellResult) -> dict[str, GateVerdict]:
-    d = cell.card.diagnostics
-    return {"a": d.a.verdict, "b": d.b.verdict, "c": d.c.verdict, "d": d.d.verdict}
+    return gate_verdicts(cell.card.diagnostics)
 
 
 def _verdict_with(cell: CellResult, gate: str, state: GateVerdict) -> CardVerdict:
