@@ -10,7 +10,7 @@ import torch
 from helpers_train import tiny_config
 
 from acceptance_cards._util.errors import InputError
-from acceptance_cards.evidence.mechanism.delta_w import delta_from_adapter
+from acceptance_cards.evidence.models.delta_w import delta_from_adapter
 from acceptance_cards.evidence.training.loop import batch_indices, lr_at, train_cell
 
 
