@@ -153,3 +153,20 @@ def test_training_on_cuda_matches_cpu(tiny_dir: Path, tmp_path: Path) -> None:
     for n in a:
         torch.testing.assert_close(b[n], a[n], rtol=1e-3, atol=1e-6)
     assert json.loads((tmp_path / "cuda" / "timings.json").read_text())["device"].startswith("cuda")
+
+
+def test_train_reference_trains_once_per_config(tiny_dir: Path) -> None:
+    """What SafeLoRA's context offers: a plain fine-tune, cached by the config digest."""
+    from acceptance_cards.evidence.models.loading import cache_root
+    from acceptance_cards.evidence.training.loop import train_reference
+
+    cfg = tiny_config(tiny_dir, steps=2)
+    notes: list[str] = []
+    first = train_reference(cfg, log=notes.append)
+    assert first == cache_root() / "references" / cfg.digest()[:24] / "adapter"
+    assert (first / "adapter_model.safetensors").is_file() and len(notes) == 1
+    stamp = (first.parent / "result.json").stat().st_mtime_ns
+    assert train_reference(cfg, log=notes.append) == first and len(notes) == 1  # reused
+    assert (first.parent / "result.json").stat().st_mtime_ns == stamp
+    other = train_reference(cfg.model_copy(update={"steps": 3}), log=notes.append)
+    assert other != first and len(notes) == 2
