@@ -9,6 +9,7 @@ gives a different loss and different gradients.
 
 from __future__ import annotations
 
+import copy
 from types import SimpleNamespace
 from typing import Any
 
@@ -81,6 +82,15 @@ def test_scoring_and_training_loss_read_the_soft_capped_logits(gemma: SimpleName
     assert float(bare.abs().max()) > 2 * SOFTCAP  # ... and the bare head ignores it
     bare_loss = torch.nn.functional.cross_entropy(bare, torch.tensor(target))
     assert abs(float(bare_loss) - float(loss)) > 1e-2
+    # the loop trains the LoRA-wrapped model: the wrapper reaches the same cap (B = 0 at init)
+    from acceptance_cards.evidence.training.config import TrainConfig
+    from acceptance_cards.evidence.training.lora import attach_lora
+
+    pm, _ = attach_lora(copy.deepcopy(model), TrainConfig(layers=(1,)))
+    with torch.no_grad():
+        wrapped, _ = answer_loss(pm, [EncodedExample(tuple(prompt), tuple(target), False, "eval")],
+                                 pad_id=0)
+    assert float(wrapped) == pytest.approx(float(loss), rel=1e-6)
 
 
 def _manual_grads(lm: SimpleNamespace, prompt: str, target: str, *, capped: bool

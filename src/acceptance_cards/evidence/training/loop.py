@@ -253,7 +253,7 @@ def finish_cell(run: _Run, last_loss: float) -> TrainResult:
                "seconds_per_step": round(run.seconds / cfg.steps, 4),
                "threads": torch.get_num_threads(), "device": str(run.device),
                "dtype": run.lm.dtype, "batch_size": cfg.batch_size,
-               "micro_batch_size": cfg.micro_batch_size or cfg.batch_size}
+               "micro_batch_size": min(cfg.micro_batch_size or cfg.batch_size, cfg.batch_size)}
     atomic_write_text(layout.timings, json.dumps(timings, indent=2) + "\n")
     result = {"steps": cfg.steps, "final_loss": last_loss, "resumed_from": run.start or None,
               "data": run.data.summary, "recipe": run.recipe.name, "recipe_info": info,
