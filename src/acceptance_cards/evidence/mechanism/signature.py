@@ -249,14 +249,16 @@ def calibration_provenance(cal: CalibrationSet, config: TrainConfig, pool: Train
     used = read_json_object(result).get("calibration") if result and result.is_file() else None
     if not isinstance(used, dict) or not isinstance(used.get("recipe"), dict):
         return out
-    n = int(used["recipe"].get("n") or 0) or None
-    recipe = calibration_for(config, role="recipe", n=n, pool=pool)
+    recipe = calibration_for(config, role="recipe", n=used["recipe"].get("n"), pool=pool)
+    if recipe.hash != used["recipe"].get("hash"):
+        raise InputError("the recipe's calibration set cannot be rebuilt from this config "
+                         "(another split, task or attack?)", path=result, field="calibration")
     ids = {c.item.question_id for c in cal.items}
     shared = sorted(ids & {c.item.question_id for c in recipe.items})
     if shared:  # pragma: no cover - the partition makes this impossible
         raise InputError(f"gate (c) calibration shares {shared[0]!r} with the recipe's",
                          path=result, field="calibration")
-    return out | {"recipe_calibration_hash": used["recipe"].get("hash"),
+    return out | {"recipe_calibration_hash": recipe.hash,
                   "recipe_n_calibration": len(recipe.items), "calibration_disjoint": True}
 
 
