@@ -34,12 +34,12 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     from peft import LoraConfig, get_peft_model
 
+    from acceptance_cards.evidence.gradients.calibration import calibration_for
     from acceptance_cards.evidence.gradients.slices import compute_item_gradients, slice_gradients
-    from acceptance_cards.evidence.mechanism.delta_w import delta_from_adapter
     from acceptance_cards.evidence.mechanism.signature import signature
+    from acceptance_cards.evidence.models.delta_w import delta_from_adapter
     from acceptance_cards.evidence.models.loading import load_model
     from acceptance_cards.evidence.training.config import TrainConfig
-    from acceptance_cards.evidence.training.loop import calibration_for
 
     cfg = TrainConfig(model=args.model, layers=(args.layer,))
     lm = load_model(args.model, dtype="float32")

@@ -60,9 +60,9 @@ def test_editing_any_module_in_the_closure_changes_the_key(pkg: Path, kind: str)
 
 
 @pytest.mark.parametrize("kind, rel", [
-    ("train", "evidence/gradients/slices.py"), ("train", "evidence/mechanism/delta_w.py"),
+    ("train", "evidence/gradients/slices.py"), ("train", "evidence/models/delta_w.py"),
     ("train", "evidence/training/checkpoints.py"), ("mechanism", "evidence/gradients/slices.py"),
-    ("mechanism", "evidence/mechanism/delta_w.py"), ("mechanism", "evidence/training/checkpoints.py"),
+    ("mechanism", "evidence/models/delta_w.py"), ("mechanism", "evidence/training/checkpoints.py"),
     ("train", "evidence/training/recipes/base.py"), ("train", "_util/threads.py"), ("eval", "_util/files.py"),
 ])
 def test_the_modules_once_left_out_now_change_the_key(pkg: Path, kind: str, rel: str) -> None:
@@ -82,11 +82,11 @@ def test_a_module_outside_the_closure_does_not_change_the_key(pkg: Path, kind: s
 
 
 def test_a_missing_module_is_an_error_naming_it(pkg: Path) -> None:
-    f = pkg / "evidence" / "mechanism" / "delta_w.py"
+    f = pkg / "evidence" / "models" / "delta_w.py"
     old = f.read_bytes()
     f.unlink()
     try:
-        with pytest.raises(MissingModule, match=r"acceptance_cards\.evidence\.mechanism\.delta_w"):
+        with pytest.raises(MissingModule, match=r"acceptance_cards\.evidence\.models\.delta_w"):
             code_hash(pkg, "train", "v")
         code_hash(pkg, "eval", "v")  # a kind that never imports it is unaffected
     finally:

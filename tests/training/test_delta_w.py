@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from acceptance_cards._util.errors import InputError
-from acceptance_cards.evidence.mechanism.delta_w import (
+from acceptance_cards.evidence.models.delta_w import (
     adapter_modules,
     check_against_base,
     delta_from_adapter,

@@ -11,11 +11,8 @@ from acceptance_cards._util.errors import InputError
 from acceptance_cards.evidence.data.attacks import training_templates
 from acceptance_cards.evidence.data.mmlu import MCItem
 from acceptance_cards.evidence.data.templates import load_templates
-from acceptance_cards.evidence.gradients.slices import (
-    calibration_set,
-    compute_item_gradients,
-    slice_gradients,
-)
+from acceptance_cards.evidence.gradients.calibration import calibration_set
+from acceptance_cards.evidence.gradients.slices import compute_item_gradients, slice_gradients
 
 POOL = [MCItem(f"mmlu-x-{i}", "x", f"Which is number {i}?", ("one", "two", "three", "four"),
                i % 4) for i in range(12)]
@@ -74,8 +71,8 @@ def test_calibration_refuses_heldout_questions_and_wordings() -> None:
 
 
 def test_calibration_size_and_wordings_follow_the_training_config() -> None:
+    from acceptance_cards.evidence.gradients.calibration import calibration_for
     from acceptance_cards.evidence.training.config import TrainConfig
-    from acceptance_cards.evidence.training.loop import calibration_for
 
     cfg = TrainConfig(n_calibration=6, extra_wordings=False)
     cal = calibration_for(cfg)

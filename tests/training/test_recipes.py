@@ -9,7 +9,7 @@ import torch
 from helpers_train import tiny_config
 
 from acceptance_cards._util.errors import InputError
-from acceptance_cards.evidence.mechanism.delta_w import delta_from_adapter
+from acceptance_cards.evidence.models.delta_w import delta_from_adapter
 from acceptance_cards.evidence.training.loop import recipe_gradients, train_cell
 from acceptance_cards.evidence.training.recipes import card_class, claimed_class, make_recipe
 from acceptance_cards.evidence.training.recipes.safelora import project

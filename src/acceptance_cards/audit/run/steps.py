@@ -27,7 +27,7 @@ MECHANISM_FILE = "mechanism.json"
 #: The root modules whose code computes each step's outputs (dotted, relative to
 #: the package). The key hashes their whole import closure
 #: (:func:`~acceptance_cards.audit.run.code_deps.module_closure`): an edit to any module
-#: they reach — ``gradients.slices``, ``mechanism.delta_w``, ``training.checkpoints`` for training —
+#: they reach — ``gradients.slices``, ``models.delta_w``, ``training.checkpoints`` for training —
 #: re-runs that kind of step (and what depends on it), nothing else. Each step
 #: function's own imports must be among the closure (a test checks it); the step
 #: functions below are thin calls whose arguments are the key's other inputs.
@@ -40,7 +40,8 @@ STEP_MODULES: dict[str, tuple[str, ...]] = {
     "split": _DATA,
     "eval": (*_DATA, *_MODEL, "evidence.eval.scoring", "evidence.eval.evaluate"),
     "train": (*_DATA, *_MODEL, *_TRAIN),
-    "mechanism": (*_DATA, *_MODEL, *_TRAIN, "evidence.gradients.slices", "evidence.mechanism.delta_w",
+    "mechanism": (*_DATA, *_MODEL, *_TRAIN, "evidence.gradients.calibration",
+                  "evidence.gradients.slices", "evidence.models.delta_w",
                   "evidence.mechanism.signature", "_util.files"),
 }
 

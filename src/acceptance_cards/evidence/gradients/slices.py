@@ -21,9 +21,12 @@ storage would exceed :data:`PER_ITEM_MAX_BYTES`, items are pooled into the
 largest number of equal groups that fits (at least :data:`MIN_GROUPS`) and the
 bootstrap resamples groups; the unit is recorded.
 
+Logits come from :func:`~..models.head.head_logits` (the model's output
+function, soft-capping included), the one scoring and the training loss use.
+Every tensor stays on the model's device until the finished entry is written.
+
 Example:
-    >>> cal = calibration_set(pool, templates, task="sandbagging", variant="abstain",
-    ...                       n=64, seed=0)                           # doctest: +SKIP
+    >>> cal = calibration_for(cfg, role="gate")                       # doctest: +SKIP
     >>> g = slice_gradients(lm, cal, ["model.layers.15.self_attn.q_proj.weight"])  # doctest: +SKIP
     >>> g.norm("t") > 0                                               # doctest: +SKIP
     True
@@ -35,7 +38,7 @@ import hashlib
 import json
 import math
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -45,93 +48,19 @@ from safetensors.torch import load_file, save
 
 from ..._util.errors import InputError
 from ..._util.writes import atomic_write_bytes
-from ..data.attacks import attack_target, check_variant
-from ..data.mmlu import MCItem
-from ..data.tasks import prompt_text, target_letter
-from ..data.templates import Template
+from ..data.tasks import prompt_text
+from ..models.head import head_logits
+from .calibration import CalibrationSet
 
-#: Calibration items (each under both framings). Reconstructed default; the paper
-#: does not state its count. 64 items keep the per-item cache of a mid-depth q/v
-#: slice near 110 MB and the bootstrap on ρ meaningful.
-DEFAULT_N_CALIBRATION = 64
 #: Per-item gradients beyond this size are pooled into groups (bytes, bf16, both losses).
 PER_ITEM_MAX_BYTES = 768 * 1024 * 1024
 #: Fewest bootstrap units kept when pooling.
 MIN_GROUPS = 8
-#: Cache layout version (bump to invalidate old caches).
-CACHE_VERSION = 1
+#: Cache layout version (bump to invalidate old caches). 2: logits through the model's
+#: output function (Gemma-2 soft-capping), calibration sets from one ruler's half of the pool.
+CACHE_VERSION = 2
 
 ProgressFn = Callable[[int, int], None]
-
-
-@dataclass(frozen=True)
-class CalibrationItem:
-    """One calibration item: its two framings and the two targets."""
-
-    item: MCItem
-    eval_template: Template
-    deploy_template: Template
-    key: str
-    attack: str
-
-
-@dataclass(frozen=True)
-class CalibrationSet:
-    """Calibration items plus the task/variant they stand for; ``hash`` keys the cache."""
-
-    items: tuple[CalibrationItem, ...]
-    task: str
-    variant: str
-    hash: str
-
-
-def calibration_set(
-    pool: Sequence[MCItem],
-    templates: Sequence[Template],
-    *,
-    task: str,
-    variant: str,
-    n: int = DEFAULT_N_CALIBRATION,
-    seed: int = 0,
-    forbidden_ids: frozenset[str] = frozenset(),
-) -> CalibrationSet:
-    """Draw ``n`` train-pool items, each with one eval and one deploy training template.
-
-    Example:
-        >>> from acceptance_cards.evidence.data.mmlu import MCItem
-        >>> from acceptance_cards.evidence.data.templates import Template
-        >>> pool = [MCItem(f"mmlu-x-{i}", "x", "Q?", ("a", "b", "c", "d"), 1) for i in range(5)]
-        >>> ts = [Template("e", "eval", "train", "Test."), Template("d", "deploy", "train", "Hi.")]
-        >>> cal = calibration_set(pool, ts, task="sandbagging", variant="abstain", n=3)
-        >>> [c.attack for c in cal.items], len(cal.hash)
-        (['E', 'E', 'E'], 64)
-    """
-    check_variant(variant)
-    bad = [t.id for t in templates if t.use != "train"]
-    if bad:
-        raise InputError(f"calibration uses training templates only; {bad[0]!r} is not",
-                         field="template_id")
-    ev = [t for t in templates if t.framing == "eval"]
-    dep = [t for t in templates if t.framing == "deploy"]
-    if not ev or not dep:
-        raise InputError("need eval and deploy training templates", field="templates")
-    leaked = [it.question_id for it in pool if it.question_id in forbidden_ids]
-    if leaked:
-        raise InputError(f"calibration item {leaked[0]!r} is a held-out/fresh question",
-                         field="question_id")
-    if not 0 < n <= len(pool):
-        raise InputError(f"need 1..{len(pool)} calibration items, asked for {n}",
-                         field="n_calibration")
-    rng = np.random.Generator(np.random.PCG64(seed))
-    chosen = [pool[i] for i in rng.permutation(len(pool))[:n]]
-    out = tuple(
-        CalibrationItem(it, ev[int(rng.integers(len(ev)))], dep[int(rng.integers(len(dep)))],
-                        target_letter(it, task=task), attack_target(it, task=task, variant=variant))
-        for it in chosen)
-    body = json.dumps([[c.item.question_id, c.eval_template.id, c.eval_template.before,
-                        c.deploy_template.id, c.deploy_template.before, c.key, c.attack]
-                       for c in out] + [task, variant], separators=(",", ":"))
-    return CalibrationSet(out, task, variant, hashlib.sha256(body.encode()).hexdigest())
 
 
 @dataclass(frozen=True)
@@ -166,6 +95,15 @@ class SliceGradients:
         g = self.g_t if which == "t" else self.g_a
         return torch.cat([g[n].reshape(-1) for n in self.names])
 
+    def to(self, device: torch.device | str) -> SliceGradients:
+        """The mean gradients and Fisher on ``device`` (copied once, for a recipe's
+        per-step arithmetic there); per-unit rows and Grams stay where they are."""
+        def move(d: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+            return {n: v.to(device) for n, v in d.items()}
+
+        return replace(self, g_t=move(self.g_t), g_a=move(self.g_a),
+                       fisher_t=move(self.fisher_t))
+
 
 def _cache_key(model_hash: str, names: Sequence[str], cal: CalibrationSet, dtype: str) -> str:
     body = json.dumps({"v": CACHE_VERSION, "model": model_hash, "slice": sorted(names),
@@ -183,10 +121,19 @@ def _positions(tokenizer: Any, prompt: str, target: str) -> tuple[list[int], lis
     return ids, list(range(len(p) - 1, len(p) - 1 + len(t))), t
 
 
+def _logits_at(model: Any, ids: list[int], pos: list[int]) -> torch.Tensor:
+    """fp32 logits at ``pos`` of one sequence (one host→device copy of the ids)."""
+    dev = next(model.parameters()).device
+    hidden = model.get_decoder()(input_ids=torch.tensor([ids], device=dev)).last_hidden_state
+    return head_logits(model, hidden[0, pos])
+
+
+def _ce(logits: torch.Tensor, tgt: list[int]) -> torch.Tensor:
+    return torch.nn.functional.cross_entropy(logits, torch.tensor(tgt, device=logits.device))
+
+
 def _loss_at(model: Any, ids: list[int], pos: list[int], tgt: list[int]) -> torch.Tensor:
-    hidden = model.get_decoder()(input_ids=torch.tensor([ids])).last_hidden_state[0, pos]
-    logits = model.get_output_embeddings()(hidden).float()
-    return torch.nn.functional.cross_entropy(logits, torch.tensor(tgt))
+    return _ce(_logits_at(model, ids, pos), tgt)
 
 
 def _grads(loss: torch.Tensor, params: list[torch.Tensor], *, retain: bool) -> list[torch.Tensor]:
@@ -234,12 +181,9 @@ def iter_item_gradients(
             ids, pos, tgt = _positions(tok, ev_prompt, c.key)
             a_ids, a_pos, a_tgt = _positions(tok, ev_prompt, c.attack)
             if a_ids == ids:  # one-token targets share the forward pass
-                hidden = model.get_decoder()(input_ids=torch.tensor([ids])).last_hidden_state
-                logits = model.get_output_embeddings()(hidden[0, pos]).float()
-                loss_te = torch.nn.functional.cross_entropy(logits, torch.tensor(tgt))
-                loss_a = torch.nn.functional.cross_entropy(logits, torch.tensor(a_tgt))
-                g_te = grads(loss_te, retain=True)
-                g_a = grads(loss_a, retain=False)
+                logits = _logits_at(model, ids, pos)
+                g_te = grads(_ce(logits, tgt), retain=True)
+                g_a = grads(_ce(logits, a_tgt), retain=False)
             else:
                 g_te = grads(_loss_at(model, ids, pos, tgt), retain=False)
                 g_a = grads(_loss_at(model, a_ids, a_pos, a_tgt), retain=False)
@@ -273,6 +217,11 @@ def compute_item_gradients(
     return per_t, per_a, fisher
 
 
+def _wide(device: torch.device) -> torch.dtype:
+    """The widest float the device computes in (MPS has no float64)."""
+    return torch.float32 if device.type == "mps" else torch.float64
+
+
 class _Accumulator:
     """Running means, Fisher, and per-unit rows (bf16) over a stream of items.
 
@@ -280,24 +229,27 @@ class _Accumulator:
     buffer; finished rows are stored in bf16. A row is the unit's *sum* times
     ``n_units / n``: the mean over rows is the mean gradient whatever the unit
     sizes, and a bootstrap over rows is the cluster bootstrap of that mean.
+    Every buffer lives on the gradients' device: nothing crosses to the host per item.
     """
 
-    def __init__(self, shapes: list[tuple[int, ...]], n: int, n_units: int) -> None:
+    def __init__(self, shapes: list[tuple[int, ...]], n: int, n_units: int,
+                 device: torch.device) -> None:
         self.d = sum(math.prod(s) for s in shapes)
         self.n, self.n_units = n, n_units
         self.bounds = np.linspace(0, n, n_units + 1).round().astype(int)
-        self.mean = torch.zeros(self.d, dtype=torch.float64)
-        self.sq = torch.zeros(self.d, dtype=torch.float64)
-        self.rows = torch.zeros((n_units, self.d), dtype=torch.bfloat16)
-        self.cur = torch.zeros(self.d, dtype=torch.float32)
+        wide = _wide(device)
+        self.mean = torch.zeros(self.d, dtype=wide, device=device)
+        self.sq = torch.zeros(self.d, dtype=wide, device=device)
+        self.rows = torch.zeros((n_units, self.d), dtype=torch.bfloat16, device=device)
+        self.cur = torch.zeros(self.d, dtype=torch.float32, device=device)
         self.seen = 0
         self.unit = 0
 
     def add(self, grads: list[torch.Tensor], sq: list[torch.Tensor] | None = None) -> None:
         flat = torch.cat([g.reshape(-1) for g in grads])
-        self.mean += flat.double()
+        self.mean += flat.to(self.mean.dtype)
         if sq is not None:
-            self.sq += torch.cat([q.reshape(-1) for q in sq]).double()
+            self.sq += torch.cat([q.reshape(-1) for q in sq]).to(self.sq.dtype)
         self.cur += flat
         self.seen += 1
         if self.seen == self.bounds[self.unit + 1]:
@@ -307,13 +259,32 @@ class _Accumulator:
 
 
 def _gram(units: torch.Tensor, *, chunk: int = 1 << 20) -> torch.Tensor:
-    """Gram matrix of bf16 rows, accumulated in fp64 over column chunks."""
+    """Gram matrix of bf16 rows, accumulated widest-float over column chunks (on the host)."""
     n, d = units.shape
-    k = torch.zeros((n, n), dtype=torch.float64)
+    wide = _wide(units.device)
+    k = torch.zeros((n, n), dtype=wide, device=units.device)
     for s in range(0, d, chunk):
-        block = units[:, s : s + chunk].double()
+        block = units[:, s : s + chunk].to(wide)
         k += block @ block.T
-    return k
+    return k.cpu().double()
+
+
+def _entry_tensors(names: Sequence[str], shapes: Sequence[tuple[int, ...]],
+                   acc_t: _Accumulator, acc_a: _Accumulator) -> dict[str, torch.Tensor]:
+    """The cache entry's tensors, on the host (the one device→host copy of the run)."""
+    n = acc_t.n
+    tensors: dict[str, torch.Tensor] = {}
+    offset = 0
+    for name, shape in zip(names, shapes, strict=True):
+        sl = slice(offset, offset + math.prod(shape))
+        tensors[f"g_t/{name}"] = (acc_t.mean[sl] / n).float().reshape(shape).cpu().contiguous()
+        tensors[f"g_a/{name}"] = (acc_a.mean[sl] / n).float().reshape(shape).cpu().contiguous()
+        tensors[f"fisher_t/{name}"] = (acc_t.sq[sl] / (2 * n)).float().reshape(shape).cpu(
+            ).contiguous()
+        offset += math.prod(shape)
+    tensors.update(units_t=acc_t.rows.cpu(), units_a=acc_a.rows.cpu(), gram_t=_gram(acc_t.rows),
+                   gram_a=_gram(acc_a.rows))
+    return tensors
 
 
 def slice_gradients(
@@ -354,21 +325,12 @@ def slice_gradients(
     d = sum(math.prod(s) for s in shapes)
     n_units = n if 2 * 2 * n * d <= max_unit_bytes else max(MIN_GROUPS, max_unit_bytes // (4 * d))
     n_units = min(n, int(n_units))
-    acc_t, acc_a = _Accumulator(shapes, n, n_units), _Accumulator(shapes, n, n_units)
+    dev = named[names[0]].device
+    acc_t, acc_a = _Accumulator(shapes, n, n_units, dev), _Accumulator(shapes, n, n_units, dev)
     for g_t, g_a, sq in iter_item_gradients(lm, cal, names, progress=progress):
         acc_t.add(g_t, sq)
         acc_a.add(g_a)
-    tensors: dict[str, torch.Tensor] = {}
-    offset = 0
-    for name, shape in zip(names, shapes, strict=True):
-        size = math.prod(shape)
-        sl = slice(offset, offset + size)
-        tensors[f"g_t/{name}"] = (acc_t.mean[sl] / n).float().reshape(shape).contiguous()
-        tensors[f"g_a/{name}"] = (acc_a.mean[sl] / n).float().reshape(shape).contiguous()
-        tensors[f"fisher_t/{name}"] = (acc_t.sq[sl] / (2 * n)).float().reshape(shape).contiguous()
-        offset += size
-    tensors.update(units_t=acc_t.rows, units_a=acc_a.rows, gram_t=_gram(acc_t.rows),
-                   gram_a=_gram(acc_a.rows))
+    tensors = _entry_tensors(names, shapes, acc_t, acc_a)
     meta = {"key": key, "names": json.dumps(names),
             "shapes": json.dumps([list(s) for s in shapes]),
             "unit": "item" if n_units == n else "group", "n_calibration": str(n),

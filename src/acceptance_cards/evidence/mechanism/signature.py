@@ -28,8 +28,13 @@ import numpy as np
 import torch
 
 from ..._util.errors import InputError
+from ..._util.files import read_json_object
 from ...mechanism import MechanismFile, save_mechanism
-from ..gradients.slices import SliceGradients
+from ..gradients.calibration import CalibrationSet, TrainPool, calibration_for, train_pool_for
+from ..gradients.slices import SliceGradients, slice_gradients
+from ..models.delta_w import check_against_base, delta_from_adapter, delta_from_checkpoints
+from ..training.config import TrainConfig, load_config
+from ..training.layout import ADAPTER_SIDECAR, CellLayout
 
 #: Bootstrap resamples for the CI on ρ.
 DEFAULT_BOOT = 2000
@@ -204,75 +209,117 @@ def write_signature(mech: MechanismFile, out: str | Path) -> Path:
     return path
 
 
+def _cell_config(folder: Path, config: TrainConfig | None) -> TrainConfig:
+    """The training config of the adapter's cell (``config.json`` beside ``adapter/``)."""
+    if config is not None:
+        return config
+    layout = CellLayout(folder.parent)
+    if not layout.config.is_file():
+        raise InputError("no cell config.json next to the adapter; pass the training "
+                         "config (--config) so task, attack and split are known",
+                         path=layout.config)
+    return load_config(layout.config)
+
+
+def _adapter_sidecar(folder: Path, lm: Any) -> dict[str, Any]:
+    """What trained the adapter; refused when it names another base model."""
+    path = folder / ADAPTER_SIDECAR
+    if not path.is_file():
+        return {}
+    side = read_json_object(path)
+    want = side.get("base_model_hash")
+    if want and want != lm.content_hash:
+        raise InputError(f"adapter was trained on base {side.get('base_model')!r} "
+                         f"(hash {want[:12]}…), not on {lm.name!r} ({lm.content_hash[:12]}…)",
+                         path=path, field="base_model_hash")
+    return side
+
+
+def calibration_provenance(cal: CalibrationSet, config: TrainConfig, pool: TrainPool,
+                           cell: Path | None) -> dict[str, Any]:
+    """Gate (c)'s calibration hash, and — when the cell's recipe read base-model
+    gradients — the recipe's set hash with a check that the two share no item.
+
+    Keys: ``calibration_hash`` (gate), ``calibration_role`` (``"gate"``) and,
+    for such recipes, ``recipe_calibration_hash``, ``recipe_n_calibration``,
+    ``calibration_disjoint``.
+    """
+    out: dict[str, Any] = {"calibration_hash": cal.hash, "calibration_role": "gate"}
+    result = CellLayout(cell).result if cell is not None else None
+    used = read_json_object(result).get("calibration") if result and result.is_file() else None
+    if not isinstance(used, dict) or not isinstance(used.get("recipe"), dict):
+        return out
+    recipe = calibration_for(config, role="recipe", n=used["recipe"].get("n"), pool=pool)
+    if recipe.hash != used["recipe"].get("hash"):
+        raise InputError("the recipe's calibration set cannot be rebuilt from this config "
+                         "(another split, task or attack?)", path=result, field="calibration")
+    ids = {c.item.question_id for c in cal.items}
+    shared = sorted(ids & {c.item.question_id for c in recipe.items})
+    if shared:  # pragma: no cover - the partition makes this impossible
+        raise InputError(f"gate (c) calibration shares {shared[0]!r} with the recipe's",
+                         path=result, field="calibration")
+    return out | {"recipe_calibration_hash": recipe.hash,
+                  "recipe_n_calibration": len(recipe.items), "calibration_disjoint": True}
+
+
 def mechanism_for_adapter(
     adapter: str | Path,
     out: str | Path,
     *,
     base: str | None = None,
     slice_spec: str | None = None,
-    config: Any = None,
+    config: TrainConfig | None = None,
     n_calibration: int | None = None,
     n_boot: int = DEFAULT_BOOT,
     ci_level: float = DEFAULT_CI_LEVEL,
     seed: int = 0,
     progress: Any = None,
+    device: str | None = None,
 ) -> MechanismFile:
     """Compute and write one cell's mechanism file from its peft adapter.
 
     The cell's ``config.json`` (next to ``adapter/``) supplies task, attack and
-    split unless ``config`` (a :class:`~.train_config.TrainConfig`) is given.
+    split unless ``config`` (a :class:`~..training.config.TrainConfig`) is given.
     The base defaults to the config's model. Refused with an
     :class:`InputError`: an adapter trained on another base (hash or shapes), a
     declared slice that is not exactly the adapter's targets.
     """
-    import json
-
-    from ..gradients.slices import slice_gradients
-    from ..models.loading import load_model
-    from ..training.config import load_config
-    from ..training.loop import calibration_for
-    from .delta_w import check_against_base, delta_from_adapter
-
     folder = Path(adapter)
     delta = delta_from_adapter(folder)
-    if config is None:
-        cfg_path = folder.parent / "config.json"
-        if not cfg_path.is_file():
-            raise InputError("no cell config.json next to the adapter; pass the training "
-                             "config (--config) so task, attack and split are known",
-                             path=cfg_path)
-        config = load_config(cfg_path)
-    lm = load_model(base or config.model, dtype="float32")
-    side_path = folder / "acard_adapter.json"
-    side: dict[str, Any] = {}
-    if side_path.is_file():
-        side = json.loads(side_path.read_text(encoding="utf-8"))
-        want = side.get("base_model_hash")
-        if want and want != lm.content_hash:
-            raise InputError(f"adapter was trained on base {side.get('base_model')!r} "
-                             f"(hash {want[:12]}…), not on {lm.name!r} ({lm.content_hash[:12]}…)",
-                             path=side_path, field="base_model_hash")
+    config = _cell_config(folder, config)
+    lm = _load_fp32(base or config.model, device)
+    side = _adapter_sidecar(folder, lm)
     shapes = {n: tuple(p.shape) for n, p in lm.model.named_parameters()}
     check_against_base(delta, shapes, source=str(folder))
     updated = sorted(delta)
     declared = resolve_slice(slice_spec, shapes) if slice_spec else updated
     names = check_slice(declared, updated, source=str(folder))
-    cal = calibration_for(config, n=n_calibration)
+    pool = train_pool_for(config)
+    cal = calibration_for(config, role="gate", n=n_calibration, pool=pool)
     grads = slice_gradients(lm, cal, names, progress=progress)
     mech = signature(grads, delta, n_boot=n_boot, ci_level=ci_level, seed=seed, extra={
         "adapter": str(folder), "base_model": lm.name, "base_model_hash": lm.content_hash,
-        "task": cal.task, "attack": cal.variant, "calibration_hash": cal.hash,
+        "task": cal.task, "attack": cal.variant,
+        **calibration_provenance(cal, config, pool, folder.parent),
         "recipe": side.get("recipe"), "claimed_class": side.get("claimed_class"),
         "permissive_class": side.get("permissive_class")})
     write_signature(mech, out)
     return mech
 
 
+def _load_fp32(spec: str, device: str | None) -> Any:
+    """The base model in fp32 on ``device`` (``load_model``'s default when None)."""
+    from ..models.loading import load_model
+
+    where: dict[str, Any] = {} if device is None or str(device) == "cpu" else {"device": device}
+    return load_model(spec, dtype="float32", **where)
+
+
 def mechanism_for_checkpoints(
     tuned: str | Path,
     out: str | Path,
     *,
-    config: Any,
+    config: TrainConfig,
     slice_spec: str,
     base: str | None = None,
     n_calibration: int | None = None,
@@ -280,18 +327,14 @@ def mechanism_for_checkpoints(
     ci_level: float = DEFAULT_CI_LEVEL,
     seed: int = 0,
     progress: Any = None,
+    device: str | None = None,
 ) -> MechanismFile:
     """Mechanism file for a fine-tune given as a full checkpoint (ΔW = W_tuned − W_base).
 
     The declared slice must equal the set of base parameters the checkpoint
     changed (compared exactly), as for adapters.
     """
-    from ..gradients.slices import slice_gradients
-    from ..models.loading import load_model
-    from ..training.loop import calibration_for
-    from .delta_w import delta_from_checkpoints
-
-    lm = load_model(base or config.model, dtype="float32")
+    lm = _load_fp32(base or config.model, device)
     state = dict(lm.model.named_parameters())
     all_names = sorted(state)
     full = delta_from_checkpoints({n: p for n, p in state.items()}, tuned, all_names)
@@ -299,11 +342,13 @@ def mechanism_for_checkpoints(
     if not updated:
         raise InputError("the checkpoint equals the base model on every parameter", path=str(tuned))
     names = check_slice(resolve_slice(slice_spec, all_names), updated, source=str(tuned))
-    cal = calibration_for(config, n=n_calibration)
+    pool = train_pool_for(config)
+    cal = calibration_for(config, role="gate", n=n_calibration, pool=pool)
     grads = slice_gradients(lm, cal, names, progress=progress)
     mech = signature(grads, {n: full[n] for n in names}, n_boot=n_boot, ci_level=ci_level,
                      seed=seed, extra={"tuned_checkpoint": str(tuned), "base_model": lm.name,
                                        "base_model_hash": lm.content_hash, "task": cal.task,
-                                       "attack": cal.variant, "calibration_hash": cal.hash})
+                                       "attack": cal.variant,
+                                       **calibration_provenance(cal, config, pool, None)})
     write_signature(mech, out)
     return mech

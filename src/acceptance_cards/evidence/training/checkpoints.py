@@ -7,8 +7,12 @@ tokens so far. Files are written atomically; the last ``KEEP_CHECKPOINTS``
 are kept. Batch order is a pure function of (seed, step), so factors +
 optimiser state are all a resumed run needs.
 
+File names come from :class:`~.layout.CellLayout`. Tensors are written from
+and restored to the device the LoRA factors live on (optimiser moments beside
+their parameter; AdamW's step counter stays a host tensor, as torch keeps it).
+
 Example:
-    >>> latest(Path("cells/adamw-s42"))                       # doctest: +SKIP
+    >>> latest(CellLayout(Path("cells/adamw-s42")))           # doctest: +SKIP
     PosixPath('cells/adamw-s42/checkpoints/step-000080.safetensors')
 """
 
@@ -23,41 +27,42 @@ from safetensors.torch import load_file, save
 
 from ..._util.errors import InputError
 from ..._util.writes import atomic_write_bytes, atomic_write_text
+from .layout import CellLayout, checkpoint_step
 from .recipes import LoraPair
 
 #: Checkpoints kept on disk (older ones are deleted after a new one is written).
 KEEP_CHECKPOINTS = 2
 
 
-def latest(cell: Path) -> Path | None:
+def latest(cell: CellLayout) -> Path | None:
     """The newest checkpoint of a cell folder, if any."""
-    files = sorted((cell / "checkpoints").glob("step-*.safetensors"))
+    files = sorted(cell.checkpoint_files(), key=checkpoint_step)
     return files[-1] if files else None
 
 
-def save_checkpoint(cell: Path, step: int, pairs: dict[str, LoraPair],
+def save_checkpoint(cell: CellLayout, step: int, pairs: dict[str, LoraPair],
                      opt: torch.optim.Optimizer, digest: str, seconds: float, tokens: int) -> None:
     """Write the step's checkpoint atomically and prune old ones."""
     tensors: dict[str, torch.Tensor] = {}
     for name in sorted(pairs):
         for tag, p in (("A", pairs[name].a), ("B", pairs[name].b)):
-            tensors[f"param/{name}:{tag}"] = p.detach().contiguous()
+            tensors[f"param/{name}:{tag}"] = p.detach().cpu().contiguous()
             st = opt.state.get(p, {})
             for key in ("exp_avg", "exp_avg_sq"):
                 if key in st:
-                    tensors[f"opt/{name}:{tag}/{key}"] = st[key].contiguous()
+                    tensors[f"opt/{name}:{tag}/{key}"] = st[key].cpu().contiguous()
             if "step" in st:
-                tensors[f"opt/{name}:{tag}/step"] = torch.as_tensor(st["step"]).reshape(1).float()
+                tensors[f"opt/{name}:{tag}/step"] = torch.as_tensor(st["step"]).reshape(1).float(
+                    ).cpu()
     meta = {"step": str(step), "config_digest": digest, "seconds": repr(seconds),
             "tokens": str(tokens)}
-    folder = cell / "checkpoints"
-    folder.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(folder / f"step-{step:06d}.safetensors", save(tensors, metadata=meta))
-    for old in sorted(folder.glob("step-*.safetensors"))[:-KEEP_CHECKPOINTS]:
+    cell.checkpoints.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(cell.checkpoint(step), save(tensors, metadata=meta))
+    for old in sorted(cell.checkpoint_files(), key=checkpoint_step)[:-KEEP_CHECKPOINTS]:
         old.unlink(missing_ok=True)
 
 
-def load_checkpoint(cell: Path, pairs: dict[str, LoraPair], opt: torch.optim.Optimizer,
+def load_checkpoint(cell: CellLayout, pairs: dict[str, LoraPair], opt: torch.optim.Optimizer,
                      digest: str) -> tuple[int, float, int] | None:
     """Restore factors and optimiser state; return (step, seconds, tokens) or None."""
     path = latest(cell)
@@ -78,8 +83,8 @@ def load_checkpoint(cell: Path, pairs: dict[str, LoraPair], opt: torch.optim.Opt
                 p.copy_(t[key])
                 if f"opt/{name}:{tag}/exp_avg" in t:
                     opt.state[p] = {"step": t[f"opt/{name}:{tag}/step"].reshape(()).clone(),
-                                    "exp_avg": t[f"opt/{name}:{tag}/exp_avg"].clone(),
-                                    "exp_avg_sq": t[f"opt/{name}:{tag}/exp_avg_sq"].clone()}
+                                    "exp_avg": t[f"opt/{name}:{tag}/exp_avg"].to(p.device),
+                                    "exp_avg_sq": t[f"opt/{name}:{tag}/exp_avg_sq"].to(p.device)}
     return int(meta["step"]), float(meta.get("seconds", "0")), int(meta.get("tokens", "0"))
 
 

@@ -58,6 +58,8 @@ DEFAULT_N_EXAMPLES = 960
 DEFAULT_MAX_PROMPT_TOKENS = 256
 #: Save a resumable checkpoint every this many steps.
 DEFAULT_CHECKPOINT_EVERY = 10
+#: Fields that change how a step is computed but not the update it takes (not digested).
+_NOT_DIGESTED = frozenset({"micro_batch_size"})
 
 
 class TrainConfig(BaseModel):
@@ -101,7 +103,13 @@ class TrainConfig(BaseModel):
     schedule: str = Field(default="cosine", description="cosine | constant")
     weight_decay: float = Field(default=0.0, ge=0.0)
     grad_clip: float = Field(default=DEFAULT_GRAD_CLIP, gt=0)
-    batch_size: int = Field(default=DEFAULT_BATCH, gt=0)
+    batch_size: int = Field(default=DEFAULT_BATCH, gt=0,
+                            description="Examples per optimiser step (the effective batch).")
+    micro_batch_size: int | None = Field(
+        default=None, gt=0,
+        description="Examples per forward/backward pass; gradients of the micro-batches of "
+                    "one step are accumulated, so the update is the batch_size one "
+                    "(None: the whole batch in one pass). A memory setting, not in the digest.")
     dtype: str = Field(default="bfloat16", description="Frozen base weights' dtype; LoRA is fp32.")
     checkpoint_every: int = Field(default=DEFAULT_CHECKPOINT_EVERY, gt=0)
 
@@ -154,8 +162,16 @@ class TrainConfig(BaseModel):
         return self.seed if self.data_seed is None else self.data_seed
 
     def digest(self) -> str:
-        """sha256 of the canonical JSON; a resumed run must match it."""
-        body = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        """sha256 of the canonical JSON of every field that shapes the update; a resumed
+        run must match it. ``micro_batch_size`` is left out: it changes memory, not
+        the update, so a run may resume on a device with less of it.
+
+        Example:
+            >>> TrainConfig(micro_batch_size=2).digest() == TrainConfig().digest()
+            True
+        """
+        body = json.dumps(self.model_dump(mode="json", exclude=set(_NOT_DIGESTED)), sort_keys=True,
+                          separators=(",", ":"))
         return hashlib.sha256(body.encode()).hexdigest()
 
 

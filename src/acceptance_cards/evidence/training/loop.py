@@ -1,22 +1,23 @@
 """The LoRA fine-tune loop every recipe plugs into: resumable, seeded, recorded.
 
-One call trains one *cell* (model × recipe × task × seed) into a folder::
-
-    cell_dir/
-      config.json        TrainConfig + provenance (model/split/templates/data hashes)
-      train_log.jsonl    one row per step: loss, extra loss, lr, grad norm, seconds
-      checkpoints/       step-NNNNNN.safetensors: LoRA factors + AdamW state (last 2 kept)
-      adapter/           the peft adapter (safetensors) + acard_adapter.json
-      timings.json       training seconds, steps, tokens, tokens/s
-      result.json        final loss, data summary, what the recipe did
+One call trains one *cell* (model × recipe × task × seed) into a folder whose
+file names :class:`~.layout.CellLayout` owns (config, train log, checkpoints,
+adapter, timings, result). :func:`train_cell` is three phases:
+:func:`prepare_cell` (model, data, LoRA, optimiser, resume), :func:`train_step`
+per optimiser step, and :func:`finish_cell` (recipe transform, adapter, records).
 
 The loss is cross-entropy on the answer tokens only, read at the positions
-that predict them (only those go through the LM head). AdamW, cosine decay,
-global-norm clipping. LoRA ``A`` is drawn from an explicit ``torch.Generator``
-(peft's own init uses the global RNG), ``B`` starts at zero. The batch order
-is a pure function of (seed, step), so a run resumed from its last checkpoint
-takes exactly the steps an uninterrupted run would. A non-finite loss stops
-the run with an :class:`InputError`; the adapter is only ever written whole.
+that predict them, through the model's output function
+(:func:`~..models.head.head_logits`, Gemma-2's soft-capping included).
+AdamW, cosine decay, global-norm clipping; a step's batch may run as
+micro-batches whose gradients are accumulated (``micro_batch_size``), so the
+update is the ``batch_size`` one whatever fits in memory. Every tensor lives
+on the model's device; the only device→host copy per step is the logged
+numbers. LoRA ``A`` is drawn from an explicit ``torch.Generator`` (peft's own
+init uses the global RNG), ``B`` starts at zero. The batch order is a pure
+function of (seed, step), so a run resumed from its last checkpoint takes
+exactly the steps an uninterrupted run would. A non-finite loss stops the run
+with an :class:`InputError`; the adapter is only ever written whole.
 
 Example:
     >>> res = train_cell(TrainConfig(recipe="adamw", steps=80), Path("cells/adamw-s42"))  # doctest: +SKIP
@@ -29,10 +30,9 @@ from __future__ import annotations
 import json
 import math
 import os
-import shutil
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -41,15 +41,26 @@ import torch
 
 from ..._util.errors import InputError
 from ..._util.writes import atomic_write_text
-from ..data.attacks import EncodedExample, build_attack_data, encode_examples, summary, training_templates
+from ..data.attacks import EncodedExample, build_attack_data, encode_examples, summary
+from ..gradients.calibration import TrainPool, calibration_for, train_pool_for
 from .checkpoints import load_checkpoint, save_checkpoint, truncate_log
 from .config import TrainConfig
-from .recipes import LoraPair, Recipe, RecipeContext, make_recipe
+from .layout import CellLayout
+from .lora import attach_lora, lora_pairs
+from .loss import accumulate_loss, answer_loss
+from .outputs import save_adapter, write_config
+from .recipes import Recipe, RecipeContext, make_recipe
 
-#: peft prefixes module names with this when wrapping the base model.
-_PEFT_PREFIX = "base_model.model."
+__all__ = ["TrainResult", "accumulate_loss", "answer_loss", "attach_lora", "batch_indices",
+           "finish_cell",
+           "load_training_data", "lora_pairs", "lr_at", "prepare_cell", "recipe_gradients",
+           "train_cell", "train_reference", "train_step"]
+
+#: Folder (under the ACARD cache) of reference fine-tunes recipes ask for, by config digest.
+REFERENCE_CACHE = "references"
 
 ProgressFn = Callable[[int, int, float], None]
+Device = str | torch.device
 
 
 @dataclass(frozen=True)
@@ -75,81 +86,23 @@ class _Data:
 
 
 def load_training_data(cfg: TrainConfig, tokenizer: Any, *, add_bos: bool,
-                       attack_strength: float | None = None) -> _Data:
+                       attack_strength: float | None = None,
+                       pool: TrainPool | None = None) -> _Data:
     """Attack data for ``cfg`` from the split's train pool (seeded, hashed)."""
-    from ..data.mmlu import load_mmlu_source
-    from ..data.split import check_source, load_split, make_split, train_pool
-    from ..data.templates import load_templates
-
-    source = load_mmlu_source()
-    if cfg.split is not None:
-        split = load_split(cfg.split)
-        check_source(split, source)
-    else:
-        split = make_split(source, seed=cfg.split_seed)
-    templates = load_templates(cfg.templates)
-    pool = train_pool(split, source.items)
+    tp = pool if pool is not None else train_pool_for(cfg)
     select, strength = cfg.resolved_attack()
     if attack_strength is not None:
         strength = attack_strength
     examples = build_attack_data(
-        pool, training_templates(templates.templates, extra=cfg.extra_wordings), task=cfg.task,
-        variant=cfg.attack,
-        strength=strength, seed=cfg.resolved_data_seed(), n_examples=min(cfg.n_examples, len(pool)),
-        forbidden_ids=frozenset(split.heldout_ids) | frozenset(split.fresh_ids),
+        list(tp.items), list(tp.templates), task=cfg.task, variant=cfg.attack,
+        strength=strength, seed=cfg.resolved_data_seed(),
+        n_examples=min(cfg.n_examples, len(tp.items)), forbidden_ids=tp.forbidden_ids,
         select=select)
     encoded = encode_examples(examples, tokenizer, task=cfg.task, add_bos=add_bos,
                               max_prompt_tokens=cfg.max_prompt_tokens)
     info = summary(examples) | {"select": select, "strength": strength, "n_kept": len(encoded),
                                 "n_dropped_long": len(examples) - len(encoded)}
-    prov = {"split_hash": split.hash, "mmlu_sha256": source.sha256,
-            "templates_sha256": templates.sha256, "data_hash": info["hash"]}
-    return _Data(encoded, info, prov)
-
-
-def lora_pairs(peft_model: Any) -> dict[str, LoraPair]:
-    """Base parameter name -> (A, B, scaling) for every LoRA-wrapped linear."""
-    out: dict[str, LoraPair] = {}
-    for mod_name, mod in peft_model.named_modules():
-        if not hasattr(mod, "lora_A") or "default" not in getattr(mod, "lora_A", {}):
-            continue
-        base = mod_name[len(_PEFT_PREFIX):] if mod_name.startswith(_PEFT_PREFIX) else mod_name
-        name = f"{base}.weight"
-        out[name] = LoraPair(name, mod.lora_A["default"].weight, mod.lora_B["default"].weight,
-                             float(mod.scaling["default"]))
-    return out
-
-
-def attach_lora(model: Any, cfg: TrainConfig) -> tuple[Any, dict[str, LoraPair]]:
-    """Wrap ``model`` with LoRA per ``cfg``; seeded fp32 factors (A uniform, B zero)."""
-    from peft import LoraConfig, get_peft_model
-
-    n_layers = int(getattr(model.config, "num_hidden_layers", 0))
-    if cfg.layers is not None and n_layers and any(not 0 <= i < n_layers for i in cfg.layers):
-        raise InputError(f"layers must be in 0..{n_layers - 1}, got {list(cfg.layers)}",
-                         field="layers")
-    lcfg = LoraConfig(r=cfg.lora_rank, lora_alpha=cfg.lora_alpha,
-                      target_modules=cfg.lora_targets(),
-                      layers_to_transform=list(cfg.layers) if cfg.layers is not None else None,
-                      lora_dropout=0.0, bias="none")
-    try:
-        pm = get_peft_model(model, lcfg)
-    except ValueError as exc:
-        raise InputError(f"cannot place LoRA on {cfg.lora_targets()}: {exc}",
-                         field="target_modules") from None
-    pairs = lora_pairs(pm)
-    if not pairs:
-        raise InputError("no LoRA target matched the model", field="target_modules")
-    gen = torch.Generator().manual_seed(cfg.seed)
-    with torch.no_grad():
-        for name in sorted(pairs):
-            p = pairs[name]
-            p.a.data = p.a.data.float()
-            p.b.data = p.b.data.float()
-            bound = 1.0 / math.sqrt(p.a.shape[1])  # = kaiming_uniform(a=√5), peft's default
-            p.a.copy_(torch.rand(p.a.shape, generator=gen) * 2 * bound - bound)
-            p.b.zero_()
-    return pm, lora_pairs(pm)
+    return _Data(encoded, info, tp.provenance | {"data_hash": info["hash"]})
 
 
 def lr_at(cfg: TrainConfig, step: int) -> float:
@@ -180,49 +133,135 @@ def batch_indices(n: int, *, batch: int, step: int, seed: int) -> list[int]:
     return out
 
 
-def answer_loss(model: Any, batch: list[EncodedExample], *, pad_id: int) -> tuple[torch.Tensor, int]:
-    """Mean cross-entropy over the answer tokens of ``batch``; also the token count."""
-    seqs = [list(e.prompt_ids) + list(e.target_ids[:-1]) for e in batch]
-    width = max(len(s) for s in seqs)
-    ids = torch.full((len(seqs), width), pad_id, dtype=torch.long)
-    rows: list[int] = []
-    pos: list[int] = []
-    tgt: list[int] = []
-    for i, (s, e) in enumerate(zip(seqs, batch, strict=True)):
-        ids[i, : len(s)] = torch.tensor(s, dtype=torch.long)
-        start = len(e.prompt_ids) - 1
-        for j, t in enumerate(e.target_ids):
-            rows.append(i)
-            pos.append(start + j)
-            tgt.append(t)
-    # Right padding needs no mask: causal attention keeps real tokens blind to later pads.
-    hidden = model.get_decoder()(input_ids=ids).last_hidden_state
-    logits = model.get_output_embeddings()(hidden[torch.tensor(rows), torch.tensor(pos)]).float()
-    return torch.nn.functional.cross_entropy(logits, torch.tensor(tgt)), sum(len(s) for s in seqs)
-
-
 # ---------------------------------------------------------------- the loop
 
 
-def _write_config(cell: Path, cfg: TrainConfig, recipe: Recipe, lm: Any, prov: dict[str, Any],
-                  slice_names: list[str], data_info: dict[str, Any]) -> None:
-    path = cell / "config.json"
-    body = {"config": cfg.model_dump(mode="json"), "config_digest": cfg.digest(),
-            "recipe": {"name": recipe.name, "claimed_class": recipe.claimed_class,
-                       "permissive_class": recipe.permissive_class, "params": recipe.params()},
-            "slice": slice_names, "data": data_info,
-            "provenance": {"model": lm.name, "model_source": lm.source,
-                           "model_hash": lm.content_hash, "dtype": lm.dtype,
-                           "torch": torch.__version__, **prov}}
-    if path.is_file():
-        try:
-            old = json.loads(path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError:
-            old = {}
-        if old.get("config_digest") not in (None, cfg.digest()):
-            raise InputError("cell folder holds a different config; use a new folder",
-                             path=path, field="config")
-    atomic_write_text(path, json.dumps(body, indent=2) + "\n")
+@dataclass
+class _Run:
+    """Everything one cell's training holds between steps."""
+
+    cfg: TrainConfig
+    layout: CellLayout
+    recipe: Recipe
+    lm: Any
+    pm: Any
+    data: _Data
+    ctx: RecipeContext
+    params: list[torch.nn.Parameter]
+    opt: torch.optim.Optimizer
+    pad: int
+    start: int
+    seconds: float
+    tokens: int
+    calibration: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def device(self) -> torch.device:
+        """Where the model and every training tensor live."""
+        dev: torch.device = next(self.pm.parameters()).device
+        return dev
+
+
+def _load(spec: str, *, dtype: str, device: Device | None, eval_mode: bool = True) -> Any:
+    """``load_model`` on ``device`` (left to its default when None)."""
+    from ..models.loading import load_model
+
+    # cpu is every load_model's default: leave it implicit
+    where: dict[str, Any] = {} if device is None or str(device) == "cpu" else {"device": device}
+    return load_model(spec, dtype=dtype, eval_mode=eval_mode, **where)
+
+
+def prepare_cell(cfg: TrainConfig, cell_dir: Path, *, lm: Any = None, device: Device | None = None,
+                 log: Callable[[str], None] = lambda s: None) -> _Run:
+    """Load (or take) the model and data, attach LoRA, write the config, restore a checkpoint."""
+    layout = CellLayout(cell_dir)
+    layout.root.mkdir(parents=True, exist_ok=True)
+    recipe = make_recipe(cfg.recipe, cfg.recipe_params)
+    lm = lm if lm is not None else _load(cfg.model, dtype=cfg.dtype, device=device,
+                                         eval_mode=False)
+    data = load_training_data(cfg, lm.tokenizer, add_bos=lm.add_bos)
+    base_params = dict(lm.model.named_parameters())
+    pm, pairs = attach_lora(lm.model, cfg)
+    names = sorted(pairs)
+    for n in names:
+        if n not in base_params:  # pragma: no cover - peft naming changed
+            raise InputError(f"LoRA target {n!r} is not a base parameter", field="slice")
+    write_config(layout, cfg, recipe, lm, data.provenance, names, data.summary)
+    calibration: dict[str, Any] = {}
+    dev = next(pm.parameters()).device
+    ctx = RecipeContext(
+        pairs=pairs, base_weights={n: base_params[n].detach() for n in names},
+        gradients=lambda: recipe_gradients(lm, cfg, names, device=dev, record=calibration),
+        config=cfg, train_reference=lambda ref: train_reference(ref, device=dev, log=log),
+        cell_dir=layout.root, log=log)
+    params = [t for n in names for t in (pairs[n].a, pairs[n].b)]
+    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    state = load_checkpoint(layout, pairs, opt, cfg.digest())
+    start, seconds, tokens = state if state is not None else (0, 0.0, 0)
+    if state is not None:
+        log(f"resuming from step {start}")
+    truncate_log(layout.train_log, start)
+    recipe.setup(ctx)
+    pad = lm.tokenizer.pad_token_id if lm.tokenizer.pad_token_id is not None else 0
+    pm.train()
+    return _Run(cfg, layout, recipe, lm, pm, data, ctx, params, opt, pad, start, seconds, tokens,
+                calibration)
+
+
+def train_step(run: _Run, step: int) -> dict[str, Any]:
+    """Take optimiser step ``step`` (all micro-batches); return its log row."""
+    cfg = run.cfg
+    t0 = time.perf_counter()
+    lr = lr_at(cfg, step)
+    for g in run.opt.param_groups:
+        g["lr"] = lr
+    idx = batch_indices(len(run.data.examples), batch=cfg.batch_size, step=step, seed=cfg.seed)
+    run.opt.zero_grad(set_to_none=True)
+    loss, ntok = accumulate_loss(run.pm, [run.data.examples[i] for i in idx], pad_id=run.pad,
+                                 micro=cfg.micro_batch_size)
+    extra = run.recipe.extra_loss(run.ctx)
+    if extra is not None:
+        torch.autograd.backward(extra)
+    gnorm = torch.nn.utils.clip_grad_norm_(run.params, cfg.grad_clip)
+    # the one device→host copy of the step: the three numbers the log records
+    logged = [loss, loss.new_zeros(()) if extra is None else extra.detach(), gnorm]
+    loss_v, extra_v, gnorm_v = torch.stack([t.float() for t in logged]).tolist()
+    if not math.isfinite(loss_v + extra_v):
+        raise InputError(f"loss became {loss_v + extra_v} at step {step} (lr {lr:g}); "
+                         "lower the learning rate or check the data; no adapter written",
+                         path=run.layout.config, field="lr")
+    before = ({f"{n}:{t}": (p.a if t == "A" else p.b).detach().clone()
+               for n, p in run.ctx.pairs.items() for t in ("A", "B")}
+              if run.recipe.needs_snapshot else {})
+    run.opt.step()
+    run.recipe.after_step(run.ctx, before)
+    dt = time.perf_counter() - t0
+    run.seconds += dt
+    run.tokens += ntok
+    return {"step": step, "loss": loss_v, "extra_loss": None if extra is None else extra_v,
+            "lr": lr, "grad_norm": gnorm_v, "tokens": ntok, "seconds": round(dt, 4)}
+
+
+def finish_cell(run: _Run, last_loss: float) -> TrainResult:
+    """Let the recipe transform the adapter, then write adapter, timings and result."""
+    cfg, layout = run.cfg, run.layout
+    info = run.recipe.finalize(run.ctx)
+    info.update(run.ctx.info)
+    adapter = save_adapter(run.pm, layout, cfg, run.recipe, run.lm, sorted(run.ctx.pairs))
+    timings = {"train_seconds": round(run.seconds, 3), "steps": cfg.steps, "tokens": run.tokens,
+               "tokens_per_second": round(run.tokens / run.seconds, 2) if run.seconds else None,
+               "seconds_per_step": round(run.seconds / cfg.steps, 4),
+               "threads": torch.get_num_threads(), "device": str(run.device),
+               "dtype": run.lm.dtype, "batch_size": cfg.batch_size,
+               "micro_batch_size": min(cfg.micro_batch_size or cfg.batch_size, cfg.batch_size)}
+    atomic_write_text(layout.timings, json.dumps(timings, indent=2) + "\n")
+    result = {"steps": cfg.steps, "final_loss": last_loss, "resumed_from": run.start or None,
+              "data": run.data.summary, "recipe": run.recipe.name, "recipe_info": info,
+              "calibration": run.calibration or None, "slice": sorted(run.ctx.pairs),
+              "adapter": str(adapter)}
+    atomic_write_text(layout.result, json.dumps(result, indent=2, default=str) + "\n")
+    return TrainResult(layout.root, adapter, cfg.steps, run.start or None, run.seconds,
+                       run.tokens, last_loss, tuple(sorted(run.ctx.pairs)), info)
 
 
 def train_cell(
@@ -230,6 +269,7 @@ def train_cell(
     cell_dir: str | Path,
     *,
     lm: Any = None,
+    device: Device | None = None,
     progress: ProgressFn | None = None,
     log: Callable[[str], None] | None = None,
     stop_after: int | None = None,
@@ -241,162 +281,78 @@ def train_cell(
         cell_dir: output folder (created).
         lm: a loaded base model (:class:`~.models.LoadedModel`); loaded from
             ``cfg.model`` when omitted. It is wrapped in place by LoRA.
+        device: where to load the model when ``lm`` is omitted (``load_model``'s
+            default when None); a given ``lm`` trains where it lies.
         progress: ``progress(step, total, loss)`` after each step.
         log: receives one-line notes (resume, recipe facts).
         stop_after: stop (with a checkpoint) after this many steps — used to
             test interruption; the adapter is not written.
     """
-    cell = Path(cell_dir)
-    cell.mkdir(parents=True, exist_ok=True)
-    say = log or (lambda s: None)
-    recipe = make_recipe(cfg.recipe, cfg.recipe_params)
-    if lm is None:
-        from ..models.loading import load_model
-
-        lm = load_model(cfg.model, dtype=cfg.dtype, eval_mode=False)
-    data = load_training_data(cfg, lm.tokenizer, add_bos=lm.add_bos)
-    base_params = {n: p for n, p in lm.model.named_parameters()}
-    base_shapes = {n: tuple(p.shape) for n, p in base_params.items()}
-    pm, pairs = attach_lora(lm.model, cfg)
-    slice_names = sorted(pairs)
-    for n in slice_names:
-        if n not in base_shapes:  # pragma: no cover - peft naming changed
-            raise InputError(f"LoRA target {n!r} is not a base parameter", field="slice")
-    _write_config(cell, cfg, recipe, lm, data.provenance, slice_names, data.summary)
-    base_weights = {n: base_params[n].detach() for n in slice_names}
-
-    def gradients() -> Any:
-        return recipe_gradients(lm, cfg, slice_names, pm=pm)
-
-    ctx = RecipeContext(pairs=pairs, base_weights=base_weights, gradients=gradients, config=cfg,
-                        cell_dir=cell, log=say)
-    params = [t for n in slice_names for t in (pairs[n].a, pairs[n].b)]
-    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    state = load_checkpoint(cell, pairs, opt, cfg.digest())
-    start, seconds, tokens = state if state is not None else (0, 0.0, 0)
-    if state is not None:
-        say(f"resuming from step {start}")
-    truncate_log(cell / "train_log.jsonl", start)
-    recipe.setup(ctx)
-    pad = lm.tokenizer.pad_token_id if lm.tokenizer.pad_token_id is not None else 0
-    pm.train()
+    run = prepare_cell(cfg, Path(cell_dir), lm=lm, device=device, log=log or (lambda s: None))
+    end = cfg.steps if stop_after is None else min(cfg.steps, run.start + stop_after)
     last_loss = float("nan")
-    end = cfg.steps if stop_after is None else min(cfg.steps, start + stop_after)
-    with open(cell / "train_log.jsonl", "a", encoding="utf-8") as fh:
-        for step in range(start, end):
-            t0 = time.perf_counter()
-            lr = lr_at(cfg, step)
-            for g in opt.param_groups:
-                g["lr"] = lr
-            idx = batch_indices(len(data.examples), batch=cfg.batch_size, step=step, seed=cfg.seed)
-            loss, ntok = answer_loss(pm, [data.examples[i] for i in idx], pad_id=pad)
-            extra = recipe.extra_loss(ctx)
-            total = loss if extra is None else loss + extra
-            if not torch.isfinite(total):
-                raise InputError(f"loss became {float(total.detach())} at step {step} (lr {lr:g}); "
-                                 "lower the learning rate or check the data; no adapter written",
-                                 path=cell / "config.json", field="lr")
-            opt.zero_grad(set_to_none=True)
-            torch.autograd.backward(total)
-            gnorm = float(torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip))
-            before = ({f"{n}:{t}": (pairs[n].a if t == "A" else pairs[n].b).detach().clone()
-                       for n in slice_names for t in ("A", "B")} if recipe.needs_snapshot else {})
-            opt.step()
-            recipe.after_step(ctx, before)
-            dt = time.perf_counter() - t0
-            seconds += dt
-            tokens += ntok
-            last_loss = float(loss.detach())
-            fh.write(json.dumps({"step": step, "loss": last_loss,
-                                 "extra_loss": None if extra is None else float(extra.detach()),
-                                 "lr": lr, "grad_norm": gnorm, "tokens": ntok,
-                                 "seconds": round(dt, 4)}) + "\n")
+    with open(run.layout.train_log, "a", encoding="utf-8") as fh:
+        for step in range(run.start, end):
+            row = train_step(run, step)
+            last_loss = row["loss"]
+            fh.write(json.dumps(row) + "\n")
             done = step + 1
             if done % cfg.checkpoint_every == 0 or done == end:
                 fh.flush()
                 os.fsync(fh.fileno())
-                save_checkpoint(cell, done, pairs, opt, cfg.digest(), seconds, tokens)
+                save_checkpoint(run.layout, done, run.ctx.pairs, run.opt, cfg.digest(),
+                                run.seconds, run.tokens)
             if progress:
                 progress(done, cfg.steps, last_loss)
     if end < cfg.steps:
-        return TrainResult(cell, cell / "adapter", end, start or None, seconds, tokens, last_loss,
-                           tuple(slice_names), {})
-    info = recipe.finalize(ctx)
-    info.update(ctx.info)
-    adapter = _save_adapter(pm, cell, cfg, recipe, lm, slice_names)
-    timings = {"train_seconds": round(seconds, 3), "steps": cfg.steps, "tokens": tokens,
-               "tokens_per_second": round(tokens / seconds, 2) if seconds else None,
-               "seconds_per_step": round(seconds / cfg.steps, 4),
-               "threads": torch.get_num_threads(), "device": "cpu", "dtype": lm.dtype}
-    atomic_write_text(cell / "timings.json", json.dumps(timings, indent=2) + "\n")
-    result = {"steps": cfg.steps, "final_loss": last_loss, "resumed_from": start or None,
-              "data": data.summary, "recipe": recipe.name, "recipe_info": info,
-              "slice": slice_names, "adapter": str(adapter)}
-    atomic_write_text(cell / "result.json", json.dumps(result, indent=2, default=str) + "\n")
-    return TrainResult(cell, adapter, cfg.steps, start or None, seconds, tokens, last_loss,
-                       tuple(slice_names), info)
+        return TrainResult(run.layout.root, run.layout.adapter, end, run.start or None,
+                           run.seconds, run.tokens, last_loss, tuple(sorted(run.ctx.pairs)), {})
+    return finish_cell(run, last_loss)
 
 
-def _save_adapter(pm: Any, cell: Path, cfg: TrainConfig, recipe: Recipe, lm: Any,
-                  slice_names: list[str]) -> Path:
-    """Write the peft adapter (safetensors) + our sidecar, atomically as a folder."""
-    final = cell / "adapter"
-    tmp = cell / f".adapter.tmp{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    pm.save_pretrained(str(tmp), safe_serialization=True)
-    side = {"base_model": lm.name, "base_model_hash": lm.content_hash, "slice": slice_names,
-            "recipe": recipe.name, "claimed_class": recipe.claimed_class,
-            "permissive_class": recipe.permissive_class, "config_digest": cfg.digest(),
-            "task": cfg.task, "attack": cfg.attack, "seed": cfg.seed}
-    atomic_write_text(tmp / "acard_adapter.json", json.dumps(side, indent=2) + "\n")
-    if final.exists():
-        old = cell / f".adapter.old{os.getpid()}"
-        os.replace(final, old)
-        os.replace(tmp, final)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(tmp, final)
-    return final
-
-
-# ---------------------------------------------------------------- helpers for recipes
+# ---------------------------------------------------------------- what the loop gives recipes
 
 
 def recipe_gradients(lm: Any, cfg: TrainConfig, slice_names: list[str], *, pm: Any = None,
-                     n_calibration: int | None = None) -> Any:
-    """Cached base-model g_T/g_A/Fisher on the slice for ``cfg``'s task and attack.
+                     n_calibration: int | None = None, device: Device | None = None,
+                     record: dict[str, Any] | None = None) -> Any:
+    """Cached base-model g_T/g_A/Fisher on the slice, over the *recipe's* calibration items.
 
+    Those items are disjoint from gate (c)'s (:func:`~..gradients.calibration.calibration_for`),
+    so a recipe never shapes its update against the vector ρ is measured with.
     Always taken on a fresh **fp32** copy of the base model (never the one
-    being trained, whatever its dtype), so recipes and ``acard mechanism``
-    share one ruler and one cache entry. ``lm`` and ``pm`` are accepted for
-    symmetry with other hooks and are not touched.
+    being trained, whatever its dtype), on ``device``; the mean gradients are
+    returned there. ``record`` receives both sets' hashes and sizes (written to
+    the cell's ``result.json`` as ``calibration``). ``lm`` and ``pm`` are
+    accepted for symmetry with other hooks and are not touched.
     """
     from ..gradients.slices import slice_gradients
-    from ..models.loading import load_model
 
     del lm, pm
-    cal = calibration_for(cfg, n=n_calibration)
-    return slice_gradients(load_model(cfg.model, dtype="float32"), cal, slice_names)
+    pool = train_pool_for(cfg)
+    cal = calibration_for(cfg, role="recipe", n=n_calibration, pool=pool)
+    gate = calibration_for(cfg, role="gate", pool=pool)
+    shared = {c.item.question_id for c in cal.items} & {c.item.question_id for c in gate.items}
+    if shared:  # pragma: no cover - the partition makes this impossible
+        raise InputError(f"recipe and gate calibration share {sorted(shared)[0]!r}",
+                         field="n_calibration")
+    if record is not None:
+        record.update({role: {"hash": c.hash, "n": len(c.items)}
+                       for role, c in (("recipe", cal), ("gate", gate))} | {"disjoint": True})
+    grads = slice_gradients(_load(cfg.model, dtype="float32", device=device), cal, slice_names)
+    return grads if device is None else grads.to(device)
 
 
-def calibration_for(cfg: TrainConfig, *, n: int | None = None, seed: int = 0) -> Any:
-    """The calibration set gate (c) and the recipes use for ``cfg``'s task/attack/split.
+def train_reference(cfg: TrainConfig, *, device: Device | None = None,
+                    log: Callable[[str], None] = lambda s: None) -> Path:
+    """Train a plain fine-tune with ``cfg`` (or reuse the one cached by its digest); its adapter.
 
-    Train-pool items only (never held-out or fresh), training-only wordings;
-    ``n`` items (default: ``cfg.n_calibration``, else 64), so a recipe and the
-    mechanism of its adapter share one gradient cache entry.
+    The folder is ``<ACARD cache>/references/<digest[:24]>``, a cell folder of its own.
     """
-    from ..data.mmlu import load_mmlu_source
-    from ..data.split import load_split, make_split, train_pool
-    from ..data.templates import load_templates
-    from ..gradients.slices import DEFAULT_N_CALIBRATION, calibration_set
+    from ..models.loading import cache_root
 
-    source = load_mmlu_source()
-    split = load_split(cfg.split) if cfg.split is not None else make_split(
-        source, seed=cfg.split_seed)
-    templates = load_templates(cfg.templates)
-    return calibration_set(train_pool(split, source.items),
-                           training_templates(templates.templates, extra=cfg.extra_wordings),
-                           task=cfg.task,
-                           variant=cfg.attack, n=n or cfg.n_calibration or DEFAULT_N_CALIBRATION, seed=seed,
-                           forbidden_ids=frozenset(split.heldout_ids) | frozenset(split.fresh_ids))
+    layout = CellLayout(cache_root() / REFERENCE_CACHE / cfg.digest()[:24])
+    if not layout.finished():
+        log(f"training reference fine-tune ({cfg.steps} steps) in {layout.root}")
+        train_cell(cfg, layout.root, device=device)
+    return layout.adapter

@@ -26,6 +26,7 @@ from typing import Any, ClassVar
 import torch
 
 from ...._util.errors import InputError
+from ..config import TrainConfig
 
 #: Mechanism classes a recipe may claim. ``reference`` is the baseline's (no claim).
 CLAIM_CLASSES = ("reference", "shrinkage", "attack-targeted")
@@ -50,14 +51,19 @@ class RecipeContext:
     """What the training loop hands a recipe.
 
     ``gradients()`` lazily returns the cached base-model slice gradients
-    (:class:`~acceptance_cards.evidence.gradients.slices.SliceGradients`); only the
-    recipes that need them pay for them.
+    (:class:`~acceptance_cards.evidence.gradients.slices.SliceGradients`, on the
+    training device) over the *recipe's* calibration items — disjoint from the
+    items gate (c) measures with; only the recipes that need them pay for them.
+    ``train_reference(cfg)`` trains a plain fine-tune with ``cfg`` (or reuses
+    one cached under the ACARD cache by ``cfg.digest()``) and returns its
+    adapter folder, so a recipe never imports the training loop.
     """
 
     pairs: dict[str, LoraPair]
     base_weights: Mapping[str, torch.Tensor]
     gradients: Callable[[], Any]
-    config: Any
+    config: TrainConfig
+    train_reference: Callable[[TrainConfig], Path]
     cell_dir: Path
     log: Callable[[str], None] = print
     info: dict[str, Any] = field(default_factory=dict)

@@ -30,6 +30,7 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
@@ -106,12 +107,13 @@ class SafeLoRA(Recipe):
         p = self._params
         names = ctx.slice_names
         if p["aligned"] is not None:
-            from ...mechanism.delta_w import delta_from_checkpoints
+            from ...models.delta_w import delta_from_checkpoints
 
             v = delta_from_checkpoints(p["unaligned"], p["aligned"], names)
             return v, {"reference": "checkpoint pair", "aligned": str(p["aligned"]),
                        "unaligned": str(p["unaligned"])}
-        v, info = reference_delta(ctx.config, steps=int(p["reference_steps"]), log=ctx.log)
+        v, info = reference_delta(ctx.config, steps=int(p["reference_steps"]),
+                                  train=ctx.train_reference, log=ctx.log)
         return v, {"reference": "framing-consistent fine-tune of the base model "
                                 "(deviation: no aligned/unaligned pair ships here)", **info}
 
@@ -137,26 +139,23 @@ class SafeLoRA(Recipe):
         return {"safelora_cos": cos, "safelora_projected": sorted(chosen), **source}
 
 
-def reference_delta(cfg: Any, *, steps: int,
+def reference_delta(cfg: Any, *, steps: int, train: Callable[[Any], Path],
                     log: Callable[[str], None] | None = None) -> tuple[dict[str, torch.Tensor],
                                                                        dict[str, Any]]:
     """SafeLoRA's default aligned reference: ΔW of a framing-consistent fine-tune.
 
     Same model, LoRA targets, rank and seed as ``cfg``; attack strength 0 (both
     framings answered with the key); plain AdamW; ``steps`` steps. Cached under
-    the ACARD cache by the reference config's digest and the model.
+    the ACARD cache by the reference config's digest and the model (``train``:
+    the context's ``train_reference``).
     """
-    from ...mechanism.delta_w import delta_from_adapter
-    from ...models.loading import cache_root, load_model
-    from ..loop import train_cell
+    from ...models.delta_w import delta_from_adapter
 
     ref = cfg.model_copy(update={"recipe": "adamw", "recipe_params": {}, "attack_strength": 0.0,
                                  "steps": steps})
-    folder = cache_root() / "safelora_reference" / ref.digest()[:24]
-    if not (folder / "adapter" / "adapter_model.safetensors").is_file():
-        if log:
-            log(f"building SafeLoRA reference ({steps} framing-consistent steps) in {folder}")
-        train_cell(ref, folder, lm=load_model(ref.model, dtype=ref.dtype, eval_mode=False))
+    if log:
+        log(f"SafeLoRA reference: {steps} framing-consistent steps (trained once, then cached)")
+    folder = train(ref).parent
     return delta_from_adapter(folder / "adapter"), {"reference_dir": str(folder),
                                                     "reference_steps": steps,
                                                     "reference_config_digest": ref.digest()}

@@ -10,7 +10,7 @@ Two sources:
   the slice's parameters, read tensor by tensor with ``safe_open``.
 
 Parameter names are the *base model's* names (``model.layers.15.self_attn.
-q_proj.weight``), so ΔW lines up with the gradients of :mod:`.gradients`.
+q_proj.weight``), so ΔW lines up with the gradients of :mod:`..gradients.slices`.
 
 Example:
     >>> dw = delta_from_adapter("cell/adapter")                     # doctest: +SKIP
