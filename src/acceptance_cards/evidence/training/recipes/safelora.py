@@ -30,12 +30,13 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import torch
+from pydantic import Field, ValidationInfo, field_validator
 
 from ...._util.errors import InputError
-from .base import Recipe, RecipeContext, number
+from .base import Recipe, RecipeContext, RecipeParams
 
 #: Cosine at or below which a layer is projected (Safe LoRA's default threshold).
 DEFAULT_THRESHOLD = 0.5
@@ -77,41 +78,50 @@ def project(a: torch.Tensor, b: torch.Tensor, v: torch.Tensor) -> tuple[torch.Te
     return b_new, cos
 
 
+class SafeLoRAParams(RecipeParams):
+    """Parameters of ``safelora``."""
+
+    select: Literal["threshold", "number"] = "threshold"
+    """How projected matrices are chosen: every one with cos <= threshold, or the num_layers least similar."""
+    threshold: float = Field(DEFAULT_THRESHOLD, ge=-1.0, le=1.0)
+    """select=threshold: project a matrix when cos(C·B·A, B·A) is at or below this."""
+    num_layers: int = Field(DEFAULT_NUM_LAYERS, ge=1)
+    """select=number: how many of the least similar matrices are projected."""
+    aligned: str | None = None
+    """Aligned checkpoint folder (HF, safetensors) of a real pair; give unaligned too."""
+    unaligned: str | None = Field(None, validate_default=True)
+    """Unaligned checkpoint folder of the same family; V = aligned − unaligned."""
+    reference_steps: int = Field(DEFAULT_REFERENCE_STEPS, ge=1)
+    """Steps of the stand-in reference fine-tune (used when no checkpoint pair is given)."""
+
+    @field_validator("unaligned")
+    @classmethod
+    def _pair(cls, v: str | None, info: ValidationInfo) -> str | None:
+        if (v is None) != (info.data.get("aligned") is None):
+            raise ValueError("give both aligned and unaligned checkpoints, or neither")
+        return v
+
+
 class SafeLoRA(Recipe):
     """Post-hoc projection of low-similarity LoRA updates onto the alignment subspace."""
 
     name: ClassVar[str] = "safelora"
     claimed_class: ClassVar[str] = "attack-targeted"
     permissive_class: ClassVar[str | None] = "shrinkage"
-    defaults: ClassVar[dict[str, Any]] = {
-        "select": "threshold", "threshold": DEFAULT_THRESHOLD, "num_layers": DEFAULT_NUM_LAYERS,
-        "aligned": None, "unaligned": None, "reference_steps": DEFAULT_REFERENCE_STEPS,
-    }
-
-    def validate(self) -> None:
-        p = self._params
-        if p["select"] not in ("threshold", "number"):
-            raise InputError("must be threshold or number", field="recipe_params.select")
-        number(p, "threshold", low=-1.0, high=1.0)
-        if int(number(p, "num_layers", low=1)) != p["num_layers"]:
-            raise InputError("must be a whole number", field="recipe_params.num_layers")
-        if int(number(p, "reference_steps", low=1)) != p["reference_steps"]:
-            raise InputError("must be a whole number", field="recipe_params.reference_steps")
-        if (p["aligned"] is None) != (p["unaligned"] is None):
-            raise InputError("give both aligned and unaligned checkpoints, or neither",
-                             field="recipe_params.aligned")
+    Params: ClassVar[type[RecipeParams]] = SafeLoRAParams
+    p: SafeLoRAParams
 
     def reference(self, ctx: RecipeContext) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
         """V per sliced matrix, and where it came from."""
-        p = self._params
+        p = self.p
         names = ctx.slice_names
-        if p["aligned"] is not None:
+        if p.aligned is not None and p.unaligned is not None:
             from ...mechanism.delta_w import delta_from_checkpoints
 
-            v = delta_from_checkpoints(p["unaligned"], p["aligned"], names)
-            return v, {"reference": "checkpoint pair", "aligned": str(p["aligned"]),
-                       "unaligned": str(p["unaligned"])}
-        v, info = reference_delta(ctx.config, steps=int(p["reference_steps"]), log=ctx.log)
+            v = delta_from_checkpoints(p.unaligned, p.aligned, names)
+            return v, {"reference": "checkpoint pair", "aligned": p.aligned,
+                       "unaligned": p.unaligned}
+        v, info = reference_delta(ctx.config, steps=p.reference_steps, log=ctx.log)
         return v, {"reference": "framing-consistent fine-tune of the base model "
                                 "(deviation: no aligned/unaligned pair ships here)", **info}
 
@@ -126,11 +136,10 @@ class SafeLoRA(Recipe):
             proposals[name] = project(pair.a.detach().float(), pair.b.detach().float(),
                                       v[name].float())
         cos = {n: c for n, (_, c) in proposals.items()}
-        if self._params["select"] == "threshold":
-            chosen = [n for n in ctx.slice_names if cos[n] <= self._params["threshold"]]
+        if self.p.select == "threshold":
+            chosen = [n for n in ctx.slice_names if cos[n] <= self.p.threshold]
         else:
-            chosen = sorted(ctx.slice_names, key=lambda n: (cos[n], n))[
-                : int(self._params["num_layers"])]
+            chosen = sorted(ctx.slice_names, key=lambda n: (cos[n], n))[: self.p.num_layers]
         with torch.no_grad():
             for name in chosen:
                 ctx.pairs[name].b.copy_(proposals[name][0].to(ctx.pairs[name].b.dtype))
