@@ -34,6 +34,7 @@ import torch
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from ...._util.errors import InputError
+from ..config import TrainConfig
 
 #: Mechanism classes a recipe may claim. ``reference`` is the baseline's (no claim).
 CLAIM_CLASSES = ("reference", "shrinkage", "attack-targeted")
@@ -53,7 +54,7 @@ class LoraPair:
         return (self.b @ self.a) * self.scaling
 
 
-def _no_reference_trainer(cfg: Any) -> Path:
+def _no_reference_trainer(cfg: TrainConfig) -> Path:
     raise InputError("this training loop cannot train a reference fine-tune", field="recipe")
 
 
@@ -69,11 +70,11 @@ class RecipeContext:
     pairs: dict[str, LoraPair]
     base_weights: Mapping[str, torch.Tensor]
     gradients: Callable[[], Any]
-    config: Any
+    config: TrainConfig
+    train_reference: Callable[[TrainConfig], Path] = field(default=_no_reference_trainer, kw_only=True)
     cell_dir: Path
     log: Callable[[str], None] = print
     info: dict[str, Any] = field(default_factory=dict)
-    train_reference: Callable[[Any], Path] = field(default=_no_reference_trainer)
 
     @property
     def slice_names(self) -> list[str]:

@@ -47,6 +47,7 @@ import torch
 from pydantic import Field, ValidationInfo, field_validator
 
 from ...._util.errors import InputError
+from ..config import TrainConfig
 from .base import Recipe, RecipeContext, RecipeParams
 
 #: Cosine at or below which a layer is projected (Safe LoRA's default threshold).
@@ -225,7 +226,7 @@ class SafeLoRA(Recipe):
         }
 
 
-def reference_config(cfg: Any, *, steps: int, seed: int) -> tuple[Any, dict[str, Any]]:
+def reference_config(cfg: TrainConfig, *, steps: int, seed: int) -> tuple[TrainConfig, dict[str, Any]]:
     """The stand-in reference's training config and what it excludes.
 
     ``cfg``'s model, LoRA targets, rank, layers, lr, batch and data size; plain
@@ -245,7 +246,7 @@ def reference_config(cfg: Any, *, steps: int, seed: int) -> tuple[Any, dict[str,
     return ref, {"excluded_items": excluded, "split_hash": split_hash}
 
 
-def _reference_split(cfg: Any) -> tuple[Path, int, str]:
+def _reference_split(cfg: TrainConfig) -> tuple[Path, int, str]:
     """``cfg``'s split with its attack questions moved out of the train pool (into the
     excluded, held-out set), saved by content hash; (file, items excluded, split hash)."""
     from ...data.attacks import build_attack_data, training_templates
