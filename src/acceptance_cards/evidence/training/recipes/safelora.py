@@ -10,10 +10,11 @@ then ``B' = C·B`` and ``cos = cos(C·B·A, B·A)``; the LoRA update of every
 matrix whose ``cos`` is at or below ``threshold`` (``select="threshold"``), or
 of the ``num_layers`` least similar matrices (``select="number"``), is replaced
 by ``C·B·A``. The projection is applied once, after fine-tuning, as in the
-published method. ``official`` is not a projector: it scales span(V) by
-``σ_i²/‖V‖_F`` (< 1 unless V has rank 1), so it also *shrinks* what it keeps;
-``orthogonal`` keeps the update's component in span(V) at full length. Both
-are recorded per layer as the share of the update norm kept.
+published method. ``official`` is not a projector: it scales V's i-th left
+singular direction by ``σ_i²/‖V‖_F``, a factor set by V's *magnitude* (a
+stand-in's grows with ``reference_steps``), so it shrinks — or stretches — what
+it keeps; ``orthogonal`` keeps the update's component in span(V) at full
+length. Both are recorded per layer as the share of the update norm kept.
 
 **Where V comes from.** A user with a real aligned/unaligned pair of the base
 model's family passes ``aligned=`` and ``unaligned=`` (HF checkpoint folders);
@@ -77,7 +78,7 @@ class SafeLoRAParams(RecipeParams):
     num_layers: int = Field(DEFAULT_NUM_LAYERS, ge=1)
     """select=number: how many of the least similar matrices are projected."""
     projection: Projection = "official"
-    """official: C = V·Vᵀ/‖V‖_F as IBM's code (also shrinks); orthogonal: the projector onto span(V)."""
+    """official: C = V·Vᵀ/‖V‖_F as IBM's code (scales with ‖V‖); orthogonal: the projector onto span(V)."""
     aligned: str | None = None
     """Aligned checkpoint folder (HF, safetensors) of a real pair; give unaligned too."""
     unaligned: str | None = Field(None, validate_default=True)
