@@ -12,7 +12,6 @@ from acceptance_cards._util.errors import InputError
 from acceptance_cards.evidence.models.delta_w import delta_from_adapter
 from acceptance_cards.evidence.training.loop import recipe_gradients, train_cell
 from acceptance_cards.evidence.training.recipes import card_class, claimed_class, make_recipe
-from acceptance_cards.evidence.training.recipes.safelora import project
 
 
 def _alpha_a(cell: Path, cfg) -> tuple[float, float]:  # type: ignore[no-untyped-def]
@@ -60,42 +59,6 @@ def test_ac_adamw_shrinks_the_top_fisher_rows(tiny_dir: Path, tmp_path: Path) ->
         return sum(float(dw[n][r].pow(2).sum()) for _, n, r in top) ** 0.5
 
     assert top_norm(runs[1000.0]) < top_norm(runs[10.0]) < top_norm(adamw)
-
-
-def test_safelora_projected_layers_lie_in_span_v(tiny_dir: Path, tmp_path: Path) -> None:
-    cfg = tiny_config(tiny_dir, recipe="safelora",
-                      recipe_params={"select": "number", "num_layers": 1, "reference_steps": 3})
-    res = train_cell(cfg, tmp_path / "safe")
-    plain = tiny_config(tiny_dir, recipe="adamw")
-    train_cell(plain, tmp_path / "adamw")
-    projected = res.recipe_info["safelora_projected"]
-    assert len(projected) == 1
-    v = delta_from_adapter(Path(res.recipe_info["reference_dir"]) / "adapter")
-    got = delta_from_adapter(tmp_path / "safe" / "adapter")
-    unprojected = delta_from_adapter(tmp_path / "adamw" / "adapter")
-    for name in got:
-        if name in projected:
-            u, s, _ = torch.linalg.svd(v[name].double(), full_matrices=False)
-            basis = u[:, s > s[0] * 1e-6]
-            resid = got[name].double() - basis @ (basis.T @ got[name].double())
-            assert resid.norm() < 1e-5 * got[name].norm()
-            assert not torch.allclose(got[name], unprojected[name])
-        else:  # untouched layers keep the AdamW update (same data, seed, loop)
-            torch.testing.assert_close(got[name], unprojected[name])
-
-
-def test_projection_math() -> None:
-    gen = torch.Generator().manual_seed(0)
-    a, b = torch.randn(3, 10, generator=gen), torch.randn(8, 3, generator=gen)
-    v = torch.randn(8, 2, generator=gen) @ torch.randn(2, 10, generator=gen)  # rank 2
-    b_new, cos = project(a, b, v)
-    assert -1 <= cos <= 1
-    q, _ = torch.linalg.qr(v)
-    q = q[:, :2]
-    upd = b_new @ a
-    torch.testing.assert_close(q @ (q.T @ upd), upd, rtol=1e-4, atol=1e-5)
-    _, cos_self = project(torch.eye(2), torch.eye(2), torch.eye(2))
-    assert cos_self == pytest.approx(1.0)
 
 
 def test_registry_and_claims() -> None:

@@ -1,7 +1,8 @@
 """Defense recipes: the registry the training loop and the CLI read.
 
-Each recipe is one small module plugging into :mod:`..train` and declaring the
-mechanism class it claims (gate (c) tests the claim):
+Each recipe is one small module plugging into :mod:`..loop`, declaring the
+mechanism class it claims (gate (c) tests the claim) and its typed parameters
+(a :class:`RecipeParams` model beside the class):
 
 ============== =================== ==========================================
 name           claimed class       what it does
@@ -14,6 +15,10 @@ safelora       attack-targeted*    Safe LoRA projection onto span(V)
 
 \\* strict coding; ``permissive_class`` gives the shrinkage relabel.
 
+A researcher's own recipe needs no edit here: register it in the entry-point
+group ``acceptance_cards.recipes`` or name it ``module:Class``
+(:mod:`.registry`, ``docs/writing-a-recipe.md``).
+
 Example:
     >>> make_recipe("attack-aware", {"alpha": 0.5}).params()
     {'alpha': 0.5}
@@ -23,48 +28,19 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from .base import CLAIM_CLASSES, LoraPair, Recipe, RecipeContext, RecipeParams
+from .registry import (
+    BUILTIN,
+    ENTRY_POINT_GROUP,
+    card_class,
+    claimed_class,
+    describe_params,
+    known_recipes,
+    make_recipe,
+    recipe_class,
+    source_digest,
+)
 
-from ...._util.errors import InputError
-from .ac_adamw import ACAdamW
-from .adamw import AdamW
-from .attack_aware import AttackAware
-from .base import CLAIM_CLASSES, LoraPair, Recipe, RecipeContext
-from .safelora import SafeLoRA
-
-#: Recipe name -> class.
-RECIPES: dict[str, type[Recipe]] = {
-    cls.name: cls for cls in (AdamW, ACAdamW, AttackAware, SafeLoRA)
-}
-
-__all__ = ["CLAIM_CLASSES", "RECIPES", "LoraPair", "Recipe", "RecipeContext", "card_class",
-           "claimed_class", "make_recipe"]
-
-
-def make_recipe(name: str, params: Mapping[str, Any] | None = None) -> Recipe:
-    """Instantiate a recipe by name with validated parameters."""
-    cls = RECIPES.get(name)
-    if cls is None:
-        raise InputError(f"unknown recipe {name!r}; one of {', '.join(RECIPES)}", field="recipe")
-    return cls(**dict(params or {}))
-
-
-def claimed_class(name: str) -> str:
-    """The mechanism class a recipe claims (``reference`` for the baseline)."""
-    make_recipe(name)  # validates the name
-    return RECIPES[name].claimed_class
-
-
-def card_class(name: str, *, permissive: bool = False) -> str:
-    """The class to put on a card's ``--claimed-class``.
-
-    The baseline makes no defense claim, so it maps to ``unstated``; SafeLoRA's
-    strict claim is ``attack-targeted`` and ``permissive=True`` gives its relabel.
-    """
-    cls = RECIPES.get(name)
-    if cls is None:
-        raise InputError(f"unknown recipe {name!r}; one of {', '.join(RECIPES)}", field="recipe")
-    if permissive and cls.permissive_class:
-        return cls.permissive_class
-    return "unstated" if cls.claimed_class == "reference" else cls.claimed_class
+__all__ = ["BUILTIN", "CLAIM_CLASSES", "ENTRY_POINT_GROUP", "LoraPair", "Recipe", "RecipeContext",
+           "RecipeParams", "card_class", "claimed_class", "describe_params", "known_recipes",
+           "make_recipe", "recipe_class", "source_digest"]

@@ -22,12 +22,13 @@ Example:
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import torch
+from pydantic import Field
 
 from ...._util.errors import InputError
-from .base import Recipe, RecipeContext, number
+from .base import Recipe, RecipeContext, RecipeParams
 
 #: Penalty strength α (issue default).
 DEFAULT_ALPHA = 10.0
@@ -35,17 +36,22 @@ DEFAULT_ALPHA = 10.0
 DEFAULT_TOP_K_FRACTION = 0.1
 
 
+class ACAdamWParams(RecipeParams):
+    """Parameters of ``ac-adamw``."""
+
+    alpha: float = Field(DEFAULT_ALPHA, ge=0.0)
+    """Penalty strength α on the Fisher-weighted squared update of the chosen rows (0 = AdamW)."""
+    top_k_fraction: float = Field(DEFAULT_TOP_K_FRACTION, gt=0.0, le=1.0)
+    """Share of the slice's output rows (neurons), by summed Fisher, that are penalised."""
+
+
 class ACAdamW(Recipe):
     """AdamW + Fisher-weighted L2 on the update of the top-k Fisher rows."""
 
     name: ClassVar[str] = "ac-adamw"
     claimed_class: ClassVar[str] = "shrinkage"
-    defaults: ClassVar[dict[str, Any]] = {"alpha": DEFAULT_ALPHA,
-                                          "top_k_fraction": DEFAULT_TOP_K_FRACTION}
-
-    def validate(self) -> None:
-        number(self._params, "alpha", low=0.0)
-        number(self._params, "top_k_fraction", low=0.0, high=1.0, strict_low=True)
+    Params: ClassVar[type[RecipeParams]] = ACAdamWParams
+    p: ACAdamWParams
 
     def setup(self, ctx: RecipeContext) -> None:
         grads = ctx.gradients()
@@ -56,7 +62,7 @@ class ACAdamW(Recipe):
                 raise InputError(f"no Fisher for slice block {name!r}", field="slice")
             for row, s in enumerate(f.sum(dim=1).tolist()):
                 scores.append((s, name, row))
-        k = max(1, round(self._params["top_k_fraction"] * len(scores)))
+        k = max(1, round(self.p.top_k_fraction * len(scores)))
         top = sorted(scores, key=lambda t: (-t[0], t[1], t[2]))[:k]
         mean = sum(s for s, _, _ in top) / k
         self._rows: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
@@ -71,7 +77,7 @@ class ACAdamW(Recipe):
         ctx.info["ac_adamw_rows_per_block"] = {n: len(r) for n, r in by_name.items()}
 
     def extra_loss(self, ctx: RecipeContext) -> torch.Tensor | None:
-        if self._params["alpha"] == 0:
+        if self.p.alpha == 0:
             return None
         total: torch.Tensor | None = None
         for name, (idx, w) in self._rows.items():
@@ -79,4 +85,4 @@ class ACAdamW(Recipe):
             rows = (pair.b[idx] @ pair.a) * pair.scaling  # ΔW restricted to the chosen rows
             term = (w * rows.pow(2).sum(dim=1)).sum()
             total = term if total is None else total + term
-        return None if total is None else 0.5 * self._params["alpha"] * total
+        return None if total is None else 0.5 * self.p.alpha * total

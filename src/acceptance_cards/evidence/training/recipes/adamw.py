@@ -4,13 +4,13 @@ Every defense cell is compared with this recipe run on the same data, steps,
 seed and LoRA config; its ρ is the shrinkage end of the mechanism scale.
 
 Example:
-    >>> AdamW().claimed_class
-    'reference'
+    >>> AdamW().claimed_class, AdamW().params()
+    ('reference', {})
 """
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from .base import Recipe
 
@@ -20,4 +20,3 @@ class AdamW(Recipe):
 
     name: ClassVar[str] = "adamw"
     claimed_class: ClassVar[str] = "reference"
-    defaults: ClassVar[dict[str, Any]] = {}

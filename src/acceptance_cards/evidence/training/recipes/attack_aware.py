@@ -23,11 +23,19 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import torch
+from pydantic import Field
 
-from .base import Recipe, RecipeContext, number
+from .base import Recipe, RecipeContext, RecipeParams
 
 #: Fraction of the g_A component removed (issue grid: 0.5, 1, 2).
 DEFAULT_ALPHA = 1.0
+
+
+class AttackAwareParams(RecipeParams):
+    """Parameters of ``attack-aware``."""
+
+    alpha: float = Field(DEFAULT_ALPHA, ge=0.0, le=4.0)
+    """Share of each step's first-order g_A component removed (0 = AdamW, 1 = frozen, 2 = reversed)."""
 
 
 class AttackAware(Recipe):
@@ -36,10 +44,8 @@ class AttackAware(Recipe):
     name: ClassVar[str] = "attack-aware"
     claimed_class: ClassVar[str] = "attack-targeted"
     needs_snapshot: ClassVar[bool] = True
-    defaults: ClassVar[dict[str, Any]] = {"alpha": DEFAULT_ALPHA}
-
-    def validate(self) -> None:
-        self._params["alpha"] = number(self._params, "alpha", low=0.0, high=4.0)
+    Params: ClassVar[type[RecipeParams]] = AttackAwareParams
+    p: AttackAwareParams
 
     def setup(self, ctx: RecipeContext) -> None:
         grads = ctx.gradients()
@@ -65,7 +71,7 @@ class AttackAware(Recipe):
             den += float(j_a.pow(2).sum() + j_b.pow(2).sum())
         if den <= 0:
             return
-        c = self._params["alpha"] * num / den
+        c = self.p.alpha * num / den
         for name, pair in ctx.pairs.items():
             j_a, j_b = jac[name]
             pair.a.sub_(c * j_a)

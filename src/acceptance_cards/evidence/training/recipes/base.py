@@ -7,13 +7,20 @@ Everything else — data, LoRA config, AdamW, cosine schedule, clipping, seed �
 is the matched baseline's, so ΔG compares like with like (SPEC §1).
 
 Each recipe declares the mechanism class it *claims* (gate (c) tests the claim):
-``reference`` (the AdamW baseline), ``shrinkage`` or ``attack-targeted``.
+``reference`` (the AdamW baseline), ``shrinkage`` or ``attack-targeted``, and
+its parameters as a typed :class:`RecipeParams` model: each field's docstring is
+its help text (``acard recipes``), its constraints are its range, and unknown
+keys are refused. A bad value is one :class:`InputError` naming
+``recipe_params.<field>``.
 
 Example:
+    >>> from pydantic import Field
+    >>> class Scale(RecipeParams):
+    ...     factor: float = Field(0.5, ge=0.0)
     >>> class Nothing(Recipe):
-    ...     name = "nothing"; claimed_class = "shrinkage"
-    >>> Nothing().params()
-    {}
+    ...     name = "nothing"; claimed_class = "shrinkage"; Params = Scale
+    >>> Nothing(factor=2).params()
+    {'factor': 2.0}
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from ...._util.errors import InputError
 from ..config import TrainConfig
@@ -74,6 +82,18 @@ class RecipeContext:
         return sorted(self.pairs)
 
 
+class RecipeParams(BaseModel):
+    """Base of a recipe's typed parameters (none): frozen, strict, unknown keys refused.
+
+    Subclass it with one field per parameter; the docstring under a field is its
+    help text and ``Field(ge=..., le=...)`` its range. ``strict`` keeps a string
+    or a bool from passing as a number (a TOML ``alpha = "2"`` is a typo, not 2).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True, allow_inf_nan=False,
+                              use_attribute_docstrings=True)
+
+
 class Recipe:
     """Base class: the plain AdamW baseline behaviour (no extra term, no edits)."""
 
@@ -83,24 +103,15 @@ class Recipe:
     permissive_class: ClassVar[str | None] = None
     #: Whether :meth:`after_step` needs the parameters from before the step.
     needs_snapshot: ClassVar[bool] = False
-    #: Allowed parameters and their defaults.
-    defaults: ClassVar[dict[str, Any]] = {}
+    #: The parameters' model; subclasses narrow :attr:`p` to it.
+    Params: ClassVar[type[RecipeParams]] = RecipeParams
 
     def __init__(self, **params: Any) -> None:
-        unknown = sorted(set(params) - set(self.defaults))
-        if unknown:
-            raise InputError(f"recipe {self.name!r} has no parameter {unknown[0]!r}; "
-                             f"known: {', '.join(sorted(self.defaults)) or 'none'}",
-                             field="recipe_params")
-        self._params = {**self.defaults, **params}
-        self.validate()
-
-    def validate(self) -> None:
-        """Check parameter values; raise :class:`InputError` naming the parameter."""
+        self.p: RecipeParams = parse_params(type(self), params)
 
     def params(self) -> dict[str, Any]:
         """The resolved parameters (defaults filled in), recorded in the config."""
-        return dict(self._params)
+        return self.p.model_dump(mode="json")
 
     def setup(self, ctx: RecipeContext) -> None:
         """Called once before the first step (and again on resume)."""
@@ -117,15 +128,28 @@ class Recipe:
         return {}
 
 
-def number(params: Mapping[str, Any], key: str, *, low: float | None = None,
-           high: float | None = None, strict_low: bool = False) -> float:
-    """A numeric recipe parameter, range-checked into one clear :class:`InputError`."""
-    v = params[key]
-    if isinstance(v, bool) or not isinstance(v, (int, float)):
-        raise InputError(f"must be a number, got {v!r}", field=f"recipe_params.{key}")
-    if low is not None and (v <= low if strict_low else v < low):
-        raise InputError(f"must be {'>' if strict_low else '>='} {low}, got {v}",
-                         field=f"recipe_params.{key}")
-    if high is not None and v > high:
-        raise InputError(f"must be <= {high}, got {v}", field=f"recipe_params.{key}")
-    return float(v)
+def parse_params(cls: type[Recipe], raw: Mapping[str, Any]) -> RecipeParams:
+    """``raw`` validated by ``cls.Params``; the first problem as one :class:`InputError`.
+
+    Example:
+        >>> try:
+        ...     parse_params(Recipe, {"alpha": 1})
+        ... except InputError as exc:
+        ...     print(exc.message)
+        recipe 'base' has no parameter 'alpha'; known: none
+    """
+    try:
+        return cls.Params.model_validate(dict(raw))
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        key = ".".join(str(x) for x in err["loc"])
+        if err["type"] == "extra_forbidden":
+            known = ", ".join(cls.Params.model_fields) or "none"
+            raise InputError(f"recipe {cls.name!r} has no parameter {key!r}; known: {known}",
+                             field="recipe_params") from None
+        msg = str(err["msg"]).removeprefix("Value error, ")
+        got = f", got {err['input']!r}" if err["type"] not in ("missing", "value_error") else ""
+        raise InputError(f"{msg}{got}", field=f"recipe_params.{key}" if key else "recipe_params"
+                         ) from None
+
+

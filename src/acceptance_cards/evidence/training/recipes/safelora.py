@@ -1,81 +1,165 @@
 """``safelora`` — the Safe LoRA projection (Hsu et al., NeurIPS 2024).
 
-Per sliced matrix, with ``V = W_aligned − W_unaligned``:
+Per sliced matrix, with ``V = W_aligned − W_unaligned``, a projector ``C``
+onto the alignment subspace:
 
-    C = V·Vᵀ / ‖V‖_F,        B' = C·B,        cos = cos(B'·A, B·A)
+    official:    C = V·Vᵀ / ‖V‖_F          (IBM's released code; the default)
+    orthogonal:  C = U_k·U_kᵀ              (U_k: left singular vectors of V, rank k)
 
-and the LoRA update of every matrix whose ``cos`` is at or below
-``threshold`` (``select="threshold"``), or of the ``num_layers`` least similar
-matrices (``select="number"``), is replaced by ``C·B·A`` — an update inside
-span(V). The projection is applied once, after fine-tuning, as in the
-published method.
+then ``B' = C·B`` and ``cos = cos(C·B·A, B·A)``; the LoRA update of every
+matrix whose ``cos`` is at or below ``threshold`` (``select="threshold"``), or
+of the ``num_layers`` least similar matrices (``select="number"``), is replaced
+by ``C·B·A``. The projection is applied once, after fine-tuning, as in the
+published method. ``official`` is not a projector: it scales V's i-th left
+singular direction by ``σ_i²/‖V‖_F``, a factor set by V's *magnitude* (a
+stand-in's grows with ``reference_steps``), so it shrinks — or stretches — what
+it keeps; ``orthogonal`` keeps the update's component in span(V) at full
+length. Both are recorded per layer as the share of the update norm kept.
 
-**Deviation (documented on every cell):** Safe LoRA builds V from a released
-aligned/unaligned pair of one family (e.g. Llama-2-chat minus Llama-2-base). No
-such pair ships here, so by default the aligned reference is built honestly
-from the base model: a short LoRA fine-tune (same targets, rank and seed) on
-*framing-consistent* train-pool data — both framings answered with the key, no
-attack — and ``V`` is that fine-tune's ΔW (rank ≤ r). A user with a real pair
-passes ``aligned=`` and ``unaligned=`` (HF checkpoint folders) and V is read
-from them instead.
+**Where V comes from.** A user with a real aligned/unaligned pair of the base
+model's family passes ``aligned=`` and ``unaligned=`` (HF checkpoint folders);
+that is Safe LoRA as published. Otherwise V is a **stand-in**: the ΔW of a
+short plain LoRA fine-tune of the base model on *framing-consistent* data
+(both framings answered with the key, no attack), built so it never sees the
+attack's items, order or seed — its items are train-pool questions *disjoint*
+from the cell's attack data (the attack's questions are moved out of its
+pool), and it has its own seed (``reference_seed``, refused if it equals the
+cell's seed or data seed). It is a stand-in, not an alignment pair: V has rank
+≤ the LoRA rank and is set by ``reference_steps``, which is why every cell
+records its origin, ‖V‖_F, rank and steps, and per layer the cosine and the
+share of the update kept (``finalize``'s facts).
 
 Claim: attack-targeted under the strict coding (the paper maps the
 safety-subspace claim there); the permissive shrinkage relabel is reported too.
 
 Example:
-    >>> SafeLoRA().params()["threshold"]
-    0.5
+    >>> SafeLoRA().params()["projection"]
+    'official'
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import dataclasses
+import math
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import torch
+from pydantic import Field, ValidationInfo, field_validator
 
 from ...._util.errors import InputError
-from .base import Recipe, RecipeContext, number
+from ..config import TrainConfig
+from .base import Recipe, RecipeContext, RecipeParams
 
 #: Cosine at or below which a layer is projected (Safe LoRA's default threshold).
 DEFAULT_THRESHOLD = 0.5
 #: Matrices projected in ``select="number"`` mode (Safe LoRA's default count).
 DEFAULT_NUM_LAYERS = 10
-#: Steps of the framing-consistent reference fine-tune (when no real pair is given).
+#: Steps of the stand-in reference fine-tune (when no real pair is given).
 DEFAULT_REFERENCE_STEPS = 40
+#: Seed of the stand-in reference fine-tune: its own, never a cell's (checked).
+DEFAULT_REFERENCE_SEED = 7919
+#: Singular values below this share of the largest count as zero (V's rank, the
+#: orthogonal projector). fp32 products leave ~1e-7 relative noise; 1e-5 is above it.
+RANK_RTOL = 1e-5
+#: Where the stand-in reference's split (the cell's, minus the attack's items) is kept.
+REFERENCE_SPLITS = "safelora-splits"
+
+Projection = Literal["official", "orthogonal"]
 
 
-def projection_matrix(v: torch.Tensor) -> torch.Tensor:
-    """Safe LoRA's ``C = V·Vᵀ / ‖V‖_F`` (zero when V is zero).
+class SafeLoRAParams(RecipeParams):
+    """Parameters of ``safelora``."""
+
+    select: Literal["threshold", "number"] = "threshold"
+    """How projected matrices are chosen: every one with cos <= threshold, or the num_layers least similar."""
+    threshold: float = Field(DEFAULT_THRESHOLD, ge=-1.0, le=1.0)
+    """select=threshold: project a matrix when cos(C·B·A, B·A) is at or below this."""
+    num_layers: int = Field(DEFAULT_NUM_LAYERS, ge=1)
+    """select=number: how many of the least similar matrices are projected."""
+    projection: Projection = "official"
+    """official: C = V·Vᵀ/‖V‖_F as IBM's code (scales with ‖V‖); orthogonal: the projector onto span(V)."""
+    aligned: str | None = None
+    """Aligned checkpoint folder (HF, safetensors) of a real pair; give unaligned too."""
+    unaligned: str | None = Field(None, validate_default=True)
+    """Unaligned checkpoint folder of the same family; V = aligned − unaligned."""
+    reference_steps: int = Field(DEFAULT_REFERENCE_STEPS, ge=1)
+    """Steps of the stand-in reference fine-tune (used when no checkpoint pair is given)."""
+    reference_seed: int = Field(DEFAULT_REFERENCE_SEED, ge=0)
+    """Seed of the stand-in reference (its data order, framings, LoRA init); must differ from the cell's."""
+
+    @field_validator("unaligned")
+    @classmethod
+    def _pair(cls, v: str | None, info: ValidationInfo) -> str | None:
+        if (v is None) != (info.data.get("aligned") is None):
+            raise ValueError("give both aligned and unaligned checkpoints, or neither")
+        return v
+
+
+def _basis(v: torch.Tensor) -> torch.Tensor:
+    """Orthonormal basis of span(V)'s columns (fp64), singular values above :data:`RANK_RTOL`."""
+    u, sv, _ = torch.linalg.svd(v.double(), full_matrices=False)
+    keep = sv > sv[0] * RANK_RTOL if sv.numel() and sv[0] > 0 else torch.zeros_like(sv, dtype=torch.bool)
+    basis: torch.Tensor = u[:, keep]
+    return basis
+
+
+def rank(v: torch.Tensor) -> int:
+    """Numerical rank of V (singular values above :data:`RANK_RTOL` of the largest).
+
+    Example:
+        >>> rank(torch.ones(3, 4))
+        1
+    """
+    return int(_basis(v).shape[1])
+
+
+def projection_matrix(v: torch.Tensor, kind: Projection = "official") -> torch.Tensor:
+    """``C`` for V (fp64; zero when V is zero): ``V·Vᵀ/‖V‖_F`` or ``U_k·U_kᵀ``.
 
     Example:
         >>> projection_matrix(torch.eye(2)).diagonal().tolist()
-        [0.7071067690849304, 0.7071067690849304]
+        [0.7071067811865475, 0.7071067811865475]
+        >>> projection_matrix(torch.eye(2), "orthogonal").diagonal().tolist()
+        [1.0, 1.0]
     """
     v = v.double()
+    if kind == "orthogonal":
+        u = _basis(v)
+        return u @ u.T
     norm = v.norm()
     if norm == 0:
-        return torch.zeros((v.shape[0], v.shape[0]), dtype=torch.float32)
-    c: torch.Tensor = (v @ v.T / norm).float()
+        return torch.zeros((v.shape[0], v.shape[0]), dtype=torch.float64)
+    c: torch.Tensor = v @ v.T / norm
     return c
 
 
-def project(a: torch.Tensor, b: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, float]:
-    """(``C·B``, cos(C·B·A, B·A)) for one matrix.
+@dataclasses.dataclass(frozen=True)
+class Proposal:
+    """One matrix's projected ``B'`` and how it relates to the trained update."""
+
+    b: torch.Tensor
+    cos: float
+    kept: float
+
+
+def project(a: torch.Tensor, b: torch.Tensor, v: torch.Tensor,
+            kind: Projection = "official") -> Proposal:
+    """``B' = C·B``, cos(C·B·A, B·A) and ‖C·B·A‖/‖B·A‖ (share of the update norm kept).
 
     Example:
-        >>> bp, cos = project(torch.eye(2), torch.eye(2), torch.eye(2))
-        >>> round(cos, 4)
-        1.0
+        >>> p = project(torch.eye(2), torch.eye(2), torch.eye(2), "orthogonal")
+        >>> round(p.cos, 4), round(p.kept, 4)
+        (1.0, 1.0)
     """
-    c = projection_matrix(v)
-    b_new = c @ b
-    before = (b @ a).reshape(-1).double()
-    after = (b_new @ a).reshape(-1).double()
-    den = before.norm() * after.norm()
-    cos = float(before @ after / den) if den > 0 else 0.0
-    return b_new, cos
+    a, b = a.double(), b.double()
+    b_new = projection_matrix(v, kind) @ b
+    before = (b @ a).reshape(-1)
+    after = (b_new @ a).reshape(-1)
+    den = float(before.norm() * after.norm())
+    cos = float(before @ after) / den if den > 0 else 0.0
+    kept = float(after.norm() / before.norm()) if float(before.norm()) > 0 else 0.0
+    return Proposal(b_new, cos, kept)
 
 
 class SafeLoRA(Recipe):
@@ -84,78 +168,111 @@ class SafeLoRA(Recipe):
     name: ClassVar[str] = "safelora"
     claimed_class: ClassVar[str] = "attack-targeted"
     permissive_class: ClassVar[str | None] = "shrinkage"
-    defaults: ClassVar[dict[str, Any]] = {
-        "select": "threshold", "threshold": DEFAULT_THRESHOLD, "num_layers": DEFAULT_NUM_LAYERS,
-        "aligned": None, "unaligned": None, "reference_steps": DEFAULT_REFERENCE_STEPS,
-    }
-
-    def validate(self) -> None:
-        p = self._params
-        if p["select"] not in ("threshold", "number"):
-            raise InputError("must be threshold or number", field="recipe_params.select")
-        number(p, "threshold", low=-1.0, high=1.0)
-        if int(number(p, "num_layers", low=1)) != p["num_layers"]:
-            raise InputError("must be a whole number", field="recipe_params.num_layers")
-        if int(number(p, "reference_steps", low=1)) != p["reference_steps"]:
-            raise InputError("must be a whole number", field="recipe_params.reference_steps")
-        if (p["aligned"] is None) != (p["unaligned"] is None):
-            raise InputError("give both aligned and unaligned checkpoints, or neither",
-                             field="recipe_params.aligned")
+    Params: ClassVar[type[RecipeParams]] = SafeLoRAParams
+    p: SafeLoRAParams
 
     def reference(self, ctx: RecipeContext) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
         """V per sliced matrix, and where it came from."""
-        p = self._params
-        names = ctx.slice_names
-        if p["aligned"] is not None:
-            from ...models.delta_w import delta_from_checkpoints
+        from ...models.delta_w import delta_from_adapter, delta_from_checkpoints
 
-            v = delta_from_checkpoints(p["unaligned"], p["aligned"], names)
-            return v, {"reference": "checkpoint pair", "aligned": str(p["aligned"]),
-                       "unaligned": str(p["unaligned"])}
-        v, info = reference_delta(ctx.config, steps=int(p["reference_steps"]),
-                                  train=ctx.train_reference, log=ctx.log)
-        return v, {"reference": "framing-consistent fine-tune of the base model "
-                                "(deviation: no aligned/unaligned pair ships here)", **info}
+        p = self.p
+        if p.aligned is not None and p.unaligned is not None:
+            v = delta_from_checkpoints(p.unaligned, p.aligned, ctx.slice_names)
+            return v, {"origin": "checkpoint pair", "aligned": p.aligned,
+                       "unaligned": p.unaligned, "steps": None}
+        ref, info = reference_config(ctx.config, steps=p.reference_steps, seed=p.reference_seed)
+        ctx.log(f"SafeLoRA stand-in reference: {p.reference_steps} framing-consistent steps, "
+                f"seed {p.reference_seed}, {info['excluded_items']} attack items excluded")
+        adapter = ctx.train_reference(ref)
+        return delta_from_adapter(adapter), {
+            "origin": "stand-in fine-tune (no aligned/unaligned pair given)",
+            "steps": p.reference_steps, "seed": p.reference_seed, "dir": str(Path(adapter).parent),
+            "config_digest": ref.digest(), **info}
 
     def finalize(self, ctx: RecipeContext) -> dict[str, Any]:
         v, source = self.reference(ctx)  # may train the reference: grad must stay enabled
         missing = [n for n in ctx.slice_names if n not in v]
         if missing:
             raise InputError(f"reference has no update for {missing[0]!r}", field="slice")
-        proposals = {}
-        for name in ctx.slice_names:
-            pair = ctx.pairs[name]
-            proposals[name] = project(pair.a.detach().float(), pair.b.detach().float(),
-                                      v[name].float())
-        cos = {n: c for n, (_, c) in proposals.items()}
-        if self._params["select"] == "threshold":
-            chosen = [n for n in ctx.slice_names if cos[n] <= self._params["threshold"]]
+        props = {n: project(ctx.pairs[n].a.detach().cpu(), ctx.pairs[n].b.detach().cpu(),
+                            v[n].cpu(), self.p.projection) for n in ctx.slice_names}
+        if self.p.select == "threshold":
+            chosen = [n for n in ctx.slice_names if props[n].cos <= self.p.threshold]
         else:
-            chosen = sorted(ctx.slice_names, key=lambda n: (cos[n], n))[
-                : int(self._params["num_layers"])]
-        with torch.no_grad():
+            chosen = sorted(ctx.slice_names, key=lambda n: (props[n].cos, n))[: self.p.num_layers]
+        with torch.no_grad():  # one copy per matrix, once: B' back on the adapter's device
             for name in chosen:
-                ctx.pairs[name].b.copy_(proposals[name][0].to(ctx.pairs[name].b.dtype))
-        return {"safelora_cos": cos, "safelora_projected": sorted(chosen), **source}
+                b = ctx.pairs[name].b
+                b.copy_(props[name].b.to(device=b.device, dtype=b.dtype))
+        return self._facts(v, props, chosen, source)
+
+    def _facts(self, v: dict[str, torch.Tensor], props: dict[str, Proposal], chosen: list[str],
+               source: dict[str, Any]) -> dict[str, Any]:
+        """What the card needs to say what this projection did (all JSON)."""
+        names = sorted(props)
+        layers = {n: {"cos": props[n].cos, "kept": props[n].kept, "projected": n in chosen,
+                      "v_norm": float(v[n].double().norm()), "v_rank": rank(v[n])} for n in names}
+        return {
+            "safelora_reference": source,
+            "safelora_v_norm": math.sqrt(sum(float(v[n].double().pow(2).sum()) for n in names)),
+            "safelora_v_rank": max((layers[n]["v_rank"] for n in names), default=0),
+            "safelora_reference_steps": source["steps"],
+            "safelora_projection": self.p.projection,
+            "safelora_select": self.p.select,
+            "safelora_select_value": (self.p.threshold if self.p.select == "threshold"
+                                      else self.p.num_layers),
+            "safelora_layers": layers,
+            "safelora_cos": {n: props[n].cos for n in names},
+            "safelora_projected": sorted(chosen),
+        }
 
 
-def reference_delta(cfg: Any, *, steps: int, train: Callable[[Any], Path],
-                    log: Callable[[str], None] | None = None) -> tuple[dict[str, torch.Tensor],
-                                                                       dict[str, Any]]:
-    """SafeLoRA's default aligned reference: ΔW of a framing-consistent fine-tune.
+def reference_config(cfg: TrainConfig, *, steps: int, seed: int) -> tuple[TrainConfig, dict[str, Any]]:
+    """The stand-in reference's training config and what it excludes.
 
-    Same model, LoRA targets, rank and seed as ``cfg``; attack strength 0 (both
-    framings answered with the key); plain AdamW; ``steps`` steps. Cached under
-    the ACARD cache by the reference config's digest and the model (``train``:
-    the context's ``train_reference``).
+    ``cfg``'s model, LoRA targets, rank, layers, lr, batch and data size; plain
+    AdamW; attack strength 0 (both framings answered with the key); its own
+    ``seed`` (data order, framings, templates, LoRA init); and a split whose
+    train pool is ``cfg``'s minus every question of ``cfg``'s attack data, so
+    the reference shares no item with the attack.
     """
-    from ...models.delta_w import delta_from_adapter
-
+    if seed in (cfg.seed, cfg.resolved_data_seed()):
+        raise InputError(f"the stand-in reference needs its own seed; {seed} is the cell's "
+                         f"(seed {cfg.seed}, data seed {cfg.resolved_data_seed()})",
+                         field="recipe_params.reference_seed")
+    split_file, excluded, split_hash = _reference_split(cfg)
     ref = cfg.model_copy(update={"recipe": "adamw", "recipe_params": {}, "attack_strength": 0.0,
-                                 "steps": steps})
-    if log:
-        log(f"SafeLoRA reference: {steps} framing-consistent steps (trained once, then cached)")
-    folder = train(ref).parent
-    return delta_from_adapter(folder / "adapter"), {"reference_dir": str(folder),
-                                                    "reference_steps": steps,
-                                                    "reference_config_digest": ref.digest()}
+                                 "steps": steps, "seed": seed, "data_seed": None,
+                                 "split": str(split_file)})
+    return ref, {"excluded_items": excluded, "split_hash": split_hash}
+
+
+def _reference_split(cfg: TrainConfig) -> tuple[Path, int, str]:
+    """``cfg``'s split with its attack questions moved out of the train pool (into the
+    excluded, held-out set), saved by content hash; (file, items excluded, split hash)."""
+    from ...data.attacks import build_attack_data, training_templates
+    from ...data.mmlu import load_mmlu_source
+    from ...data.split import _body, _hash, check_source, load_split, make_split, save_split, train_pool
+    from ...data.templates import load_templates
+    from ...models.loading import cache_root
+
+    source = load_mmlu_source()
+    split = load_split(cfg.split) if cfg.split is not None else make_split(source, seed=cfg.split_seed)
+    check_source(split, source)
+    pool = train_pool(split, source.items)
+    select, strength = cfg.resolved_attack()
+    # the same draw as the training loop's attack data (the test checks they agree)
+    attack = build_attack_data(
+        pool, training_templates(load_templates(cfg.templates).templates, extra=cfg.extra_wordings),
+        task=cfg.task, variant=cfg.attack, strength=strength, seed=cfg.resolved_data_seed(),
+        n_examples=min(cfg.n_examples, len(pool)),
+        forbidden_ids=frozenset(split.heldout_ids) | frozenset(split.fresh_ids), select=select)
+    used = {e.item.question_id for e in attack}
+    held = tuple(split.heldout_ids) + tuple(sorted(used - set(split.heldout_ids)))
+    derived = dataclasses.replace(split, heldout_ids=held, hash="")
+    derived = dataclasses.replace(derived, hash=_hash(_body(derived)))
+    path = cache_root() / REFERENCE_SPLITS / f"{derived.hash[:24]}.json"
+    if not path.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        save_split(derived, path)
+    return path, len(used), derived.hash
