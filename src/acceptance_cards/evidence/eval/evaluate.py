@@ -253,7 +253,9 @@ class _Runner:
             _, valid, top, _ = letter_decisions(last, self.letters)
             best2 = torch.topk(scores, 2, dim=1).values  # argmax: the first best, as max() picks
             ans, margin = scores.argmax(dim=1), best2[:, 0] - best2[:, 1]
-        host = torch.stack([ans.double(), valid.double(), top.double(), margin.double()]).cpu()
+        # one copy to the host per batch; fp32 holds token ids exactly (< 2**24) and MPS
+        # has no float64
+        host = torch.stack([ans.float(), valid.float(), top.float(), margin.float()]).cpu()
         return {i: (jobs[i], int(a), bool(v), int(t), float(m))
                 for i, (a, v, t, m) in zip(batch, host.T.tolist(), strict=True)}
 
