@@ -185,8 +185,6 @@ class _Runner:
         self.letters = letter_token_ids(lm.tokenizer)
         pad = lm.tokenizer.pad_token_id
         self.pad_id = int(pad) if pad is not None else 0
-        self.padded_tokens = 0
-        self.real_tokens = 0
 
     def batch_info(self) -> dict[str, int]:
         """The batch cap asked for, the one the run ended with, and how many OOM halvings."""
@@ -232,9 +230,6 @@ class _Runner:
                 pending[:0] = _batches(batch, lengths, budget=self.budget,
                                        max_batch=self.max_batch)
                 continue
-            width = max(lengths[i] for i in batch)
-            self.padded_tokens += width * len(batch)
-            self.real_tokens += sum(lengths[i] for i in batch)
             results.update(decided)
         return [results[i] for i in range(len(jobs))]
 
@@ -253,8 +248,7 @@ class _Runner:
             _, valid, top, _ = letter_decisions(last, self.letters)
             best2 = torch.topk(scores, 2, dim=1).values  # argmax: the first best, as max() picks
             ans, margin = scores.argmax(dim=1), best2[:, 0] - best2[:, 1]
-        # one copy to the host per batch; fp32 holds token ids exactly (< 2**24) and MPS
-        # has no float64
+        # one host copy per batch; fp32 holds token ids exactly (< 2**24), MPS has no fp64
         host = torch.stack([ans.float(), valid.float(), top.float(), margin.float()]).cpu()
         return {i: (jobs[i], int(a), bool(v), int(t), float(m))
                 for i, (a, v, t, m) in zip(batch, host.T.tolist(), strict=True)}
