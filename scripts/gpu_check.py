@@ -191,7 +191,12 @@ def phase_train(lm: LoadedModel, size: dict[str, int], budget: float) -> dict[st
 def phase_slice_gradients(lm: LoadedModel, size: dict[str, int], budget: float
                           ) -> dict[str, Any]:
     """Seconds per calibration item of gate (c)'s base-model gradients on one layer's q/v."""
-    from acceptance_cards.evidence.gradients.slices import calibration_set, iter_item_gradients
+    from acceptance_cards.evidence.gradients.slices import iter_item_gradients
+
+    try:  # the script may meet an installed package from before the calibration builder moved
+        from acceptance_cards.evidence.gradients.calibration import calibration_set
+    except ImportError:
+        from acceptance_cards.evidence.gradients.slices import calibration_set  # type: ignore[attr-defined,no-redef,unused-ignore]
 
     mid = lm.model.config.num_hidden_layers // 2
     names = [f"model.layers.{mid}.self_attn.{m}.weight" for m in ("q_proj", "v_proj")]
