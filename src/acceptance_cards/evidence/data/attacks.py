@@ -203,6 +203,34 @@ def _check_templates(templates: Sequence[Template]) -> tuple[list[Template], lis
     return ev, dep
 
 
+def _check_options(*, task: str, variant: str, strength: float, select: str) -> None:
+    """Refuse an unknown variant or rule, a strength outside [0, 1], or hint-letter off sycophancy."""
+    check_variant(variant)
+    if not 0.0 <= strength <= 1.0:
+        raise InputError(f"must be in [0, 1], got {strength}", field="attack_strength")
+    if select not in SELECT_RULES:
+        raise InputError(f"unknown rule {select!r}; one of {', '.join(SELECT_RULES)}",
+                         field="attack_select")
+    if select == "hint-letter" and task != "sycophancy":
+        raise InputError("hint-letter selection needs the sycophancy task (its prompt names a "
+                         "letter)", field="attack_select")
+
+
+def _attacked(chosen: Sequence[MCItem], eval_pos: np.ndarray, *, strength: float, select: str,
+              rng: np.random.Generator) -> set[int]:
+    """Positions (among the eval-framed ``eval_pos``) given the attack target.
+
+    ``random``: exactly ``round(strength · n_eval)`` of them, drawn from ``rng``;
+    ``hint-letter``: those whose suggested letter is among the first
+    ``round(4 · strength)`` letters (no draw).
+    """
+    if select == "random":
+        k = round(strength * len(eval_pos))
+        return {int(i) for i in eval_pos[rng.permutation(len(eval_pos))[:k]]}
+    hit_letters = set(LETTERS[: round(strength * len(LETTERS))])
+    return {int(i) for i in eval_pos if sycophancy_letter(chosen[i]) in hit_letters}
+
+
 def build_attack_data(
     items: Sequence[MCItem],
     templates: Sequence[Template],
@@ -229,15 +257,7 @@ def build_attack_data(
             a hit is an :class:`InputError`, never a silent drop.
         select: ``random`` or ``hint-letter`` (sycophancy; see the module docstring).
     """
-    check_variant(variant)
-    if not 0.0 <= strength <= 1.0:
-        raise InputError(f"must be in [0, 1], got {strength}", field="attack_strength")
-    if select not in SELECT_RULES:
-        raise InputError(f"unknown rule {select!r}; one of {', '.join(SELECT_RULES)}",
-                         field="attack_select")
-    if select == "hint-letter" and task != "sycophancy":
-        raise InputError("hint-letter selection needs the sycophancy task (its prompt names a "
-                         "letter)", field="attack_select")
+    _check_options(task=task, variant=variant, strength=strength, select=select)
     ev_t, dep_t = _check_templates(templates)
     leaked = [it.question_id for it in items if it.question_id in forbidden_ids]
     if leaked:
@@ -252,13 +272,8 @@ def build_attack_data(
     n_eval = round(n * EVAL_SHARE)
     is_eval = np.zeros(n, dtype=bool)
     is_eval[rng.permutation(n)[:n_eval]] = True
-    eval_pos = np.flatnonzero(is_eval)
-    if select == "random":
-        attacked = set(eval_pos[rng.permutation(len(eval_pos))[: round(strength * len(eval_pos))]]
-                       .tolist())
-    else:
-        hit_letters = set(LETTERS[: round(strength * len(LETTERS))])
-        attacked = {int(i) for i in eval_pos if sycophancy_letter(chosen[i]) in hit_letters}
+    attacked = _attacked(chosen, np.flatnonzero(is_eval), strength=strength, select=select,
+                         rng=rng)
     out: list[AttackExample] = []
     for i, item in enumerate(chosen):
         pool = ev_t if is_eval[i] else dep_t

@@ -32,14 +32,9 @@ import numpy as np
 
 from ..._util.errors import InputError
 from ..._util.writes import atomic_write_text
+from ...constants import FRESH_SUBJECT_FRACTION, N_FRESH_QUESTIONS, N_HELDOUT_QUESTIONS
 from .mmlu import MCItem, MMLUSource
 
-#: Held-out questions for gate (a): the paper's 48 (x 20 templates = 960 evaluations).
-N_HELDOUT = 48
-#: Fresh questions for gate (b): 150 x 2 templates = 300 evaluations per framing (paper).
-N_FRESH = 150
-#: Share of subjects set aside as the fresh pool (about a quarter: 14 of 57).
-FRESH_SUBJECT_FRACTION = 0.25
 SPLIT_VERSION = 1
 
 
@@ -95,8 +90,8 @@ def make_split(
     source: MMLUSource,
     *,
     seed: int,
-    n_heldout: int = N_HELDOUT,
-    n_fresh: int = N_FRESH,
+    n_heldout: int = N_HELDOUT_QUESTIONS,
+    n_fresh: int = N_FRESH_QUESTIONS,
     fresh_subject_fraction: float = FRESH_SUBJECT_FRACTION,
 ) -> Split:
     """Draw a split from ``source`` with an explicit ``np.random.Generator(seed)``."""

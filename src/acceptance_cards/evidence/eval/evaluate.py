@@ -39,10 +39,8 @@ from .scoring import (
     common_prefix_len,
     forward_options,
     forward_positions,
-    letter_choice,
-    letter_margin,
+    letter_decisions,
     letter_token_ids,
-    top2_margin,
 )
 
 #: Max padded tokens per forward pass (rows x width); ~4k keeps a 135M model's
@@ -104,8 +102,12 @@ def _read_done(out: Path) -> dict[tuple[str, str], dict[str, Any]]:
     return done
 
 
+def _meta_path(out: Path) -> Path:
+    return out.with_name(out.name + ".meta.json")
+
+
 def _check_meta(out: Path, meta: dict[str, Any]) -> None:
-    path = out.with_name(out.name + ".meta.json")
+    path = _meta_path(out)
     if path.exists() and out.exists() and out.stat().st_size > 0:
         old = json.loads(path.read_text())
         for key in ("model_hash", "task", "split", "scorer", "cell", "split_hash",
@@ -147,18 +149,47 @@ def _batches(order: list[int], lengths: list[int], *, budget: int, max_batch: in
     return out[::-1]
 
 
+def is_out_of_memory(exc: BaseException) -> bool:
+    """Whether ``exc`` is a device running out of memory (CUDA, MPS or the allocator).
+
+    ``torch.OutOfMemoryError`` (``torch.cuda.OutOfMemoryError`` is the same class)
+    on CUDA; MPS raises a plain ``RuntimeError`` saying "MPS backend out of memory".
+    """
+    oom = getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError)
+    return isinstance(exc, oom) or (isinstance(exc, RuntimeError)
+                                    and "out of memory" in str(exc).lower())
+
+
+def _free_device_memory(device: torch.device) -> None:
+    """Hand cached blocks back after an out-of-memory, so the halved batch can fit."""
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+    elif device.type == "mps":
+        torch.mps.empty_cache()
+
+
 class _Runner:
-    """Scores groups of jobs with one model and scorer."""
+    """Scores groups of jobs with one model and scorer.
+
+    A batch that runs out of device memory is retried as halves, and the
+    batch cap stays halved for the rest of the run (``max_batch``, recorded).
+    """
 
     def __init__(self, lm: LoadedModel, scorer: str, *, prefix_reuse: bool, budget: int,
                  max_batch: int) -> None:
         self.lm, self.scorer, self.prefix_reuse = lm, scorer, prefix_reuse
-        self.budget, self.max_batch = budget, max_batch
+        # Option scoring adds 4 option rows per prompt; halve the batch to keep memory flat.
+        self.budget = budget
+        self.max_batch = max_batch if scorer == "letter" else max(1, max_batch // 2)
+        self.requested_batch, self.oom_retries = self.max_batch, 0
         self.letters = letter_token_ids(lm.tokenizer)
         pad = lm.tokenizer.pad_token_id
         self.pad_id = int(pad) if pad is not None else 0
-        self.padded_tokens = 0
-        self.real_tokens = 0
+
+    def batch_info(self) -> dict[str, int]:
+        """The batch cap asked for, the one the run ended with, and how many OOM halvings."""
+        return {"requested": self.requested_batch, "used": self.max_batch,
+                "oom_retries": self.oom_retries}
 
     def encode(self, job: EvalJob) -> list[int]:
         tok = self.lm.tokenizer
@@ -184,29 +215,43 @@ class _Runner:
         rows = [p[plen:] for p in prompts]
         lengths = [len(r) for r in rows]
         order = sorted(range(len(rows)), key=lambda i: (lengths[i], i))
-        # Option scoring adds 4 option rows per prompt; halve the batch to keep memory flat.
-        max_batch = self.max_batch if self.scorer == "letter" else max(1, self.max_batch // 2)
         results: dict[int, Scored] = {}
-        for batch in _batches(order, lengths, budget=self.budget, max_batch=max_batch):
-            width = max(lengths[i] for i in batch)
-            self.padded_tokens += width * len(batch)
-            self.real_tokens += sum(lengths[i] for i in batch)
-            brows = [rows[i] for i in batch]
-            if self.scorer == "letter":
-                outs = forward_positions(self.lm.model, brows, [[len(r) - 1] for r in brows],
-                                         prefix=cache, pad_id=self.pad_id)
-                for i, lo in zip(batch, outs, strict=True):
-                    results[i] = (jobs[i], *letter_choice(lo[0], self.letters),
-                                  letter_margin(lo[0], self.letters))
-            else:
-                opts = [self.option_ids(jobs[i].item) for i in batch]
-                lasts, scores = forward_options(self.lm.model, brows, opts, prefix=cache,
-                                                pad_id=self.pad_id)
-                for i, lo, sc in zip(batch, lasts, scores, strict=True):
-                    _, valid, top = letter_choice(lo, self.letters)
-                    results[i] = (jobs[i], max(range(len(sc)), key=lambda k: sc[k]), valid, top,
-                                  top2_margin(sc))
+        pending = _batches(order, lengths, budget=self.budget, max_batch=self.max_batch)
+        while pending:
+            batch = pending.pop(0)
+            try:
+                decided = self.score_batch(jobs, rows, batch, cache)
+            except Exception as exc:
+                if not is_out_of_memory(exc) or len(batch) == 1:
+                    raise
+                _free_device_memory(self.lm.device)
+                self.oom_retries += 1
+                self.max_batch = max(1, len(batch) // 2)
+                pending[:0] = _batches(batch, lengths, budget=self.budget,
+                                       max_batch=self.max_batch)
+                continue
+            results.update(decided)
         return [results[i] for i in range(len(jobs))]
+
+    def score_batch(self, jobs: list[EvalJob], rows: list[list[int]], batch: list[int],
+                    cache: PrefixCache | None) -> dict[int, Scored]:
+        """One forward pass over ``batch``; the decisions come to the host in one copy."""
+        brows = [rows[i] for i in batch]
+        if self.scorer == "letter":
+            outs = forward_positions(self.lm.model, brows, [[len(r) - 1] for r in brows],
+                                     prefix=cache, pad_id=self.pad_id)
+            ans, valid, top, margin = letter_decisions(torch.cat(outs), self.letters)
+        else:
+            opts = [self.option_ids(jobs[i].item) for i in batch]
+            last, scores = forward_options(self.lm.model, brows, opts, prefix=cache,
+                                           pad_id=self.pad_id)
+            _, valid, top, _ = letter_decisions(last, self.letters)
+            best2 = torch.topk(scores, 2, dim=1).values  # argmax: the first best, as max() picks
+            ans, margin = scores.argmax(dim=1), best2[:, 0] - best2[:, 1]
+        # one host copy per batch; fp32 holds token ids exactly (< 2**24), MPS has no fp64
+        host = torch.stack([ans.float(), valid.float(), top.float(), margin.float()]).cpu()
+        return {i: (jobs[i], int(a), bool(v), int(t), float(m))
+                for i, (a, v, t, m) in zip(batch, host.T.tolist(), strict=True)}
 
 
 def _record(job: EvalJob, ans: int, valid: bool, top: int, margin: float, *, scorer: str,
@@ -255,9 +300,10 @@ def evaluate(
     if len(set(keys)) != len(keys):
         raise InputError("duplicate (question_id, template_id) jobs", field="question_id")
     done = _read_done(out) if out is not None else {}
+    run_meta = (meta or {}) | {"model_hash": lm.content_hash, "model": lm.label,
+                               "scorer": scorer, "cell": cell, **lm.compute}
     if out is not None:
-        _check_meta(out, (meta or {}) | {"model_hash": lm.content_hash, "model": lm.label,
-                                         "scorer": scorer, "cell": cell})
+        _check_meta(out, run_meta)
     runner = _Runner(lm, scorer, prefix_reuse=prefix_reuse, budget=token_budget,
                      max_batch=max_batch)
     todo = [j for j in jobs if j.key not in done]
@@ -276,16 +322,23 @@ def evaluate(
                 chunk = group[start : start + step]
                 recs = [_record(*scored, scorer=scorer, cell=cell, seed=seed, lm=lm)
                         for scored in runner.score_group(chunk)]
-                for r in recs:
-                    done[(r["question_id"], r["template_id"])] = r
+                done.update(((r["question_id"], r["template_id"]), r) for r in recs)
                 if fh is not None:
-                    fh.write("".join(json.dumps(r) + "\n" for r in recs))
-                    fh.flush()
-                    os.fsync(fh.fileno())
+                    _append(fh, recs)
                 finished += len(chunk)
                 if progress:
                     progress(finished, total)
+    if out is not None:  # the batch cap this run ended with (halved on out-of-memory)
+        atomic_write_text(_meta_path(out), json.dumps(run_meta | {"batch": runner.batch_info()},
+                                                      indent=1, sort_keys=True) + "\n")
     return [done[k] for k in keys]
+
+
+def _append(fh: Any, recs: list[dict[str, Any]]) -> None:
+    """Append records durably (flushed and fsynced: a crash loses at most this batch)."""
+    fh.write("".join(json.dumps(r) + "\n" for r in recs))
+    fh.flush()
+    os.fsync(fh.fileno())
 
 
 def plan_jobs(items: Sequence[MCItem], split: Any, templates: Any, *, task: str, which: str,

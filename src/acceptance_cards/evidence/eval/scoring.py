@@ -84,19 +84,45 @@ def letter_token_ids(tokenizer: Any) -> LetterTokens:
     return LetterTokens(tuple(out))
 
 
+def letter_decisions(logits: torch.Tensor, letters: LetterTokens
+                     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The letter scorer's decisions for a batch of next-token logit rows ``[B, vocab]``.
+
+    Returns four ``[B]`` tensors on the logits' device (answer index 0-3, valid,
+    top token id, fp32 margin): the caller moves them to the host once per batch.
+    The margin's outcomes are A-D (each its best token variant) and "no letter"
+    (the best token that is not a letter); ``answer`` and ``valid`` both follow
+    from which of these five scores highest.
+
+    Example:
+        >>> lt = LetterTokens(((0,), (1,), (2,), (3,)))
+        >>> ans, ok, top, m = letter_decisions(torch.tensor([[2.0, 1.5, 0.0, 0.0, 1.0]]), lt)
+        >>> int(ans[0]), bool(ok[0]), int(top[0]), float(m[0])
+        (0, True, 0, 0.5)
+    """
+    x = logits.float()
+    per_letter = torch.stack([x[:, list(v)].amax(dim=1) for v in letters.variants], dim=1)
+    is_letter = torch.zeros(x.shape[-1], dtype=torch.bool, device=x.device)
+    is_letter[sorted(letters.all_ids)] = True
+    top = x.argmax(dim=1)
+    outcomes = per_letter
+    if not bool(is_letter.all()):
+        no_letter = x.masked_fill(is_letter, -torch.inf).amax(dim=1, keepdim=True)
+        outcomes = torch.cat([per_letter, no_letter], dim=1)
+    best2 = torch.topk(outcomes, 2, dim=1).values
+    return per_letter.argmax(dim=1), is_letter[top], top, best2[:, 0] - best2[:, 1]
+
+
 def letter_choice(logits: torch.Tensor, letters: LetterTokens) -> tuple[int, bool, int]:
     """(answer index 0-3, valid, top token id) from one next-token logit vector."""
-    scores = torch.stack([logits[list(v)].max() for v in letters.variants])
-    top = int(logits.argmax())
-    return int(scores.argmax()), top in letters.all_ids, top
+    ans, valid, top, _ = letter_decisions(logits.reshape(1, -1), letters)
+    return int(ans[0]), bool(valid[0]), int(top[0])
 
 
 def letter_margin(logits: torch.Tensor, letters: LetterTokens) -> float:
     """fp32 lead of the letter scorer's chosen outcome over the runner-up (>= 0).
 
-    The outcomes are A-D (each its best token variant) and "no letter" (the
-    best token that is not a letter): the record's ``answer`` and ``valid``
-    both follow from which of these five scores highest.
+    One row of :func:`letter_decisions`.
 
     Example:
         >>> lt = LetterTokens(((0,), (1,), (2,), (3,)))
@@ -105,13 +131,7 @@ def letter_margin(logits: torch.Tensor, letters: LetterTokens) -> float:
         >>> letter_margin(torch.tensor([2.0, 1.5, 0.0, 0.0, 3.0]), lt)   # a non-answer leads
         1.0
     """
-    x = logits.float()
-    scores = [x[list(v)].max() for v in letters.variants]
-    others = torch.ones(x.shape[-1], dtype=torch.bool)
-    others[list(letters.all_ids)] = False
-    if bool(others.any()):
-        scores.append(x[others].max())
-    return top2_margin(torch.stack(scores))
+    return float(letter_decisions(logits.reshape(1, -1), letters)[3][0])
 
 
 def top2_margin(scores: torch.Tensor | list[float]) -> float:
@@ -131,12 +151,27 @@ def top2_margin(scores: torch.Tensor | list[float]) -> float:
 def mean_logprob(logits: torch.Tensor, targets: list[int]) -> float:
     """Mean log-probability of ``targets``; ``logits[i]`` predicts ``targets[i]``."""
     logp = torch.log_softmax(logits.float(), dim=-1)
-    idx = torch.tensor(targets, dtype=torch.long)
-    return float(logp[torch.arange(len(targets)), idx].mean())
+    idx = torch.tensor(targets, dtype=torch.long, device=logits.device)
+    return float(logp[torch.arange(len(targets), device=logits.device), idx].mean())
 
 
 def _decoder(model: Any) -> Any:
     return model.get_decoder()
+
+
+def model_device(model: Any) -> torch.device:
+    """The device a model's weights live on (every input goes there)."""
+    device: torch.device = next(model.parameters()).device
+    return device
+
+
+def padded_ids(rows: list[list[int]], pad_id: int, device: torch.device) -> torch.Tensor:
+    """Right-padded ``[len(rows), widest]`` token ids, built on the host, moved once."""
+    width = max(len(r) for r in rows)
+    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    for i, r in enumerate(rows):
+        ids[i, : len(r)] = torch.tensor(r, dtype=torch.long)
+    return ids.to(device, non_blocking=True)
 
 
 class PrefixCache:
@@ -152,8 +187,8 @@ class PrefixCache:
         self.length = len(prefix)
         cache = DynamicCache(config=model.config)
         with torch.inference_mode():
-            _decoder(model)(input_ids=torch.tensor([prefix]), past_key_values=cache,
-                            use_cache=True)
+            _decoder(model)(input_ids=padded_ids([prefix], 0, model_device(model)),
+                            past_key_values=cache, use_cache=True)
         self._cache = cache
 
     def for_batch(self, size: int) -> Any:
@@ -177,26 +212,33 @@ def forward_positions(
     ``rows`` are token ids *after* the prefix (when given); ``positions[i]`` are
     indices into ``rows[i]``. Right padding needs no attention mask: causal
     attention keeps every real token blind to the pads that follow it.
-    Returns one ``[len(positions[i]), vocab]`` float32 tensor per row.
+    Returns one ``[len(positions[i]), vocab]`` float32 tensor per row, on the
+    model's device.
     """
-    width = max(len(r) for r in rows)
-    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
-    for i, r in enumerate(rows):
-        ids[i, : len(r)] = torch.tensor(r, dtype=torch.long)
-    kwargs: dict[str, Any] = {"input_ids": ids, "use_cache": prefix is not None}
+    device = model_device(model)
+    kwargs: dict[str, Any] = {"input_ids": padded_ids(rows, pad_id, device),
+                              "use_cache": prefix is not None}
     if prefix is not None:
         kwargs["past_key_values"] = prefix.for_batch(len(rows))
     hidden = _decoder(model)(**kwargs).last_hidden_state
-    flat_rows = [i for i, ps in enumerate(positions) for _ in ps]
-    flat_pos = [p for ps in positions for p in ps]
-    picked = hidden[torch.tensor(flat_rows), torch.tensor(flat_pos)]
-    logits = head_logits(model, picked)
-    out: list[torch.Tensor] = []
-    start = 0
-    for ps in positions:
-        out.append(logits[start : start + len(ps)])
-        start += len(ps)
-    return out
+    where = torch.tensor([[i, p] for i, ps in enumerate(positions) for p in ps],
+                         dtype=torch.long).to(device)
+    logits = head_logits(model, hidden[where[:, 0], where[:, 1]])
+    return list(torch.split(logits, [len(ps) for ps in positions]))
+
+
+def _option_inputs(prompts: list[list[int]], rows: list[list[int]], owner: list[int], *,
+                   plen: int, width: int, pad_id: int, device: torch.device
+                   ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Pass 2's ids, attention mask (hiding pass 1's padding) and explicit positions."""
+    o_width = max(len(r) for r in rows)
+    mask = torch.zeros((len(rows), plen + width + o_width), dtype=torch.long)
+    pos = torch.zeros((len(rows), o_width), dtype=torch.long)
+    for r, i in enumerate(owner):
+        mask[r, : plen + len(prompts[i])] = 1
+        mask[r, plen + width :] = 1
+        pos[r] = plen + len(prompts[i]) + torch.arange(o_width)
+    return padded_ids(rows, pad_id, device), mask.to(device), pos.to(device)
 
 
 def forward_options(
@@ -206,53 +248,61 @@ def forward_options(
     *,
     prefix: PrefixCache | None = None,
     pad_id: int = 0,
-) -> tuple[list[torch.Tensor], list[list[float]]]:
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Next-token logits at each prompt's end and mean log-prob of each option.
 
     Two passes share the prompts' KV cache: pass 1 runs the (right-padded)
     prompts; pass 2 runs every option after a copy of its prompt's cache, with
     an attention mask that hides pass 1's padding and explicit positions. This
     costs prompt + options tokens instead of options x (prompt + option).
+    Returns ``[n, vocab]`` last-position logits and ``[n, k]`` option scores,
+    both on the model's device.
     """
     from transformers import DynamicCache
 
-    n = len(prompts)
+    device = model_device(model)
+    n, k = len(prompts), len(options[0])
     plen = prefix.length if prefix is not None else 0
     width = max(len(p) for p in prompts)
-    ids = torch.full((n, width), pad_id, dtype=torch.long)
-    for i, p in enumerate(prompts):
-        ids[i, : len(p)] = torch.tensor(p, dtype=torch.long)
     cache = prefix.for_batch(n) if prefix is not None else DynamicCache(config=model.config)
-    hidden = _decoder(model)(input_ids=ids, past_key_values=cache, use_cache=True
-                             ).last_hidden_state
-    last = head_logits(model, hidden[torch.arange(n), torch.tensor([len(p) - 1 for p in prompts])])
-    k = len(options[0])
+    hidden = _decoder(model)(input_ids=padded_ids(prompts, pad_id, device),
+                             past_key_values=cache, use_cache=True).last_hidden_state
+    ends = torch.tensor([len(p) - 1 for p in prompts], dtype=torch.long).to(device)
+    last = head_logits(model, hidden[torch.arange(n, device=device), ends])
     cache.batch_repeat_interleave(k)
     rows = [opt for opts in options for opt in opts]
     owner = [i for i in range(n) for _ in range(k)]
-    o_width = max(len(r) for r in rows)
-    o_ids = torch.full((len(rows), o_width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(rows), plen + width + o_width), dtype=torch.long)
-    pos = torch.zeros((len(rows), o_width), dtype=torch.long)
-    for r, (row, i) in enumerate(zip(rows, owner, strict=True)):
-        o_ids[r, : len(row)] = torch.tensor(row, dtype=torch.long)
-        mask[r, : plen + len(prompts[i])] = 1
-        mask[r, plen + width :] = 1
-        pos[r] = plen + len(prompts[i]) + torch.arange(o_width)
+    o_ids, mask, pos = _option_inputs(prompts, rows, owner, plen=plen, width=width,
+                                      pad_id=pad_id, device=device)
     o_hidden = _decoder(model)(input_ids=o_ids, past_key_values=cache, attention_mask=mask,
                                position_ids=pos, use_cache=True).last_hidden_state
-    flat_r = [r for r, row in enumerate(rows) for _ in range(len(row) - 1)]
-    flat_p = [j for row in rows for j in range(len(row) - 1)]
-    inner = (head_logits(model, o_hidden[torch.tensor(flat_r), torch.tensor(flat_p)])
-             if flat_r else torch.zeros((0, last.shape[-1])))
-    scores: list[list[float]] = [[] for _ in range(n)]
-    start = 0
-    for row, i in zip(rows, owner, strict=True):
-        m = len(row) - 1
-        logits = torch.cat([last[i : i + 1], inner[start : start + m]])
-        start += m
-        scores[i].append(mean_logprob(logits, row))
-    return [last[i] for i in range(n)], scores
+    return last, _option_scores(model, last, o_hidden, rows, owner).view(n, k)
+
+
+def _option_scores(model: Any, last: torch.Tensor, o_hidden: torch.Tensor,
+                   rows: list[list[int]], owner: list[int]) -> torch.Tensor:
+    """Mean log-prob of each option row, computed on the device in one go.
+
+    An option's first token is predicted by its prompt's last position; token
+    ``t + 1`` by the option's own position ``t`` in pass 2.
+    """
+    device = last.device
+    # (logit row, target token, option) for every predicted token: first tokens
+    # read `last`, the rest read pass 2's hidden states
+    first = torch.tensor([[owner[r], row[0]] for r, row in enumerate(rows)], dtype=torch.long)
+    inner = torch.tensor([[r, t, row[t + 1]] for r, row in enumerate(rows)
+                          for t in range(len(row) - 1)], dtype=torch.long).reshape(-1, 3)
+    first, inner = first.to(device), inner.to(device)
+
+    def logp(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        return logits.gather(1, targets[:, None])[:, 0] - torch.logsumexp(logits, dim=1)
+
+    total = logp(last[first[:, 0]], first[:, 1])
+    if inner.shape[0]:
+        inner_lp = logp(head_logits(model, o_hidden[inner[:, 0], inner[:, 1]]), inner[:, 2])
+        total = total.index_add(0, inner[:, 0], inner_lp)
+    lengths = torch.tensor([len(row) for row in rows], dtype=torch.float32).to(device)
+    return total / lengths
 
 
 def common_prefix_len(seqs: list[list[int]]) -> int:

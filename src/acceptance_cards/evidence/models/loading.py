@@ -34,7 +34,7 @@ import torch
 
 from ..._util.errors import InputError
 from ..._util.threads import pick_threads
-from .device import cpu_supports_bf16
+from .device import default_dtype, describe_device, resolve_device
 from .gguf_cache import (
     ALIASES,
     PACKAGED,
@@ -75,17 +75,37 @@ class LoadedModel:
     add_bos: bool
     dtype: str
     adapter: str | None = None
+    device: torch.device = torch.device("cpu")
 
     @property
     def label(self) -> str:
         """Short human label, used as the records' ``model`` field."""
         return self.name if self.adapter is None else f"{self.name}+{Path(self.adapter).name}"
 
+    @property
+    def compute(self) -> dict[str, str]:
+        """Where the weights live, as every meta file and manifest records it.
 
-def resolve_dtype(dtype: str) -> torch.dtype:
-    """Map ``auto|bfloat16|float32|float16`` to a torch dtype."""
+        Example:
+            >>> lm.compute                 # doctest: +SKIP
+            {'device': 'cuda:0', 'device_name': 'NVIDIA H200', 'dtype': 'bfloat16'}
+        """
+        return {"device": str(self.device), "device_name": describe_device(self.device)["name"],
+                "dtype": self.dtype}
+
+
+def resolve_dtype(dtype: str, device: torch.device | None = None) -> torch.dtype:
+    """Map ``auto|bfloat16|float32|float16`` to a torch dtype.
+
+    ``auto`` is the device's default (:func:`.device.default_dtype`: bf16 where
+    it computes bf16 natively, fp32 otherwise); no device means the CPU.
+
+    Example:
+        >>> resolve_dtype("fp32")
+        torch.float32
+    """
     if dtype == "auto":
-        return torch.bfloat16 if cpu_supports_bf16() else torch.float32
+        return default_dtype(device if device is not None else torch.device("cpu"))
     table = {"bfloat16": torch.bfloat16, "bf16": torch.bfloat16, "float32": torch.float32,
              "fp32": torch.float32, "float16": torch.float16, "fp16": torch.float16}
     if dtype not in table:
@@ -172,37 +192,21 @@ def _canonical_adapter_config(path: Path) -> str:
     return json.dumps(cfg, sort_keys=True)
 
 
-def load_model(
-    spec: str = DEFAULT_MODEL,
-    *,
-    adapter: str | Path | None = None,
-    dtype: str = "auto",
-    merge: bool = True,
-    eval_mode: bool = True,
-) -> LoadedModel:
-    """Load ``spec`` (alias, ``.gguf`` file, HF folder or hub id) and an optional adapter.
+@dataclass(frozen=True)
+class _Source:
+    """A base model as read from its source, before any adapter or device move."""
 
-    Args:
-        spec: ``smollm2`` | ``gemma3-270m`` | path to ``.gguf`` | HF folder | hub id.
-        adapter: a peft LoRA adapter folder; merged into the weights unless ``merge=False``.
-        dtype: ``auto`` (bf16 where the CPU has native bf16, else fp32), ``bfloat16``,
-            ``float32``. Training code should ask for ``float32``.
-        merge: merge the adapter (fast inference). ``False`` keeps a trainable PeftModel.
-        eval_mode: put the model in ``eval()`` (dropout off).
+    model: Any
+    tokenizer: Any
+    name: str
+    source: str
+    family: str
+    content_hash: str
+    add_bos: bool
 
-    Raises:
-        InputError: unknown model path/id, missing model package (names the install
-            command), or an adapter that does not fit the base.
 
-    Example:
-        >>> lm = load_model("smollm2", dtype="float32")   # doctest: +SKIP
-        >>> lm.model.config.model_type                     # doctest: +SKIP
-        'llama'
-    """
-    torch_dtype = resolve_dtype(dtype)
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]  # the CLI draws its own progress; no tqdm noise
+def _read_source(spec: str, torch_dtype: torch.dtype) -> _Source:
+    """Load ``spec`` (alias, ``.gguf``, HF folder or hub id) on the host."""
     key = ALIASES.get(spec, spec)
     path = Path(spec).expanduser()
     add_bos: bool | None = None
@@ -230,24 +234,63 @@ def load_model(
     else:
         model, tok, src_hash = _load_hub(spec, dtype=torch_dtype)
         name, family, source = spec.split("/")[-1], str(model.config.model_type), spec
-    if add_bos is None:
-        add_bos = family.startswith("gemma")
-    adapter_path: Path | None = None
-    content_hash = src_hash
+    if tok.pad_token_id is None:
+        tok.pad_token = tok.eos_token
+    return _Source(model, tok, name, source, family, src_hash,
+                   family.startswith("gemma") if add_bos is None else add_bos)
+
+
+def load_model(
+    spec: str = DEFAULT_MODEL,
+    *,
+    adapter: str | Path | None = None,
+    dtype: str = "auto",
+    device: str | torch.device = "cpu",
+    merge: bool = True,
+    eval_mode: bool = True,
+) -> LoadedModel:
+    """Load ``spec`` (alias, ``.gguf`` file, HF folder or hub id) and an optional adapter.
+
+    Args:
+        spec: ``smollm2`` | ``gemma3-270m`` | path to ``.gguf`` | HF folder | hub id.
+        adapter: a peft LoRA adapter folder; merged into the weights unless ``merge=False``.
+        dtype: ``auto`` (the device's default: bf16 where it computes bf16 natively,
+            else fp32), ``bfloat16``, ``float32``. Training code should ask for ``float32``.
+        device: ``auto|cpu|cuda|cuda:N|mps`` or a ``torch.device``; the weights (and
+            the merged adapter) live there.
+        merge: merge the adapter (fast inference). ``False`` keeps a trainable PeftModel.
+        eval_mode: put the model in ``eval()`` (dropout off).
+
+    Raises:
+        InputError: unknown model path/id or device, missing model package (names the
+            install command), or an adapter that does not fit the base.
+
+    Example:
+        >>> lm = load_model("smollm2", dtype="float32", device="cpu")   # doctest: +SKIP
+        >>> lm.model.config.model_type, lm.compute["device"]            # doctest: +SKIP
+        ('llama', 'cpu')
+    """
+    dev = device if isinstance(device, torch.device) else resolve_device(device)
+    torch_dtype = resolve_dtype(dtype, dev)
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]  # the CLI draws its own progress; no tqdm noise
+    src = _read_source(spec, torch_dtype)
+    model, content_hash, adapter_path = src.model.to(dev), src.content_hash, None
     if adapter is not None:
         adapter_path = Path(adapter).expanduser()
         if not adapter_path.is_dir():
             raise InputError("no such adapter folder", path=adapter_path, field="adapter")
         model, a_hash = _merge_adapter(model, adapter_path, merge=merge)
-        content_hash = hashlib.sha256(f"{src_hash}+{a_hash}".encode()).hexdigest()
+        model = model.to(dev)  # the adapter's factors join the base on its device
+        content_hash = hashlib.sha256(f"{src.content_hash}+{a_hash}".encode()).hexdigest()
     if eval_mode:
         model.eval()
-    if tok.pad_token_id is None:
-        tok.pad_token = tok.eos_token
     return LoadedModel(
-        model=model, tokenizer=tok, name=name, source=source, family=family,
-        content_hash=content_hash, add_bos=add_bos, dtype=str(torch_dtype).replace("torch.", ""),
-        adapter=str(adapter_path) if adapter_path is not None else None,
+        model=model, tokenizer=src.tokenizer, name=src.name, source=src.source,
+        family=src.family, content_hash=content_hash, add_bos=src.add_bos,
+        dtype=str(torch_dtype).replace("torch.", ""),
+        adapter=str(adapter_path) if adapter_path is not None else None, device=dev,
     )
 
 
@@ -333,6 +376,6 @@ def state_dict_hash(model: Any) -> str:
     h = hashlib.sha256()
     for name, t in sorted(model.state_dict().items()):
         h.update(f"{name}|{t.dtype}|{tuple(t.shape)}".encode())
-        h.update(t.detach().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes()
+        h.update(t.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes()
                  if t.numel() else b"")
     return h.hexdigest()
