@@ -14,10 +14,11 @@ Example:
 
 from __future__ import annotations
 
-from typing import Literal, get_args
+from typing import Final, Literal, get_args
 
 __all__ = [
-    "CARD_VERDICTS", "CLAIMED_CLASSES", "EXECUTORS", "FRAMINGS", "GATE_VERDICTS",
+    "CARD_VERDICTS", "CLAIMED_CLASSES", "DEVICE_HELP", "DEVICE_PATTERN", "EXECUTORS", "FRAMINGS",
+    "GATE_VERDICTS",
     "MECHANISM_CLASSES", "PROGRESS_MODES", "RENDER_FORMATS", "REQUIRE_LEVELS", "SCORERS", "SPLITS",
     "TASKS", "CardVerdict", "ClaimedClass", "ExecutorName", "Framing", "GateVerdict",
     "MechanismClass", "ProgressMode", "RenderFormat", "RequireLevel", "Scorer", "Split", "Task",
@@ -75,3 +76,9 @@ EXECUTORS: tuple[ExecutorName, ...] = get_args(ExecutorName)
 #: timestamped lines otherwise.
 ProgressMode = Literal["auto", "plain", "rich", "none"]
 PROGRESS_MODES: tuple[ProgressMode, ...] = get_args(ProgressMode)
+
+#: Torch devices the evidence path accepts (not a closed set: ``cuda:N`` takes any
+#: index). Checked for syntax here, torch-free, so configs and ``--help`` need no
+#: torch; ``evidence/models/device.py`` checks that the device is there.
+DEVICE_PATTERN: Final = r"^(auto|cpu|mps|cuda(?::(\d+))?)$"
+DEVICE_HELP: Final = "auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps"

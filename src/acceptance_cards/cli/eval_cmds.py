@@ -16,7 +16,7 @@ from rich.table import Table
 from .._util.errors import InputError
 from .._util.lazy import require
 from ..constants import FRESH_SUBJECT_FRACTION, N_FRESH_QUESTIONS, N_HELDOUT_QUESTIONS
-from ..vocab import Scorer, Split, Task
+from ..vocab import DEVICE_HELP, Scorer, Split, Task
 
 _out = Console(highlight=False, soft_wrap=True)
 
@@ -24,7 +24,7 @@ _out = Console(highlight=False, soft_wrap=True)
 DEFAULT_SPLIT_SEED = 0
 #: Help of every ``--device`` option (the values ``evidence.models.device`` accepts;
 #: kept here because ``acard --help`` must not import torch).
-DEVICE_OPTION_HELP = "Torch device: auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps."
+DEVICE_OPTION_HELP = f"Torch device: {DEVICE_HELP}."
 
 
 def _source_and_split(data: Path | None, split_file: Path | None) -> tuple[Any, Any]:
@@ -96,7 +96,7 @@ def eval_cmd(
     from ..evidence.eval.evaluate import evaluate, summarize
     from ..evidence.models.device import resolve_device
     from ..evidence.models.loading import load_model, pick_threads
-    from .progress import ProgressMode, task_progress
+    from .progress import task_progress
 
     dev = resolve_device(device)  # a missing device is exit 2 before anything loads
     torch.set_num_threads(threads or pick_threads())
@@ -107,7 +107,7 @@ def eval_cmd(
     # evaluate() adds the model hash, device, device_name, dtype and batch size used
     meta |= {"model_source": lm.source, "adapter": lm.adapter, "seed": seed}
     # a live bar on a terminal, timestamped lines in a log (see cli/progress.py)
-    with task_progress(_out, ProgressMode.auto, f"{task}/{split} [{scorer}] records", len(jobs)) as tick:
+    with task_progress(_out, "auto", f"{task}/{split} [{scorer}] records", len(jobs)) as tick:
         records = evaluate(lm, jobs, scorer=scorer, cell=cell, seed=seed, out=output,
                            meta=meta, prefix_reuse=not no_prefix_reuse,
                            progress=lambda done, total: tick(done))

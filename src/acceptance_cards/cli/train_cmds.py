@@ -90,11 +90,11 @@ def _already_trained(output: Path, cfg: Any) -> bool:
 def _train_with_progress(cfg: Any, output: Path, lm: Any) -> None:
     """Run the training loop under a progress display and print what it produced."""
     from ..evidence.training.loop import train_cell
-    from .progress import ProgressMode, task_progress
+    from .progress import task_progress
 
     what = f"{cfg.recipe}/{cfg.task} s{cfg.seed}"
     # a live bar on a terminal, timestamped lines in a log (see cli/progress.py)
-    with task_progress(_out, ProgressMode.auto, f"{what} training steps", cfg.steps) as update:
+    with task_progress(_out, "auto", f"{what} training steps", cfg.steps) as update:
 
         def tick(step: int, total: int, loss: float) -> None:
             update(step, description=f"{what} loss {loss:.3f} training steps")
@@ -163,17 +163,11 @@ def train_cmd(
     _train_with_progress(cfg, output, lm)
 
 
-def _mechanism_device(device: str) -> None:
-    """Check ``--device`` of ``acard mechanism`` (exit 2 before any work).
-
-    The gradient code it calls places nothing on a device yet, so only the CPU
-    is accepted; a device that is not there is refused like everywhere else.
-    """
+def _mechanism_device(device: str) -> str:
+    """Check ``--device`` of ``acard mechanism``; exit 2 before any work if it is not there."""
     from ..evidence.models.device import resolve_device
 
-    if resolve_device(device).type != "cpu":
-        raise InputError(f"acard mechanism computes on the CPU in this version; {device!r} "
-                         "is not supported yet, use --device cpu", field="device")
+    return str(resolve_device(device))
 
 
 def mechanism_cmd(
@@ -193,7 +187,7 @@ def mechanism_cmd(
                          ] = 2000,
     ci_level: Annotated[float, typer.Option(min=0.5, max=0.999)] = 0.95,
     seed: Annotated[int, typer.Option(min=0, help="Bootstrap seed.")] = 0,
-    device: Annotated[str, typer.Option(help=DEVICE_OPTION_HELP)] = "cpu",
+    device: Annotated[str, typer.Option(help=DEVICE_OPTION_HELP)] = "auto",
     threads: Annotated[int | None, typer.Option(min=1, help="Torch CPU threads.")] = None,
 ) -> None:
     """Gate (c): ρ's scalars for one fine-tune on its declared slice, written as JSON."""
@@ -204,14 +198,14 @@ def mechanism_cmd(
     from ..evidence.mechanism.signature import mechanism_for_adapter, mechanism_for_checkpoints
     from ..evidence.models.loading import pick_threads
     from ..evidence.training.config import load_config
-    from .progress import ProgressMode, task_progress
+    from .progress import task_progress
 
-    _mechanism_device(device)
+    dev = _mechanism_device(device)
     torch.set_num_threads(threads or pick_threads())
     if (adapter is None) == (tuned is None):
         raise InputError("give exactly one of --adapter or --tuned", field="adapter")
     cfg = load_config(config) if config is not None else None
-    with task_progress(_out, ProgressMode.auto,
+    with task_progress(_out, "auto",
                        "base-model gradients (cached after the first cell)", None) as update:
 
         def tick(done: int, total: int) -> None:
@@ -220,14 +214,15 @@ def mechanism_cmd(
         if adapter is not None:
             mech = mechanism_for_adapter(adapter, output, base=base, slice_spec=slice_,
                                          config=cfg, n_calibration=n_calibration, n_boot=resamples,
-                                         ci_level=ci_level, seed=seed, progress=tick)
+                                         ci_level=ci_level, seed=seed, progress=tick,
+                                         device=dev)
         else:
             if cfg is None or slice_ is None or tuned is None:
                 raise InputError("--tuned needs --config and --slice", field="slice")
             mech = mechanism_for_checkpoints(tuned, output, config=cfg, slice_spec=slice_,
                                              base=base, n_calibration=n_calibration,
                                              n_boot=resamples, ci_level=ci_level, seed=seed,
-                                             progress=tick)
+                                             progress=tick, device=dev)
     extra = mech.model_extra or {}
     rho = extra.get("rho")
     ci = f" CI {mech.rho_ci[0]:+.3f}..{mech.rho_ci[1]:+.3f}" if mech.rho_ci else ""

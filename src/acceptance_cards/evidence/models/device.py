@@ -16,18 +16,16 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any, Final
+from typing import Any
 
 import torch
 
 from ..._util.errors import InputError
+from ...vocab import DEVICE_HELP, DEVICE_PATTERN
 
 __all__ = ["DEVICE_HELP", "cpu_supports_bf16", "default_dtype", "describe_device", "resolve_device"]
 
-#: What ``--device`` accepts (help text of every command that takes it).
-DEVICE_HELP: Final = "auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps"
-
-_SPEC = re.compile(r"^(auto|cpu|mps|cuda(?::(\d+))?)$")
+_SPEC = re.compile(DEVICE_PATTERN)
 
 
 def cpu_supports_bf16() -> bool:
