@@ -17,7 +17,6 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers import run_cli, write_jsonl
 
 from acceptance_cards.audit.cells import CellResult
 from acceptance_cards.audit.report.outputs import write_outputs
@@ -28,6 +27,7 @@ from acceptance_cards.card.model import CardOptions, load_card
 from acceptance_cards.mechanism import save_mechanism
 from acceptance_cards.records import load_records
 from acceptance_cards.synthetic import SCENARIOS, example_mechanism, simulate_rows
+from helpers import run_cli, write_jsonl
 
 CELLS = (("ac-adamw-s42", "reduction", "shrinkage"), ("safelora-s42", "null", "attack-targeted"),
          ("gated-s42", "heldout-only", "undefined"))
@@ -258,9 +258,9 @@ def test_tiny_model_audit_packs_and_verifies(tmp_path: Path) -> None:
     pytest.importorskip("torch")
     pytest.importorskip("peft")
     from test_audit_e2e import CONFIG
-    from tiny_models import build_tiny
 
     from acceptance_cards.evidence.models.loading import load_tokenizer
+    from tiny_models import build_tiny
 
     cfg = tmp_path / "audit.toml"
     cfg.write_text(CONFIG.format(model=build_tiny(tmp_path / "tiny", load_tokenizer("smollm2"))))
