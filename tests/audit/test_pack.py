@@ -150,6 +150,12 @@ def test_repacking_gives_identical_bytes(audit: Path, packed: Path, tmp_path: Pa
     pack_audit(audit, again)  # into an earlier pack: replaced, still identical
     assert _tree(again) == _tree(packed)
     assert deterministic_gzip(b"abc")[4:8] == b"\0\0\0\0"  # mtime 0 in the gzip header
+    assert gzip.decompress(deterministic_gzip(b"abc" * 1000)) == b"abc" * 1000
+
+
+def test_packing_a_packed_folder_gives_it_back(packed: Path, tmp_path: Path) -> None:
+    pack_audit(packed, tmp_path / "twice")  # the cards read the packed files; nothing changes
+    assert _tree(tmp_path / "twice") == _tree(packed)
 
 
 def test_edited_packed_record_fails_verify(packed: Path, tmp_path: Path,
@@ -281,3 +287,15 @@ def test_tiny_model_audit_packs_and_verifies(tmp_path: Path) -> None:
     assert r.returncode == 0, r.stdout[-3000:]
     assert r.stdout.count("verified: the card matches its inputs") == len(cards) == 2
     print(acard("results", "sizes", str(tmp_path / "res")).stdout)
+
+
+def test_config_whose_cells_have_no_card_is_refused(audit: Path, tmp_path: Path,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    cfg = tmp_path / "audit.toml"
+    cfg.write_text('[audit]\nname = "other"\nseeds = [1]\n\n[[models]]\nname = "tiny"\n'
+                   'spec = "no-such-model"\n\n[[recipes]]\nname = "attack-aware"\n'
+                   'claimed_class = "attack-targeted"\n')
+    code, _, err = run_cli(["results", "pack", str(audit), str(tmp_path / "r"), "--config",
+                            str(cfg)], capsys)
+    assert code == 2 and str(cfg) in err and "tiny/attack-aware/s1" in err and "`cells`" in err, err
+    assert not (tmp_path / "r").exists()

@@ -34,7 +34,9 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+import struct
 import tempfile
+import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -63,7 +65,7 @@ COPIED_FILES: Final = (("matrix.csv", True), ("matrix.md", True), ("matrix.tex",
 #: Audit output folders copied byte for byte (every file directly inside).
 COPIED_FOLDERS: Final = ("figures", "sensitivity")
 #: Size budget of a committed results folder ("a few MB"; `acard results sizes` checks it).
-RESULTS_BUDGET_BYTES: Final = 5 * 1024 * 1024
+RESULTS_BUDGET_BYTES: Final = 5_000_000
 #: Characters of the content sha256 in a packed evidence file's name.
 _NAME_HASH_CHARS: Final = 16
 
@@ -102,8 +104,24 @@ class PackResult:
 
 
 def deterministic_gzip(data: bytes) -> bytes:
-    """gzip ``data`` with no time stamp or file name and a fixed level (same input → same bytes)."""
-    return gzip.compress(data, compresslevel=GZIP_LEVEL, mtime=0)
+    """gzip ``data`` with no time stamp or file name and a fixed level (same input → same bytes).
+
+    The header is written here (mtime 0, no name, OS byte 255 "unknown") rather
+    than by :func:`gzip.compress`, whose mtime-0 path takes zlib's header and so
+    the OS byte of the platform; the deflate stream is the platform zlib's at
+    :data:`GZIP_LEVEL` (identical wherever that zlib is; the cards hash the
+    committed bytes either way, so verification never depends on it).
+
+    Example:
+        >>> gzip.decompress(deterministic_gzip(b"abc")), deterministic_gzip(b"")[:10].hex()
+        (b'abc', '1f8b08000000000002ff')
+    """
+    c = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, -zlib.MAX_WBITS)
+    body = c.compress(data) + c.flush()
+    # magic, deflate, no flags | mtime 0 | extra flags 2 (best compression), OS 255 (unknown)
+    header = b"\x1f\x8b\x08\x00" + b"\x00\x00\x00\x00" + b"\x02\xff"
+    trailer = struct.pack("<II", zlib.crc32(data), len(data) & 0xFFFFFFFF)
+    return header + body + trailer
 
 
 def file_kind(rel: str) -> str:
@@ -148,12 +166,22 @@ def _check_audit_out(audit_out: Path) -> list[Path]:
 def _packed_input(role: str, data: bytes, src: Path) -> tuple[str, bytes]:
     """The packed name and bytes of one card input (records gzipped, others copied)."""
     if role in RECORD_ROLES and src.name.endswith((".jsonl", ".jsonl.gz")):
-        raw = gzip.decompress(data) if src.name.endswith(".gz") else data
+        try:
+            raw = gzip.decompress(data) if src.name.endswith(".gz") else data
+        except (OSError, EOFError, zlib.error) as exc:
+            raise InputError(f"not a readable gzip file ({exc})", path=src) from None
         digest = hashlib.sha256(raw).hexdigest()[:_NAME_HASH_CHARS]
         return f"evidence/records/{digest}.jsonl.gz", deterministic_gzip(raw)
     folder = "mechanism" if role == "mechanism" else "records" if role in RECORD_ROLES else role
     digest = hashlib.sha256(data).hexdigest()[:_NAME_HASH_CHARS]
     return f"evidence/{folder}/{digest}{''.join(src.suffixes)}", data
+
+
+def _raw_bytes(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"cannot read it ({exc.strerror})", path=path) from None
 
 
 def _stage_inputs(card: Card, card_file: Path, staged: _Staged) -> dict[str, str]:
@@ -169,7 +197,7 @@ def _stage_inputs(card: Card, card_file: Path, staged: _Staged) -> dict[str, str
         if not src.is_file():
             raise InputError(f"the {inp.role} input {inp.path} is missing", path=card_file,
                              field=f"{where}.path")
-        data = read_bytes(src, what=f"{inp.role} input")
+        data = _raw_bytes(src)  # as stored (read_bytes would gunzip): that is what is hashed
         if hashlib.sha256(data).hexdigest() != inp.sha256:
             raise InputError(f"the {inp.role} input {inp.path} changed since the card was built "
                              "(its sha256 differs)", path=card_file, field=f"{where}.sha256")
