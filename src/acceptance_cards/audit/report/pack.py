@@ -43,7 +43,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from ..._util.errors import InputError
-from ..._util.files import read_bytes, read_json_object
+from ..._util.files import read_json_object
 from ..._util.writes import atomic_write_many
 from ..._version import __version__
 from ...card.build import ROLES, build_card_from_files
@@ -277,7 +277,7 @@ def _stage_copies(audit_out: Path, staged: _Staged) -> None:
     for folder in COPIED_FOLDERS:
         names += sorted(f"{folder}/{p.name}" for p in (audit_out / folder).glob("*") if p.is_file())
     for rel in names:
-        data = read_bytes(audit_out / rel, what="audit output")
+        data = _raw_bytes(audit_out / rel)
         staged.files[rel] = data
         staged.source_bytes += len(data)
 
