@@ -38,7 +38,8 @@ def _register_all() -> None:
 
     card_cmds.register(app)
     check_cmds.register(app)
-    for name in ("eval_cmds", "train_cmds", "recipe_cmds", "import_cmds", "audit_cmds"):
+    for name in ("eval_cmds", "train_cmds", "recipe_cmds", "import_cmds", "audit_cmds",
+                 "results_cmds"):
         try:
             module = __import__(f"{__name__}.{name}", fromlist=["register"])
         except ModuleNotFoundError as exc:

@@ -197,34 +197,45 @@ EXIT_NOTHING_TO_VERIFY = 3
 
 
 def verify(
-    card_path: Annotated[Path, typer.Argument(metavar="CARD", help="Card JSON.")],
+    card_paths: Annotated[list[Path], typer.Argument(metavar="CARD...", help="Card JSON file(s).")],
 ) -> None:
-    """Recompute a card from its recorded inputs: exit 0 if it matches, 1 on any difference
-    or missing input, 3 if the card records no input files to recompute it from."""
+    """Recompute each card from its recorded inputs: exit 0 if all match, 1 on any difference
+    or missing input, 3 if a card records no input files to recompute it from."""
+    codes = []
+    for path in card_paths:
+        if len(card_paths) > 1:  # one card keeps its output as it always was
+            _out.print(f"{path}:", markup=False)
+        codes.append(_verify_one(path))
+    code = 1 if 1 in codes else max(codes)
+    if code:
+        raise typer.Exit(code)
+
+
+def _verify_one(card_path: Path) -> int:
     from ..card.verify import verify_card
 
     c = load_card(card_path)
     rep = verify_card(c, card_dir=card_path.resolve().parent)
     if rep.status == "no-inputs":
         _out.print(f"cannot verify: {rep.error}", markup=False)
-        raise typer.Exit(EXIT_NOTHING_TO_VERIFY)
+        return EXIT_NOTHING_TO_VERIFY
     for chk in rep.inputs:
         state = "ok" if chk.ok else ("MISSING" if chk.actual_sha256 is None else "CHANGED")
         _out.print(f"input {chk.role:15s} {state:8s} {chk.path}", markup=False)
     if rep.status == "missing-inputs":
         _out.print(f"NOT verified: cannot recompute, {rep.error}", markup=False)
-        raise typer.Exit(1)
+        return 1
     for d in rep.differences:
         what = d.note if d.note else f"recomputed {d.recomputed!r}"
         _out.print(f"differs: {d.field}: card has {d.recorded!r}, {what}", markup=False)
     if rep.ok:
         _out.print("verified: the card matches its inputs", markup=False)
-        return
+        return 0
     changed = [chk.role for chk in rep.inputs if not chk.ok]
     _out.print(f"NOT verified ({len(rep.differences)} field(s) differ"
                + (f"; changed input(s): {', '.join(changed)}" if changed else "") + ")",
                markup=False)
-    raise typer.Exit(1)
+    return 1
 
 
 def lint_claim(
