@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from acceptance_cards._util.errors import InputError
 from acceptance_cards.audit.run.config import load_config
-from acceptance_cards.audit.run.runner import CellPlan, plan_cells, submission_order
+from acceptance_cards.audit.run.pipeline import CellPlan, plan_cells, submission_order
 from helpers import run_cli
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
