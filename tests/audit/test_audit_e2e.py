@@ -46,6 +46,13 @@ def test_whole_pipeline_writes_every_output(first_run: Path) -> None:
     timings = json.loads((out / "timings.json").read_text())["tiny/attack-aware/s1"]
     kinds = {k.split(":")[0] for k in timings["steps"]}
     assert kinds == {"split", "train", "eval", "mechanism"}
+    # the model steps record the device they resolved ([compute] device, default cpu), which is
+    # also part of their keys; the card's compute section names it
+    manifests = [json.loads(m.read_text()) for m in (out / "artifacts" / "steps").rglob("manifest.json")]
+    model_steps = [m for m in manifests if m["kind"] != "split"]
+    assert model_steps and all(m["device"] == "cpu" and m["inputs"]["model"]["device"] == "cpu"
+                               for m in model_steps)
+    assert card["compute"]["device"] == "cpu"
     # the card verifies against its recorded inputs
     from acceptance_cards.card.model import load_card
     from acceptance_cards.card.verify import verify_card
