@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from datetime import datetime
 from pathlib import Path
@@ -96,48 +99,96 @@ def test_two_node_cluster_on_one_machine(config: Path, first_run: Path, tmp_path
     """`ray start --head`, then a second node with its own resources, the store on a path both see.
 
     Each node offers one CPU, so steps that overlapped ran on different nodes. The nodes
-    run with ``--block`` and are stopped by their own process ids (``ray stop`` would stop
-    every Ray process of this user on the machine).
+    run with ``--block`` in their own process groups and are stopped by those groups' ids
+    (``ray stop`` would stop every Ray process of this user on the machine). The cluster
+    uses token authentication (Ray's default when a token exists) with its own token.
     """
     pytest.importorskip("ray")
     port = _free_port()
     address = f"127.0.0.1:{port}"
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "RAY_ADDRESS": ""}
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "RAY_ADDRESS": "", "RAY_AUTH_MODE": "token",
+           "RAY_AUTH_TOKEN": secrets.token_hex(32)}
     common = ["--block", "--num-gpus=0", "--disable-usage-stats"]
+    # a short session folder: Ray's socket paths inside it must fit the 107-byte limit
+    session = Path(tempfile.mkdtemp(prefix="acard-ray-"))
+    logs = [(tmp_path / f"node{i}.log").open("w") for i in (1, 2)]
     head = subprocess.Popen([_ray_cli(), "start", "--head", f"--port={port}", "--num-cpus=1",
-                             "--node-ip-address=127.0.0.1", "--include-dashboard=false",
-                             f"--temp-dir={tmp_path / 'ray'}", *common],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
+                             "--include-dashboard=false", f"--temp-dir={session}", *common],
+                            env=env, stdout=logs[0], stderr=subprocess.STDOUT, start_new_session=True)
     nodes = [head]
     try:
-        _wait_for_nodes(address, 1, env)
+        _wait_for_nodes(address, 1, env, tmp_path / "node1.log")
         nodes.append(subprocess.Popen(
             [_ray_cli(), "start", f"--address={address}", "--num-cpus=1",
-             '--resources={"second_node": 1}', "--node-ip-address=127.0.0.1", *common],
-            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True))
-        _wait_for_nodes(address, 2, env)
+             '--resources={"second_node": 1}', *common],
+            env=env, stdout=logs[1], stderr=subprocess.STDOUT, start_new_session=True))
+        _wait_for_nodes(address, 2, env, tmp_path / "node2.log")
         out = tmp_path / "shared-store"
-        r = acard("audit", str(config), "-o", str(out), "--executor", "ray", "--address", address)
+        r = acard("audit", str(config), "-o", str(out), "--executor", "ray", "--address", address,
+                  env_extra=env)
         assert r.returncode == 0, r.stderr[-3000:]
         assert outputs(out) == outputs(first_run)
         assert _overlapping(out), "no two steps ran at once: the second node did no work"
     finally:
-        for p in reversed(nodes):  # ours only: their process groups, by id
-            os.killpg(p.pid, signal.SIGTERM)
-        for p in nodes:
+        for p in reversed(nodes):  # ours only: each node's process group, by its id
+            os.killpg(p.pid, signal.SIGKILL)
             p.wait(timeout=60)
+        for f in logs:
+            f.close()
+        shutil.rmtree(session, ignore_errors=True)
 
 
-def _wait_for_nodes(address: str, n: int, env: dict[str, str]) -> None:
-    """Wait until the cluster at ``address`` has ``n`` live nodes."""
+def _wait_for_nodes(address: str, n: int, env: dict[str, str], log: Path) -> None:
+    """Wait until the cluster at ``address`` has ``n`` live nodes (a loaded machine takes a while)."""
+    host, port = address.rsplit(":", 1)
     probe = ("import ray,sys; ray.init(address=sys.argv[1], log_to_driver=False); "
              "print(sum(1 for x in ray.nodes() if x['Alive']))")
-    deadline = time.time() + 120
+    deadline = time.time() + 180
     while time.time() < deadline:
-        r = subprocess.run([sys.executable, "-c", probe, address], capture_output=True, text=True,
-                           env=env, timeout=120)
+        try:  # the head's GCS port first: a client started before it listens can hang
+            socket.create_connection((host, int(port)), timeout=5).close()
+            r = subprocess.run([sys.executable, "-c", probe, address], capture_output=True, text=True,
+                               env=env, timeout=60)
+        except (OSError, subprocess.TimeoutExpired):
+            time.sleep(1)
+            continue
         if r.returncode == 0 and r.stdout.strip().splitlines()[-1:] == [str(n)]:
             return
         time.sleep(1)
-    raise AssertionError(f"the cluster at {address} did not reach {n} nodes")
+    raise AssertionError(f"the cluster at {address} did not reach {n} nodes:\n{log.read_text()[-3000:]}")
+
+
+def test_a_killed_driver_resumes(config: Path, first_run: Path) -> None:
+    """SIGKILL the step-level driver mid-run: its tasks stop with it (no step stays locked), and
+    a re-run reuses every finished step and ends with the local executor's cards and matrix."""
+    pytest.importorskip("ray")
+    from acceptance_cards.audit.run.store import Store
+
+    out = config.parent / "out-ray-killed"
+    p = subprocess.Popen([sys.executable, "-m", "acceptance_cards", "audit", str(config), "-o", str(out),
+                          "--executor", "ray"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                         env={**os.environ, "OMP_NUM_THREADS": "1"})
+    steps, work = out / "artifacts" / "steps", out / "artifacts" / "work"
+    deadline = time.time() + 600
+    while time.time() < deadline and p.poll() is None:
+        if list(steps.glob("train/*/manifest.json")) and list(work.glob("*/*")):
+            break
+        time.sleep(0.1)
+    assert p.poll() is None, "the audit finished before it could be killed"
+    os.kill(p.pid, signal.SIGKILL)
+    p.wait()
+    store = Store(out / "artifacts")
+    deadline = time.time() + 120
+    while time.time() < deadline and any(store.is_running(w.parent.name, w.name) for w in work.glob("*/*")):
+        time.sleep(0.5)
+    assert not any(store.is_running(w.parent.name, w.name) for w in work.glob("*/*")), \
+        "a step of the killed driver is still running"
+    stamps = {m: m.stat().st_mtime_ns for m in steps.rglob("manifest.json")}
+    r = acard("audit", str(config), "-o", str(out), "--executor", "ray")
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert all(m.stat().st_mtime_ns == t for m, t in stamps.items())  # finished steps reused
+    assert outputs(out) == outputs(first_run)
+    # the attempt logs: every attempt before the last was interrupted, the last finished
+    for m in steps.rglob("manifest.json"):
+        ends = [a["end"] for a in json.loads(m.read_text())["attempts"]]
+        assert ends == ["interrupted"] * (len(ends) - 1) + ["finished"], (m, ends)
