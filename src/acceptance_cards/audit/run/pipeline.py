@@ -126,6 +126,8 @@ class Pipeline:
         self.device = device or cfg.compute.device
         self.store = Store(Path(outdir) / "artifacts", reuse_only=reuse_only)
         self.progress = progress
+        #: model inputs already known, by (spec, dtype): a Ray step gets them from the model task
+        self.known_models: dict[tuple[str, str], dict[str, Any]] = {}
 
     def model_spec(self, name: str) -> ModelSpec:
         return next(m for m in self.cfg.models if m.name == name)
@@ -163,8 +165,12 @@ class Pipeline:
                           lambda w: steps.make_split(self.cfg, w))
 
     def model_inputs(self, model: ModelSpec) -> dict[str, Any]:
+        """The model's part of a step key: spec, dtype, weights hash (loads the model), device type."""
         from .steps import device_name, model_hash
 
+        known = self.known_models.get((model.spec, model.dtype))
+        if known is not None:
+            return known
         return {"spec": model.spec, "dtype": model.dtype, "hash": model_hash(model),
                 "device": device_name(self.device).split(":")[0]}
 

@@ -17,7 +17,9 @@ steps in the store and interrupted ones in their work folders, and a re-run
 resumes them as a local run does.
 
 Requests: model steps (train, eval, mechanism) ask for one GPU each when the
-audit's device is CUDA, else ``cpus`` CPUs; split and card ask for one CPU.
+audit's device is CUDA, else ``cpus`` CPUs; the split, the card and the task
+that hashes a base model's weights for the step keys (once per model, beside
+the split, instead of once per worker) ask for one CPU.
 
 Example:
     >>> ray_device("auto", {"CPU": 2.0, "GPU": 1.0}, source="a.toml")
@@ -78,7 +80,7 @@ def ray_device(requested: str, resources: Mapping[str, float], *, source: str) -
 
 
 def step_options(device: str, *, cpus: float) -> dict[str, dict[str, float]]:
-    """Ray resource requests: ``model`` for train/eval/mechanism, ``light`` for split/card."""
+    """Ray resource requests: ``model`` for train/eval/mechanism, ``light`` for the others."""
     gpu = 1.0 if device.startswith("cuda") else 0.0
     return {"model": {"num_cpus": cpus, "num_gpus": gpu}, "light": {"num_cpus": 1.0, "num_gpus": 0.0}}
 
@@ -93,11 +95,17 @@ class _Context:
     mailbox: Any = None
 
 
-def _in_pipeline(ctx: _Context, call: Callable[[Pipeline], R]) -> R:
-    """Run ``call`` on a worker's pipeline; its step events all posted before the task returns."""
+def _in_pipeline(ctx: _Context, call: Callable[[Pipeline], R],
+                 model_in: dict[str, Any] | None = None) -> R:
+    """Run ``call`` on a worker's pipeline; its step events all posted before the task returns.
+
+    ``model_in``: the model task's result, so the step does not hash the weights again.
+    """
     sink = EventSink(ctx.mailbox) if ctx.mailbox is not None else None
     pipe = Pipeline(AuditConfig.model_validate(ctx.raw), Path(ctx.outdir), progress=sink,
                     device=ctx.device)
+    if model_in is not None:
+        pipe.known_models[(model_in["spec"], model_in["dtype"])] = model_in
     try:
         return call(pipe)
     finally:
@@ -117,22 +125,28 @@ def _split_task(ctx: _Context, cell: str) -> StepResult:
     return _in_pipeline(ctx, lambda p: p.split(cell))
 
 
+def _model_task(ctx: _Context, model: str) -> dict[str, Any]:
+    """A base model's key inputs (loading it to hash its weights): once per model, beside the split."""
+    return _in_pipeline(ctx, lambda p: p.model_inputs(p.model_spec(model)))
+
+
 def _train_task(ctx: _Context, cell: str, model: str, recipe: str, seed: int, task: str,
-                split: StepResult) -> StepResult:
+                split: StepResult, model_in: dict[str, Any]) -> StepResult:
     return _in_pipeline(ctx, lambda p: p.train(cell, p.model_spec(model), p.cfg.recipe(recipe),
-                                               seed, task, split))
+                                               seed, task, split), model_in)
 
 
 def _eval_task(ctx: _Context, cell: str, model: str, adapter: str | StepResult, task: str,
-               split_name: str, cell_name: str, seed: int, split: StepResult) -> StepResult:
+               split_name: str, cell_name: str, seed: int, split: StepResult,
+               model_in: dict[str, Any]) -> StepResult:
     return _in_pipeline(ctx, lambda p: p.evaluate(cell, p.model_spec(model), _adapter_path(adapter),
-                                                  task, split_name, cell_name, seed, split))
+                                                  task, split_name, cell_name, seed, split), model_in)
 
 
 def _mechanism_task(ctx: _Context, cell: str, model: str, recipe: str, adapter: str | StepResult,
-                    split: StepResult) -> StepResult:
+                    split: StepResult, model_in: dict[str, Any]) -> StepResult:
     return _in_pipeline(ctx, lambda p: p.mechanism(cell, p.model_spec(model), _adapter_path(adapter),
-                                                   p.cfg.recipe(recipe), split))
+                                                   p.cfg.recipe(recipe), split), model_in)
 
 
 def _card_task(ctx: _Context, plan: CellPlan, n_trained: int, eval_roles: list[tuple[str, int]],
@@ -170,7 +184,7 @@ class _Graph:
     def _submit(self, ident: tuple[Any, ...], fn: Callable[..., Any], kind: str, label: str,
                 *args: Any) -> Any:
         if ident not in self.refs:
-            request = self.opts["light" if kind in ("split", "card") else "model"]
+            request = self.opts["light" if kind in ("split", "model", "card") else "model"]
             remote = self._remote.setdefault(fn, self.ray.remote(fn))
             self.refs[ident] = remote.options(name=f"{kind} {label}", max_retries=0,
                                               **request).remote(self.ctx, *args)
@@ -181,6 +195,9 @@ class _Graph:
         cfg, c, seed = self.cfg, plan.name, plan.seed
         model = next(m for m in cfg.models if m.name == plan.model)
         split = self._submit(("split",), _split_task, "split", c, c)
+        # a model step's key needs the weights hash: computed once, while the split is drawn
+        model_in = self._submit(("model", _model_key(model)), _model_task, "model", model.name,
+                                model.name)
         trained: list[Any] = []
         evals: list[tuple[str, list[Any]]] = []
         defense: Any = None
@@ -192,17 +209,17 @@ class _Graph:
                 t_id = ("train", _model_key(model), _recipe_key(rec), seed, task, str(given))
                 if given is None:
                     adapter = self._submit(t_id, _train_task, "train", f"{c} {rec.name} {task}",
-                                           c, model.name, rec.name, seed, task, split)
+                                           c, model.name, rec.name, seed, task, split, model_in)
                     trained.append(adapter)
                 name = f"{rec.name}-s{seed}"
                 evals.append((prefix + role, [
                     self._submit(("eval", t_id, s, name), _eval_task, "eval", f"{c} {name} {task} {s}",
-                                 c, model.name, adapter, task, s, name, seed, split)
+                                 c, model.name, adapter, task, s, name, seed, split, model_in)
                     for s in splits]))
                 if prefix == "" and role == "defense":
                     defense = (t_id, adapter)
         mech = self._submit(("mechanism", defense[0]), _mechanism_task, "mechanism", c,
-                            c, model.name, plan.recipe, defense[1], split)
+                            c, model.name, plan.recipe, defense[1], split, model_in)
         flat = [split, *trained, *(r for _, refs in evals for r in refs), mech]
         return self._submit(("card", c), _card_task, "card", c, plan, len(trained),
                             [(role, len(refs)) for role, refs in evals], *flat)
