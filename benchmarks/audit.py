@@ -9,8 +9,10 @@ one Ray task per cell; ``ray``: one Ray task per step), each into a fresh
 output folder with its own gradient cache (the dequantized model cache is
 shared), so none reuses another's work. For each it prints
 
-- Σ step seconds: the recorded seconds of every distinct step (summed over
-  its attempts), the same work under every executor;
+- Σ step seconds: the recorded seconds of every distinct store step (split,
+  train, eval, mechanism; summed over its attempts), the same work under every
+  executor (the cards, built after the steps, and step-level Ray's one
+  weights-hash task per model are not store steps and are not in it);
 - the step window: first step start to last step end, from the attempt logs
   (what the scheduler controls), and the whole command's wall time (adds
   interpreter and Ray start-up, the cards' rendering and the report);
