@@ -68,8 +68,9 @@ REQUIRE_LEVELS: tuple[RequireLevel, ...] = get_args(RequireLevel)
 RenderFormat = Literal["md", "html", "tex"]
 RENDER_FORMATS: tuple[RenderFormat, ...] = get_args(RenderFormat)
 
-#: Where an audit's steps run.
-ExecutorName = Literal["local", "ray"]
+#: Where an audit's steps run: ``local`` (in order, in this process), ``ray`` (each
+#: step its own Ray task, shared steps once) or ``ray-cells`` (each cell one Ray task).
+ExecutorName = Literal["local", "ray", "ray-cells"]
 EXECUTORS: tuple[ExecutorName, ...] = get_args(ExecutorName)
 
 #: How long steps show progress: ``auto`` is rich bars on a terminal, plain

@@ -2,8 +2,8 @@
 
 Real code paths throughout (transformers, peft LoRA training, the evaluator,
 base-model gradients); only the model is tiny. Also: re-running does no
-finished work, a SIGKILLed run resumes to identical outputs, and the Ray
-executor gives the local executor's results.
+finished work, a SIGKILLed run resumes to identical outputs (the Ray executors:
+test_ray_steps.py).
 """
 
 from __future__ import annotations
@@ -23,86 +23,10 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("peft")
 
+from tiny_audit import acard as _acard  # noqa: E402
+from tiny_audit import outputs as _outputs  # noqa: E402
+
 from acceptance_cards.audit.run.status import AuditStatus  # noqa: E402
-from tiny_models import build_tiny  # noqa: E402
-
-CONFIG = """\
-[audit]
-name = "tiny-e2e"
-seeds = [1]
-
-[[models]]
-name = "tiny"
-spec = "{model}"
-dtype = "float32"
-
-[[recipes]]
-name = "attack-aware"
-claimed_class = "attack-targeted"
-params = {{ alpha = 1.0 }}
-
-[split]
-n_heldout = 4
-n_fresh = 4
-
-[eval]
-heldout_templates = 2
-fresh_templates = 2
-
-[train]
-steps = 3
-n_examples = 16
-batch_size = 4
-dtype = "float32"
-checkpoint_every = 1
-
-[mechanism]
-n_calibration = 8
-n_boot = 50
-
-[thresholds]
-n_resamples = 200
-"""
-
-
-@pytest.fixture(scope="module")
-def config(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from acceptance_cards.evidence.models.loading import load_tokenizer
-
-    root = tmp_path_factory.mktemp("e2e")
-    model = build_tiny(root / "tiny", load_tokenizer("smollm2"))
-    cfg = root / "audit.toml"
-    cfg.write_text(CONFIG.format(model=model))
-    return cfg
-
-
-def _acard(*args: str, env_extra: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "OMP_NUM_THREADS": "1", **(env_extra or {})}
-    return subprocess.run([sys.executable, "-m", "acceptance_cards", *args], capture_output=True,
-                          text=True, env=env, timeout=1200)
-
-
-def _card_without_timings(path: Path) -> str:
-    """A card's JSON minus the measured wall-clock seconds (which no two runs share)."""
-    card = json.loads(path.read_text())
-    card["compute"].pop("training_time_s", None)
-    card["compute"].pop("eval_time_s", None)
-    card["provenance"]["metadata_sha256"].pop("compute", None)  # the hash of those seconds
-    return json.dumps(card, sort_keys=True)
-
-
-def _outputs(out: Path) -> dict[str, str]:
-    cards = {p.name: _card_without_timings(p) for p in sorted((out / "cards").glob("*.json"))}
-    return {"matrix.csv": (out / "matrix.csv").read_text(),
-            "filter.csv": (out / "filter.csv").read_text(), **cards}
-
-
-@pytest.fixture(scope="module")
-def first_run(config: Path) -> Path:
-    out = config.parent / "out-local"
-    r = _acard("audit", str(config), "-o", str(out))
-    assert r.returncode == 0, r.stderr[-3000:]
-    return out
 
 
 def test_whole_pipeline_writes_every_output(first_run: Path) -> None:
@@ -122,6 +46,13 @@ def test_whole_pipeline_writes_every_output(first_run: Path) -> None:
     timings = json.loads((out / "timings.json").read_text())["tiny/attack-aware/s1"]
     kinds = {k.split(":")[0] for k in timings["steps"]}
     assert kinds == {"split", "train", "eval", "mechanism"}
+    # the model steps record the device they resolved ([compute] device, default cpu), which is
+    # also part of their keys; the card's compute section names it
+    manifests = [json.loads(m.read_text()) for m in (out / "artifacts" / "steps").rglob("manifest.json")]
+    model_steps = [m for m in manifests if m["kind"] != "split"]
+    assert model_steps and all(m["device"] == "cpu" and m["inputs"]["model"]["device"] == "cpu"
+                               for m in model_steps)
+    assert card["compute"]["device"] == "cpu"
     # the card verifies against its recorded inputs
     from acceptance_cards.card.model import load_card
     from acceptance_cards.card.verify import verify_card
@@ -231,17 +162,6 @@ def _check_status_of_interrupted_run(config: Path, out: Path) -> None:
     assert "Interim report" in (out / "report.html").read_text()
     assert {m.parent for m in steps.rglob("manifest.json")} == finished_before
     assert len(list((out / "artifacts" / "work").glob("*/*"))) == len(interrupted)
-
-
-def test_ray_executor_matches_local(config: Path, first_run: Path) -> None:
-    pytest.importorskip("ray")
-    out = config.parent / "out-ray"
-    r = _acard("audit", str(config), "-o", str(out), "--executor", "ray")
-    assert r.returncode == 0, r.stderr[-3000:]
-    assert _outputs(out) == _outputs(first_run)
-    # the workers' step events reached the driver's display
-    for step in ("train adamw sandbagging", "eval attack-aware-s1 sycophancy fresh", "mechanism"):
-        assert f"tiny/attack-aware/s1: {step}" in r.stdout, (step, r.stdout[-2000:])
 
 
 _LINE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ (start|done|cached|cell| ) +(.*)$")

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from acceptance_cards._util.errors import InputError
 from acceptance_cards.audit.run.config import load_config
-from acceptance_cards.audit.run.runner import CellPlan, plan_cells, submission_order
+from acceptance_cards.audit.run.pipeline import CellPlan, plan_cells, submission_order
 from helpers import run_cli
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
@@ -139,3 +139,42 @@ def test_no_cross_task(tmp_path: Path, value: str) -> None:
     p = _write(tmp_path)
     p.write_text(p.read_text().replace("[audit]\n", f'[audit]\ncross_task = "{value}"\n'))
     assert load_config(p).audit.cross_task is None
+
+
+def test_split_fraction_default_is_the_shared_constant(tmp_path: Path) -> None:
+    from acceptance_cards.constants import FRESH_SUBJECT_FRACTION
+
+    assert load_config(_write(tmp_path)).split.fresh_subject_fraction == FRESH_SUBJECT_FRACTION
+
+
+@pytest.mark.parametrize("device", ["auto", "cpu", "cuda", "cuda:3", "mps"])
+def test_compute_device_vocabulary(tmp_path: Path, device: str) -> None:
+    p = _write(tmp_path)
+    p.write_text(p.read_text() + f'\n[compute]\ndevice = "{device}"\n')
+    assert load_config(p).compute.device == device
+    assert load_config(_write(tmp_path)).compute.device == "cpu"  # default: today's behaviour
+
+
+@pytest.mark.parametrize("device", ["gpu", "cuda:", "cuda:x", "CPU0", "tpu"])
+def test_a_malformed_device_is_named_without_torch(tmp_path: Path, device: str) -> None:
+    p = _write(tmp_path)
+    p.write_text(p.read_text() + f'\n[compute]\ndevice = "{device}"\n')
+    with pytest.raises(InputError) as ei:
+        load_config(p)
+    assert "audit.toml" in str(ei.value) and "compute.device" in str(ei.value)
+
+
+def test_an_absent_device_fails_before_any_step(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A device the machine lacks: exit 2, one line naming the file and field, nothing written."""
+    torch = pytest.importorskip("torch")
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a CUDA device")
+    p = _write(tmp_path)
+    p.write_text(p.read_text() + '\n[compute]\ndevice = "cuda:0"\n')
+    out = tmp_path / "out"
+    code, _, err = run_cli(["audit", str(p), "-o", str(out), "--progress", "none"], capsys)
+    assert code == 2, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in err, err
+    assert str(p) in lines[0] and "compute.device" in lines[0] and "CUDA" in lines[0]
+    assert not out.exists()

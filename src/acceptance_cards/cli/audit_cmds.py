@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -12,25 +11,25 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
+from ..vocab import ExecutorName
 from .progress import PLAIN_INTERVAL_SECONDS, PlainLog, PlainSteps, ProgressMode, Shown, resolve_mode
 
 if TYPE_CHECKING:
     from ..audit.run.config import AuditConfig
-    from ..audit.run.runner import Progress as StepEvents
+    from ..audit.run.pipeline import Progress as StepEvents
 
 _out = Console(highlight=False, soft_wrap=True)
-
-
-class Executor(StrEnum):
-    local = "local"
-    ray = "ray"
 
 
 def audit(
     config: Annotated[Path, typer.Argument(help="Audit config (TOML).")],
     output: Annotated[Path, typer.Option("--output", "-o", help="Output folder.")],
-    executor: Annotated[Executor, typer.Option(help="Where cells run.")] = Executor.local,
-    address: Annotated[str | None, typer.Option(help="Ray cluster address (default: local).")] = None,
+    executor: Annotated[ExecutorName, typer.Option(
+        help="local: the cells one after another here; ray: every step its own Ray task "
+             "(shared steps once); ray-cells: every cell one Ray task.")] = "local",
+    address: Annotated[str | None, typer.Option(
+        help="Ray cluster to join (auto, or HOST:PORT of `ray start --head`); default: a Ray "
+             "instance started for this run. Every node must see OUTPUT.")] = None,
     plan_only: Annotated[bool, typer.Option("--plan", help="List the cells and stop.")] = False,
     status: Annotated[bool, typer.Option(
         "--status", help="Show which steps are done, running, interrupted or pending in OUTPUT "
@@ -40,7 +39,8 @@ def audit(
                            "finished so far, run nothing, and stop (safe while a run is going).")] = False,
     threads: Annotated[int | None, typer.Option(
         min=1, help="Local: torch threads (default: one per idle core, at most 2). "
-                    "Ray: CPUs each cell task requests (default: 1).")] = None,
+                    "ray: CPUs each model step requests on CPU; ray-cells: CPUs each cell "
+                    "task requests (default: 1).")] = None,
     progress: Annotated[ProgressMode, typer.Option(
         help="rich: live display; plain: one timestamped line per step start/finish and "
              f"at most one per {PLAIN_INTERVAL_SECONDS:.0f} s of a long step; auto: rich on a "
@@ -56,7 +56,8 @@ def audit(
     from .._util.writes import atomic_write_text
     from ..audit.report.outputs import write_outputs
     from ..audit.run.config import load_config
-    from ..audit.run.runner import plan_cells, run_audit
+    from ..audit.run.pipeline import plan_cells
+    from ..audit.run.runner import run_audit
 
     cfg = load_config(config)
     plans = plan_cells(cfg)
@@ -71,9 +72,8 @@ def audit(
         _write_finished(cfg, output)
         return
     with _display(resolve_mode(progress, _out), cfg.audit.name, len(plans)) as (show, cell_done):
-        arts, cells = run_audit(cfg, output, executor=executor.value, address=address,
-                                threads=threads or (pick_threads() if executor == Executor.local
-                                                    else None),
+        arts, cells = run_audit(cfg, output, executor=executor, address=address, source=config,
+                                threads=threads or (pick_threads() if executor == "local" else None),
                                 progress=show, on_cell=lambda a: cell_done(a.plan.name))
         out = write_outputs(cells, output)
     timings = {a.plan.name: {"steps": a.timings, "cached": a.cached} for a in arts}

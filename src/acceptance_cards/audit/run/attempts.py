@@ -69,7 +69,7 @@ class AttemptLog:
         self.work = Path(work)
         self.heartbeat = heartbeat
         self.attempts: list[dict[str, Any]] = []
-        self._t0 = 0.0
+        self._t0 = self._cpu0 = 0.0
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -80,9 +80,10 @@ class AttemptLog:
             if a.get("end") == "running":
                 a["end"] = "interrupted"
         self.attempts.append({
-            "started": datetime.now(UTC).isoformat(timespec="seconds"),
+            # to the millisecond: a benchmark reads which steps ran side by side from these
+            "started": datetime.now(UTC).isoformat(timespec="milliseconds"),
             "host": socket.gethostname(), "pid": os.getpid(), "seconds": 0.0, "end": "running"})
-        self._t0 = time.monotonic()
+        self._t0, self._cpu0 = time.monotonic(), time.process_time()
         self._write()
         self._thread = threading.Thread(target=self._beat, name="step-heartbeat", daemon=True)
         self._thread.start()
@@ -108,6 +109,8 @@ class AttemptLog:
         with self._lock:
             current = self.attempts[-1]
             current["seconds"] = round(time.monotonic() - self._t0, 3)
+            # this process's CPU time (all its threads): a step runs alone in its process
+            current["cpu_seconds"] = round(time.process_time() - self._cpu0, 3)
             if end is not None:
                 current["end"] = end
             atomic_write_text(self.work / ATTEMPTS_FILE, json.dumps(self.attempts, indent=1) + "\n")

@@ -31,12 +31,13 @@ default. A recipe that is already trained elsewhere can point at its adapters
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ..._util.files import read_toml_object, validation_error
 from ...card.model import CardOptions
+from ...constants import FRESH_SUBJECT_FRACTION
 from ...diagnostics import ClaimedClass
 
 
@@ -97,7 +98,7 @@ class SplitSection(_Strict):
     seed: int = 0
     n_heldout: int = Field(48, ge=2)
     n_fresh: int = Field(150, ge=2)
-    fresh_subject_fraction: float = Field(0.3, gt=0, lt=1)
+    fresh_subject_fraction: float = Field(FRESH_SUBJECT_FRACTION, gt=0, lt=1)
     mmlu_path: str | None = None
 
 
@@ -109,6 +110,24 @@ class EvalSection(_Strict):
     heldout_templates: int = Field(10, ge=1, le=10, description="Templates per framing for (a).")
     n_fresh: int | None = Field(None, description="Fresh questions to evaluate (default: all).")
     fresh_templates: int = Field(2, ge=1, le=2, description="Templates per framing for (b), (d).")
+
+
+#: The device vocabulary of :mod:`acceptance_cards.evidence.models.device`, checked here
+#: for its syntax only (the config is read without torch); whether the device is
+#: present is checked before the audit's first step.
+DEVICE_PATTERN: Final = r"^(auto|cpu|mps|cuda(:\d+)?)$"
+
+
+class ComputeSection(_Strict):
+    """Where the model steps run.
+
+    ``device``: ``auto`` (CUDA, then MPS, then CPU), ``cpu``, ``cuda``, ``cuda:N``
+    or ``mps``. On Ray it also sets each model step's request: one GPU per step
+    on CUDA (Ray chooses which, so ``cuda:N`` is ``cuda`` there), CPUs otherwise.
+    """
+
+    device: str = Field("cpu", pattern=DEVICE_PATTERN,
+                        description="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps.")
 
 
 class AuditConfig(_Strict):
@@ -124,6 +143,7 @@ class AuditConfig(_Strict):
         default_factory=dict,
         description="Per-task training overrides, merged over [train] (e.g. [train_by_task.sycophancy]).")
     mechanism: dict[str, Any] = Field(default_factory=dict, description="Gradient/ρ options.")
+    compute: ComputeSection = Field(default_factory=ComputeSection)
     thresholds: CardOptions = Field(default_factory=CardOptions)
 
     @model_validator(mode="after")

@@ -1,4 +1,6 @@
-"""Where cells run: locally in sequence, or as Ray tasks.
+"""Where cells run: locally in sequence, or each cell as one Ray task.
+
+(Step-level Ray scheduling, where every step is its own task, is in :mod:`.ray_steps`.)
 
 Both executors call the same cell function with the same arguments and the
 cells share one artifact store (its per-step locks make concurrent workers
@@ -14,13 +16,13 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
 from ..._util.lazy import require
+from ...vocab import ExecutorName
 
 T = TypeVar("T")
 R = TypeVar("R")
-ExecutorName = Literal["local", "ray"]
 
 
 def run_local(
@@ -156,20 +158,20 @@ def run_ray(
         pending = list(refs)
         while pending:
             ready, pending = ray.wait(pending, num_returns=1, timeout=EVENT_INTERVAL)
-            _deliver(ray, mailbox, on_event)
+            deliver_events(ray, mailbox, on_event)
             for ref in ready:
                 i = index[ref]
                 results[i] = ray.get(ref)
                 if on_done is not None:
                     on_done(i, items[i], results[i])
-        _deliver(ray, mailbox, on_event)  # the last task's events (it flushed them before returning)
+        deliver_events(ray, mailbox, on_event)  # the last task's events (it flushed them before returning)
         return results
     finally:
         if started:
             ray.shutdown()
 
 
-def _deliver(ray: Any, mailbox: Any, on_event: Callable[..., None] | None) -> None:
+def deliver_events(ray: Any, mailbox: Any, on_event: Callable[..., None] | None) -> None:
     """Hand every event posted so far to ``on_event``, oldest first."""
     if mailbox is not None and on_event is not None:
         for event in ray.get(mailbox.take.remote()):
@@ -196,7 +198,7 @@ def run_cells(
             sink = on_event
             return run_local(items, lambda item: fn(item, sink), on_done=on_done)
         return run_local(items, fn, on_done=on_done)
-    if executor == "ray":
+    if executor in ("ray", "ray-cells"):
         return run_ray(items, fn, address=address, num_cpus=num_cpus, num_gpus=num_gpus,
                        on_done=on_done, on_event=on_event)
     raise ValueError(f"unknown executor {executor!r}")

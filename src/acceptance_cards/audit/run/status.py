@@ -29,16 +29,12 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
+from ...evidence.training.layout import CellLayout, checkpoint_step
 from .attempts import read_attempts, total_seconds
 from .config import AuditConfig, ModelSpec
-from .runner import (
-    eval_inputs,
-    mechanism_inputs,
-    plan_cells,
-    split_inputs,
-    train_inputs,
-    with_code,
-)
+from .keys import eval_inputs, mechanism_inputs, split_inputs, train_inputs, with_code
+from .pipeline import given_adapter, plan_cells
+from .steps import RECORDS_FILE
 from .store import MANIFEST, Store, step_key
 
 State = Literal["done", "running", "partial", "pending"]
@@ -127,10 +123,10 @@ def _written(work: Path, kind: str) -> str:
     """What an unfinished attempt has written so far ("" if it finished meanwhile)."""
     try:
         if kind == "train":
-            ckpts = sorted((work / "checkpoints").glob("step-*.safetensors"))
-            return f"checkpoint at step {int(ckpts[-1].stem.split('-')[1])}" if ckpts else "no checkpoint yet"
+            ckpts = CellLayout(work).checkpoint_files()
+            return f"checkpoint at step {checkpoint_step(ckpts[-1])}" if ckpts else "no checkpoint yet"
         if kind == "eval":
-            rec = work / "records.jsonl"
+            rec = work / RECORDS_FILE
             n = sum(1 for _ in rec.open(encoding="utf-8")) if rec.is_file() else 0
             return f"{n} records written"
     except (OSError, ValueError):  # the folder was renamed into steps/ while we looked
@@ -142,10 +138,10 @@ def _describe(work: Path, kind: str) -> str:
     """A label for an unattributed work folder, from what its step wrote first."""
     try:
         if kind == "train":
-            c = json.loads((work / "config.json").read_text(encoding="utf-8"))["config"]
+            c = json.loads(CellLayout(work).config.read_text(encoding="utf-8"))["config"]
             return f"{c['model']}: train {c['recipe']} {c['task']} s{c['seed']}"
         if kind == "eval":
-            meta = json.loads((work / "records.jsonl.meta.json").read_text(encoding="utf-8"))
+            meta = json.loads((work / f"{RECORDS_FILE}.meta.json").read_text(encoding="utf-8"))
             return f"eval {meta['cell']}"
     except (OSError, ValueError, KeyError, TypeError):
         pass
@@ -177,18 +173,21 @@ class _Walker:
         self.model_ins = self._models_seen()
 
     def _models_seen(self) -> dict[tuple[str, str], dict[str, Any]]:
-        """The model inputs (spec, dtype, weights hash) recorded by finished steps.
+        """The model inputs (spec, dtype, weights hash, device type) recorded by finished steps.
 
         The weights hash needs the model loaded; a finished step that used the
         model has it in its manifest. Before any has finished, the model's steps
-        are simply pending.
+        are simply pending. Steps of another device type than the config's
+        (``auto``: any) are not this audit's.
         """
+        want = self.cfg.compute.device.split(":")[0]
         seen: dict[tuple[str, str], dict[str, Any]] = {}
         # newest last: if a spec's weights changed (a re-exported folder), the current ones win
         found = sorted((self.store.root / "steps").glob(f"*/*/{MANIFEST}"), key=lambda m: m.stat().st_mtime)
         for mpath in found:
             model = json.loads(mpath.read_text(encoding="utf-8")).get("inputs", {}).get("model")
-            if isinstance(model, dict) and {"spec", "dtype", "hash"} <= model.keys():
+            if (isinstance(model, dict) and {"spec", "dtype", "hash", "device"} <= model.keys()
+                    and want in ("auto", model["device"])):
                 seen[(model["spec"], model["dtype"])] = model
         return seen
 
@@ -216,7 +215,7 @@ class _Walker:
 
     def cell(self, model: ModelSpec, recipe_name: str, seed: int) -> list[tuple[Any, ...]]:
         """Walk one cell's steps like :meth:`Pipeline.run`; return the step identities it needs."""
-        from .steps import ADAPTER_DIR, SPLIT_FILE
+        from .steps import SPLIT_FILE
 
         cfg = self.cfg
         split_dir = self.step(("split",), "split", "split", split_inputs(cfg))
@@ -231,15 +230,14 @@ class _Walker:
         defense_adapter: Path | None = None
         for task, splits in tasks:
             for rec in (cfg.recipe(cfg.audit.baseline_recipe), cfg.recipe(recipe_name)):
-                given = rec.adapters.get(str(seed)) if task == cfg.audit.primary_task else None
-                adapter: Path | None = Path(given) if given is not None else None
-                if given is None:
+                adapter = given_adapter(cfg, rec, seed, task)
+                if adapter is None:
                     ident = ("train", model.name, rec.name, seed, task)
                     idents.append(ident)
                     folder = self.step(ident, "train", f"{model.name}: train {rec.name} {task} s{seed}",
                                        train_inputs(cfg, model_in, rec, seed, task, split_hash)
                                        if model_in is not None and split_hash else None)
-                    adapter = folder / ADAPTER_DIR if folder is not None else None
+                    adapter = CellLayout(folder).adapter if folder is not None else None
                 for s in splits:
                     ident = ("eval", model.name, rec.name, seed, task, s)
                     idents.append(ident)

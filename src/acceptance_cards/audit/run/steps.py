@@ -86,6 +86,32 @@ def _load(spec: str, dtype: str, adapter: str | None) -> Any:
     return load_model(spec, adapter=adapter, dtype=dtype)
 
 
+@lru_cache(maxsize=8)
+def device_name(spec: str) -> str:
+    """The device ``spec`` (``auto|cpu|cuda|cuda:N|mps``) resolves to here, e.g. ``cuda:0``.
+
+    Raises:
+        InputError: the device is not on this machine.
+    """
+    from ...evidence.models.device import resolve_device
+
+    return str(resolve_device(spec))
+
+
+def check_device(cfg: AuditConfig, source: str) -> None:
+    """Fail before any step when ``[compute] device`` names a device this machine lacks.
+
+    Raises:
+        InputError: naming ``source`` (the config file) and the field.
+    """
+    from ..._util.errors import InputError
+
+    try:
+        device_name(cfg.compute.device)
+    except InputError as exc:
+        raise InputError(exc.message, path=source, field="compute.device") from None
+
+
 def model_hash(model: ModelSpec) -> str:
     """Content hash of the base model's weights (cached by the model loader)."""
     return str(_load(model.spec, model.dtype, None).content_hash)
@@ -146,10 +172,6 @@ def evaluate_cell(
 def read_json(path: Path) -> dict[str, Any]:
     data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
     return data
-
-
-#: Where a training step's peft adapter lives inside its folder.
-ADAPTER_DIR = "adapter"
 
 
 def train_cell(

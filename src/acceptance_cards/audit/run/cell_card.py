@@ -1,0 +1,69 @@
+"""A finished cell's card: its evidence loaded and judged (the audit's ``card`` step).
+
+The card records its inputs relative to the folder it is written to, so
+``acard verify`` recomputes it from the audit's artifacts. Torch-free: the card
+step runs on a CPU wherever the model steps ran.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ...card.build import build_card
+from ...card.metadata import CardMetadata
+from ...card.model import CardOptions
+from ...mechanism import load_mechanism
+from ...records import load_records
+from ..cells import CellResult
+from .config import AuditConfig
+from .pipeline import CellArtifacts
+
+__all__ = ["cell_result"]
+
+
+def cell_result(cfg: AuditConfig, art: CellArtifacts, *, cards_dir: Path) -> CellResult:
+    """Load a finished cell's evidence and build its card.
+
+    The card records its inputs relative to ``cards_dir`` (where the audit
+    writes it), so ``acard verify`` recomputes it from the audit's artifacts.
+    """
+    import os
+
+    from ..._util.files import sha256_file
+    from ...card.model import InputFile
+
+    f = art.files
+    inputs = [InputFile(role=role, path=os.path.relpath(Path(path).resolve(), cards_dir.resolve()),
+                        sha256=sha256_file(path)) for role, path in f.items()]
+    b, d = load_records(f["baseline"]), load_records(f["defense"])
+    xb = load_records(f["cross_baseline"]) if "cross_baseline" in f else None
+    xd = load_records(f["cross_defense"]) if "cross_defense" in f else None
+    mech = load_mechanism(f["mechanism"]) if "mechanism" in f else None
+    recipe = cfg.recipe(art.plan.recipe)
+    options: CardOptions = cfg.thresholds.model_copy(update={
+        "claimed_class": recipe.claimed_class, "cross_restricted_variant": recipe.cross_restricted})
+    card = build_card(b, d, cross_baseline=xb, cross_defense=xd, mechanism=mech,
+                      options=options, metadata=_metadata(cfg, art), inputs=inputs)
+    return CellResult(name=art.plan.name, model=art.plan.model, recipe=art.plan.recipe,
+                      seed=art.plan.seed, task=cfg.audit.primary_task, card=card, baseline=b,
+                      defense=d, cross_baseline=xb, cross_defense=xd, mechanism=mech)
+
+
+def _metadata(cfg: AuditConfig, art: CellArtifacts) -> CardMetadata:
+    """The card's title, model, recipe, task and compute sections for one cell."""
+    recipe = cfg.recipe(art.plan.recipe)
+    model = next(m for m in cfg.models if m.name == art.plan.model)
+    train = {**cfg.train_for(cfg.audit.primary_task), **recipe.params}
+    return CardMetadata(
+        title=f"{recipe.name} vs {cfg.audit.baseline_recipe} — {art.plan.name}",
+        model={"family": model.name, "base_checkpoint": model.spec},
+        recipe={"name": recipe.name, "optimizer": train.get("optimizer", "AdamW"),
+                "lora_rank": train.get("lora_rank"), "learning_rate": train.get("lr"),
+                "steps": train.get("steps"), "attack_variant": train.get("attack", "abstain"),
+                "hyperparameters": recipe.params},
+        task={"train_pool": art.meta.get("train_subjects"), "split_hash": art.meta.get("split_hash")},
+        # the device the model steps resolved (manifests record it); the card step is CPU-only
+        compute={"device": art.meta.get("device", "cpu"),
+                 "training_time_s": sum(v for k, v in art.timings.items() if k.startswith("train")),
+                 "eval_time_s": sum(v for k, v in art.timings.items() if k.startswith("eval"))},
+    )
