@@ -12,7 +12,6 @@ from acceptance_cards.cli.progress import (
     PLAIN_INTERVAL_SECONDS,
     PlainLog,
     PlainSteps,
-    ProgressMode,
     Throttle,
     resolve_mode,
     task_progress,
@@ -32,22 +31,11 @@ class Clock:
 def test_auto_is_plain_unless_a_terminal() -> None:
     pipe = Console(file=io.StringIO())
     tty = Console(file=io.StringIO(), force_terminal=True)
-    assert resolve_mode(ProgressMode.auto, pipe) == "plain"
-    assert resolve_mode(ProgressMode.auto, tty) == "rich"
-    for mode in ("plain", "rich", "none"):
-        assert resolve_mode(ProgressMode(mode), tty) == mode == resolve_mode(ProgressMode(mode), pipe)
-    # the vocabulary's plain strings (what the Literal-typed options pass) resolve the same
     assert resolve_mode("auto", pipe) == "plain" and resolve_mode("auto", tty) == "rich"
     for mode in ("plain", "rich", "none"):
         assert resolve_mode(mode, tty) == mode == resolve_mode(mode, pipe)
     with pytest.raises(ValueError, match="unknown progress mode 'fancy'"):
         resolve_mode("fancy", pipe)  # type: ignore[arg-type]
-
-
-def test_transitional_enum_has_the_vocabulary_values() -> None:
-    from acceptance_cards.vocab import PROGRESS_MODES
-
-    assert tuple(m.value for m in ProgressMode) == PROGRESS_MODES
 
 
 def test_step_lines_are_timestamped_and_advances_throttled() -> None:
@@ -86,13 +74,13 @@ def test_interleaved_steps_are_throttled_each_on_its_own() -> None:
 
 def test_task_progress_plain_and_none(capsys: pytest.CaptureFixture[str]) -> None:
     pipe = Console(file=io.StringIO())
-    with task_progress(pipe, ProgressMode.auto, "sandbagging/heldout records", 4) as tick:
+    with task_progress(pipe, "auto", "sandbagging/heldout records", 4) as tick:
         for k in range(1, 5):
             tick(k)
     lines = capsys.readouterr().out.splitlines()
     assert [line.split(" ", 1)[1] for line in lines][0] == "start  sandbagging/heldout records (4)"
     assert re.fullmatch(STAMP + r" done   sandbagging/heldout records 4/4 \(\d+\.\d s\)", lines[-1])
     assert len(lines) == 2  # a fast task: no periodic line
-    with task_progress(pipe, ProgressMode.none, "quiet", 4) as tick:
+    with task_progress(pipe, "none", "quiet", 4) as tick:
         tick(4)
     assert capsys.readouterr().out == ""

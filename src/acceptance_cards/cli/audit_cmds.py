@@ -11,8 +11,8 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
-from ..vocab import ExecutorName
-from .progress import PLAIN_INTERVAL_SECONDS, PlainLog, PlainSteps, ProgressMode, Shown, resolve_mode
+from ..vocab import ExecutorName, ProgressMode
+from .progress import PLAIN_INTERVAL_SECONDS, PlainLog, PlainSteps, Shown, resolve_mode
 
 if TYPE_CHECKING:
     from ..audit.run.config import AuditConfig
@@ -44,7 +44,7 @@ def audit(
     progress: Annotated[ProgressMode, typer.Option(
         help="rich: live display; plain: one timestamped line per step start/finish and "
              f"at most one per {PLAIN_INTERVAL_SECONDS:.0f} s of a long step; auto: rich on a "
-             "terminal, plain otherwise (logs, CI, nohup).")] = ProgressMode.auto,
+             "terminal, plain otherwise (logs, CI, nohup).")] = "auto",
 ) -> None:
     """Run every cell (train → evaluate → mechanism → card), then matrix, figures and report.
 

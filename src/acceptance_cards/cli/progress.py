@@ -28,13 +28,11 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from enum import StrEnum
 from typing import Literal, TextIO, cast
 
 from rich.console import Console
 
-from ..vocab import PROGRESS_MODES
-from ..vocab import ProgressMode as Mode
+from ..vocab import PROGRESS_MODES, ProgressMode
 
 #: Least seconds between two periodic lines of one step (or one command) in
 #: plain mode: enough to see a long step move in a log, few enough lines that
@@ -45,21 +43,10 @@ PLAIN_INTERVAL_SECONDS = 30.0
 UNITS = {"train": "training steps", "eval": "records", "mechanism": "calibration items"}
 
 
-class ProgressMode(StrEnum):
-    """Transitional spelling of :data:`acceptance_cards.vocab.ProgressMode` (the Literal this
-    module takes) for command modules that still write ``ProgressMode.auto``; its values
-    are the vocabulary's (tests check). New code passes the string: ``"auto"``."""
-
-    auto = "auto"
-    plain = "plain"
-    rich = "rich"
-    none = "none"
-
-
 Shown = Literal["plain", "rich", "none"]
 
 
-def resolve_mode(mode: Mode | ProgressMode, console: Console) -> Shown:
+def resolve_mode(mode: ProgressMode, console: Console) -> Shown:
     """The display to use: ``auto`` becomes ``rich`` only when ``console`` is a terminal.
 
     Example:
@@ -143,7 +130,7 @@ Update = Callable[..., None]
 
 
 @contextmanager
-def task_progress(console: Console, mode: Mode | ProgressMode, description: str,
+def task_progress(console: Console, mode: ProgressMode, description: str,
                   total: int | None) -> Iterator[Update]:
     """One long task's progress; yields ``update(done, total=None, description=None)``.
 

@@ -38,7 +38,7 @@ def _config_info(config: Path, audit_out: Path) -> ConfigInfo:
     from ..audit.report.outputs import safe_names
     from ..audit.report.pack import ConfigInfo
     from ..audit.run.config import load_config
-    from ..audit.run.runner import plan_cells
+    from ..audit.run.pipeline import plan_cells
     from ..audit.run.store import canonical_json
 
     cfg = load_config(config)

@@ -31,7 +31,7 @@ default. A recipe that is already trained elsewhere can point at its adapters
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Final, Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -39,6 +39,7 @@ from ..._util.files import read_toml_object, validation_error
 from ...card.model import CardOptions
 from ...constants import FRESH_SUBJECT_FRACTION
 from ...diagnostics import ClaimedClass
+from ...vocab import DEVICE_HELP, DEVICE_PATTERN
 
 
 class _Strict(BaseModel):
@@ -112,10 +113,6 @@ class EvalSection(_Strict):
     fresh_templates: int = Field(2, ge=1, le=2, description="Templates per framing for (b), (d).")
 
 
-#: The device vocabulary of :mod:`acceptance_cards.evidence.models.device`, checked here
-#: for its syntax only (the config is read without torch); whether the device is
-#: present is checked before the audit's first step.
-DEVICE_PATTERN: Final = r"^(auto|cpu|mps|cuda(:\d+)?)$"
 
 
 class ComputeSection(_Strict):
@@ -127,7 +124,7 @@ class ComputeSection(_Strict):
     """
 
     device: str = Field("cpu", pattern=DEVICE_PATTERN,
-                        description="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps.")
+                        description=DEVICE_HELP)
 
 
 class AuditConfig(_Strict):

@@ -184,7 +184,8 @@ class Pipeline:
                               split.manifest["split_hash"])
         return self._step(cell, label, "train", inputs, lambda w: steps.train_cell(
             self.cfg, w, model=model, recipe=recipe, seed=seed, task=task,
-            split_file=split.path / steps.SPLIT_FILE, progress=self._advance(cell, label)))
+            split_file=split.path / steps.SPLIT_FILE, device=steps.device_name(self.device),
+            progress=self._advance(cell, label)))
 
     def evaluate(self, cell: str, model: ModelSpec, adapter: Path | None, task: str,
                  split_name: str, cell_name: str, seed: int, split: StepResult) -> StepResult:
@@ -196,7 +197,7 @@ class Pipeline:
         return self._step(cell, label, "eval", inputs, lambda w: steps.evaluate_cell(
             self.cfg, w, model=model, adapter=adapter, split_file=split.path / steps.SPLIT_FILE,
             task=task, split_name=split_name, cell=cell_name, seed=seed,
-            progress=self._advance(cell, label)))
+            device=steps.device_name(self.device), progress=self._advance(cell, label)))
 
     def mechanism(self, cell: str, model: ModelSpec, adapter: Path, recipe: RecipeSpec,
                   split: StepResult) -> StepResult:
@@ -207,7 +208,7 @@ class Pipeline:
                                   split.manifest["split_hash"])
         return self._step(cell, label, "mechanism", inputs, lambda w: steps.mechanism_cell(
             self.cfg, w, model=model, adapter=adapter, split_file=split.path / steps.SPLIT_FILE,
-            progress=self._advance(cell, label)))
+            device=steps.device_name(self.device), progress=self._advance(cell, label)))
 
     def run(self, plan: CellPlan) -> CellArtifacts:
         """All steps of one cell, in order; returns where its evidence lives."""

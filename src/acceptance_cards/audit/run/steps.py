@@ -80,10 +80,10 @@ def code_version(kind: str) -> str:
 
 
 @lru_cache(maxsize=4)
-def _load(spec: str, dtype: str, adapter: str | None) -> Any:
+def _load(spec: str, dtype: str, adapter: str | None, device: str = "cpu") -> Any:
     from ...evidence.models.loading import load_model
 
-    return load_model(spec, adapter=adapter, dtype=dtype)
+    return load_model(spec, adapter=adapter, dtype=dtype, device=device)
 
 
 @lru_cache(maxsize=8)
@@ -143,9 +143,10 @@ def evaluate_cell(
     split_name: str,
     cell: str,
     seed: int,
+    device: str = "cpu",
     progress: ProgressFn | None = None,
 ) -> dict[str, Any]:
-    """Evaluate one model (+ adapter) on one split/task; resumable records."""
+    """Evaluate one model (+ adapter) on one split/task on ``device``; resumable records."""
     from ...evidence.data.mmlu import load_mmlu_source
     from ...evidence.data.split import load_split, select
     from ...evidence.data.templates import load_templates
@@ -160,7 +161,7 @@ def evaluate_cell(
     ts = load_templates()
     templates = [t for f in ("eval", "deploy") for t in ts.select(use=split_name, framing=f)[:per_framing]]
     jobs = make_jobs(items, templates, task=task, split=split_name)
-    lm = _load(model.spec, model.dtype, str(adapter) if adapter is not None else None)
+    lm = _load(model.spec, model.dtype, str(adapter) if adapter is not None else None, device)
     records = evaluate(lm, jobs, scorer=cfg.eval.scorer, cell=cell, seed=seed,
                        out=work / RECORDS_FILE, meta={"split_hash": split.hash},
                        progress=progress)
@@ -183,9 +184,10 @@ def train_cell(
     seed: int,
     task: str,
     split_file: Path,
+    device: str = "cpu",
     progress: ProgressFn | None = None,
 ) -> dict[str, Any]:
-    """Fine-tune one (recipe, seed, task) with LoRA into ``work`` (resumes from checkpoints)."""
+    """Fine-tune one (recipe, seed, task) with LoRA into ``work`` on ``device`` (resumes)."""
     from ...evidence.training.config import config_from_dict
     from ...evidence.training.loop import train_cell as train
 
@@ -193,7 +195,8 @@ def train_cell(
         **cfg.train_for(task), "model": model.spec, "task": task, "recipe": recipe.recipe_id,
         "recipe_params": recipe.params, "seed": seed, "split": str(split_file),
     }, source="[train] section of the audit config")
-    res = train(tc, work, progress=(lambda s, t, _loss: progress(s, t)) if progress else None)
+    res = train(tc, work, device=device,
+                progress=(lambda s, t, _loss: progress(s, t)) if progress else None)
     return {"train_seconds": res.train_seconds, "final_loss": res.final_loss, "tokens": res.tokens,
             "steps": res.steps, "resumed_from": res.resumed_from}
 
@@ -205,16 +208,17 @@ def mechanism_cell(
     model: ModelSpec,
     adapter: Path,
     split_file: Path,
+    device: str = "cpu",
     progress: ProgressFn | None = None,
 ) -> dict[str, Any]:
-    """Base-model gradients on the adapter's slice → the mechanism file (gate c)."""
+    """Base-model gradients on the adapter's slice (on ``device``) → the mechanism file (gate c)."""
     from ...evidence.mechanism.signature import mechanism_for_adapter
 
     opts = dict(cfg.mechanism)
     mech = mechanism_for_adapter(adapter, work / MECHANISM_FILE, base=model.spec,
                                  n_calibration=opts.get("n_calibration"),
                                  n_boot=int(opts.get("n_boot", 2000)), seed=int(opts.get("seed", 0)),
-                                 progress=progress)
+                                 progress=progress, device=device)
     del split_file  # the adapter's recorded config names the split it was trained on
     _relativise_adapter(work / MECHANISM_FILE, adapter)
     return {"n_calibration": mech.n_calibration, "slice": list(mech.slice)}
