@@ -13,7 +13,13 @@ from typing import Any
 import pytest
 
 from acceptance_cards.audit.cells import CellResult
-from acceptance_cards.audit.report.matrix import CSV_COLUMNS, build_matrix, matrix_csv, matrix_latex, matrix_markdown
+from acceptance_cards.audit.report.matrix import (
+    CSV_COLUMNS,
+    build_matrix,
+    matrix_csv,
+    matrix_latex,
+    matrix_markdown,
+)
 from acceptance_cards.card.build import build_card, build_card_from_files
 from acceptance_cards.card.metadata import CardMetadata
 from acceptance_cards.card.model import Card, CardOptions, card_to_json, load_card, metadata_digests
