@@ -66,7 +66,10 @@ def test_real_cell_states_the_abstain_stand_in_and_what_its_files_record(
         assert rulers["recipe_hash"] == result["calibration"]["recipe"]["hash"]
         assert rulers["recipe_hash"] != rulers["gate_hash"] and rulers["disjoint"] is True
     assert "safelora" not in ev  # not a SafeLoRA cell
-    assert evidence_metadata(audit_cfg(attack="wrong-answer"), "attack-aware", train_dir=cell) == ev
+    wrong = audit_cfg(attack="wrong-answer")
+    assert evidence_metadata(wrong, "attack-aware", mechanism=mech, train_dir=cell) == ev
+    alone = evidence_metadata(wrong, "attack-aware", train_dir=cell)  # no mechanism: no gate ruler
+    assert alone is not None and alone["stand_ins"] == [ABSTAIN_STAND_IN]
     card = build_card(*simulate_pair(seed=1), mechanism=load_mechanism(mech),
                       options=CardOptions(n_resamples=200, claimed_class="attack-targeted"),
                       metadata=CardMetadata(evidence=ev))
