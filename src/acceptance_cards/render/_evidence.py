@@ -74,8 +74,10 @@ def _safelora(f: SafeLoRAFacts) -> tuple[Row, ...]:
 def _rulers(c: CalibrationRulers) -> Row:
     recipe = ("none (the recipe reads no base-model gradients)" if c.recipe_hash is None
               else f"{c.recipe_hash} ({fmt_int(c.recipe_n)} items)")
+    # one ruler only: nothing to be disjoint from
+    disjoint = "n/a (one ruler)" if c.recipe_hash is None and c.disjoint is None else fmt_bool(c.disjoint)
     return Row("Calibration items", f"gate (c): {fmt_text(c.gate_hash)} ({fmt_int(c.gate_n)} items); "
-               f"recipe's gradients: {recipe}; disjoint: {fmt_bool(c.disjoint)}")
+               f"recipe's gradients: {recipe}; disjoint: {disjoint}")
 
 
 def evidence_view(card: Card) -> EvidenceView:
