@@ -59,7 +59,46 @@ def heldout_only() -> Card:
     )
 
 
-CARDS = {"card": positive_control, "card_heldout_only": heldout_only}
+#: The evidence section of :func:`safelora_card`: stand-ins, SafeLoRA's facts, both rulers.
+SAFELORA_EVIDENCE = {
+    "permissive_class": "shrinkage",
+    "stand_ins": [
+        {"what": "abstain attack (E on eval framing)", "why": "the model is near chance, so "
+         "the paper's wrong-answer attack cannot install a measurable gap",
+         "affects": "gates (a)-(d): the gap is abstention, not wrong answers"},
+        {"what": "SafeLoRA reference: a stand-in fine-tune", "why": "no released "
+         "aligned/unaligned pair for this model", "affects": "gate (c) and the defense's gap"},
+    ],
+    "safelora": {"reference_origin": "stand-in fine-tune (no aligned/unaligned pair given)",
+                 "v_norm": 0.125, "v_rank": 8, "reference_steps": 40, "selection": "threshold",
+                 "selection_value": 0.5, "projection": "official", "n_matrices": 3,
+                 "layers": [
+                     {"name": "model.layers.15.self_attn.q_proj", "cos": 0.2, "kept": 0.065},
+                     {"name": "model.layers.15.self_attn.v_proj", "cos": 0.4, "kept": 0.248},
+                     {"name": "model.layers.16.self_attn.q_proj", "cos": 0.7, "kept": 0.8,
+                      "projected": False}]},
+    "calibration": {"gate_hash": "a" * 64, "gate_n": 64, "recipe_hash": None,
+                    "disjoint": None},
+}
+
+
+def safelora_card() -> Card:
+    """A SafeLoRA-like card: strict attack-targeted fails (c), the permissive relabel passes it."""
+    b, d = simulate_pair(seed=5, scenario="heldout-only")
+    return build_card(
+        b, d, mechanism=example_mechanism("shrinkage"),
+        options=CardOptions(seed=0, n_resamples=1000, claimed_class="attack-targeted"),
+        metadata=CardMetadata(
+            title="SafeLoRA with stand-ins (synthetic)",
+            recipe={"name": "safelora", "attack_variant": "abstain"},
+            notes=("Synthetic evidence: simulated, not from a model.",),
+            evidence=SAFELORA_EVIDENCE,
+        ),
+    )
+
+
+CARDS = {"card": positive_control, "card_heldout_only": heldout_only,
+         "card_safelora": safelora_card}
 
 
 @pytest.fixture(scope="module")

@@ -16,8 +16,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from .._util.errors import InputError
-from .._util.files import sha256_file
+from .._util.files import sha256_file, validation_error
 from .._version import __version__
 from ..diagnostics import (
     BootstrapGate,
@@ -29,7 +31,9 @@ from ..diagnostics import (
 from ..diagnostics.scorer_check import scorer_notes
 from ..mechanism import MechanismFile, load_mechanism
 from ..records import RecordSet, load_records
+from ..vocab import MechanismClass
 from .capability import cell_capability, non_answer_splits
+from .evidence import EvidenceProvenance, PermissiveRelabel
 from .metadata import CardMetadata, load_metadata
 from .model import (
     Card,
@@ -102,9 +106,47 @@ def build_card(
         provenance=_provenance(diagnostics, inputs, metadata_overrides),
         notes=_evidence_notes(capability, diagnostics, list(records.values())),
         remarks=list(metadata.notes),
+        evidence=_evidence(metadata),
     )
+    if card.evidence is not None and card.evidence.permissive_class is not None:
+        card = card.model_copy(update={"relabel": permissive_relabel(
+            diagnostics, mechanism, card.evidence.permissive_class, options)})
     return card.model_copy(update={"provenance": card.provenance.model_copy(
         update={"metadata_sha256": metadata_digests(card)})})
+
+
+def _evidence(metadata: CardMetadata) -> EvidenceProvenance | None:
+    """The evidence section as stated (None when the metadata states none)."""
+    if metadata.evidence is None:
+        return None
+    try:
+        return EvidenceProvenance.model_validate(dict(metadata.evidence))
+    except ValidationError as exc:
+        err = validation_error(exc)
+        raise InputError(err.message, field="evidence" + (f".{err.field}" if err.field else "")
+                         ) from None
+
+
+def permissive_relabel(diagnostics: Diagnostics, mechanism: MechanismFile | None,
+                       permissive_class: MechanismClass, options: CardOptions) -> PermissiveRelabel:
+    """Gate (c) under ``permissive_class`` (same ρ, same τ) and the card verdict it gives.
+
+    The other three gates are the card's; the verdict follows the same rules
+    (SPEC §3). The strict verdict stays the card's verdict.
+
+    Example:
+        >>> from acceptance_cards.synthetic import example_card, example_mechanism
+        >>> card = example_card()
+        >>> r = permissive_relabel(card.diagnostics, example_mechanism("attack-targeted"),
+        ...                        "shrinkage", card.options)
+        >>> r.c.verdict, r.verdict
+        ('fail', 'near miss')
+    """
+    c = run_parameter_signature(mechanism, claimed_class=permissive_class, tau=options.tau)
+    concl = conclude({**gate_verdicts(diagnostics), "c": c.verdict})
+    return PermissiveRelabel(claimed_class=permissive_class, c=c, verdict=concl.verdict,
+                             passed=concl.passed, run=concl.run, unmet=concl.unmet,
+                             summary=concl.summary, verdict_rule=concl.rule)
 
 
 def _check_pairing(baseline: RecordSet, defense: RecordSet, cross_baseline: RecordSet | None,

@@ -1,7 +1,10 @@
 """The metadata file of ``acard card --meta``: typed, so a wrong type is an input error.
 
 A TOML or JSON file with the top-level keys ``title``, ``model``, ``recipe``,
-``task``, ``compute`` and ``notes``. Types are checked strictly (TOML and JSON
+``task``, ``compute``, ``notes`` and ``evidence`` (stand-ins, a recipe's own
+facts, calibration rulers and a permissive class: see
+:class:`~.evidence.EvidenceProvenance`; e.g. ``[[evidence.stand_ins]]`` tables
+with ``what``, ``why`` and ``affects``). Types are checked strictly (TOML and JSON
 both carry types, so ``lora_rank = "eight"`` or ``title = 5`` is a mistake, not
 something to coerce), ``notes`` must be a list of strings (a lone string would
 otherwise become one remark per character), and numbers must be finite.
@@ -27,6 +30,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from .._util.errors import InputError
 from .._util.files import read_json_object, read_toml_object, validation_error
+from .evidence import EvidenceProvenance
 from .model import Compute, ModelInfo, RecipeInfo
 
 #: Deepest nesting a metadata value may have (recipe hyper-parameters are a few levels at
@@ -38,7 +42,7 @@ TOML_SUFFIXES: tuple[str, ...] = (".toml",)
 
 @dataclass(frozen=True)
 class CardMetadata:
-    """Free metadata a user adds to a card (model, recipe, task extras, compute, notes)."""
+    """Free metadata a user adds to a card (model, recipe, task extras, compute, notes, evidence)."""
 
     title: str | None = None
     model: Mapping[str, Any] | None = None
@@ -46,6 +50,7 @@ class CardMetadata:
     task: Mapping[str, Any] | None = None
     compute: Mapping[str, Any] | None = None
     notes: tuple[str, ...] = ()
+    evidence: Mapping[str, Any] | None = None
 
 
 class TaskMeta(BaseModel):
@@ -70,6 +75,7 @@ class MetadataFile(BaseModel):
     task: TaskMeta | None = None
     compute: Compute | None = None
     notes: list[str] = []
+    evidence: EvidenceProvenance | None = None
 
 
 def _first_problem(data: Any) -> tuple[str, str] | None:
@@ -109,5 +115,5 @@ def load_metadata(path: str | Path) -> CardMetadata:
     dump = m.model_dump(exclude_none=True, exclude_unset=True)
     return CardMetadata(
         title=m.title, model=dump.get("model"), recipe=dump.get("recipe"), task=dump.get("task"),
-        compute=dump.get("compute"), notes=tuple(m.notes),
+        compute=dump.get("compute"), notes=tuple(m.notes), evidence=dump.get("evidence"),
     )

@@ -40,6 +40,7 @@ from ..diagnostics import (
     SignatureGate,
     TransferGate,
 )
+from .evidence import EvidenceProvenance, PermissiveRelabel
 from .verdict import CardVerdict, ClaimSupport
 
 #: Validation-context key set when a written card is read back (options are then records,
@@ -237,7 +238,8 @@ class Provenance(_Frozen):
     metadata_sha256: dict[str, str] = Field(
         default_factory=dict,
         description="sha256 of each author-supplied field as built (title, model, recipe, "
-        "task.train_pool, task.split_hash, compute, remarks): `verify` names any later edit.",
+        "task.train_pool, task.split_hash, compute, remarks, and evidence when stated): `verify` "
+        "names any later edit.",
     )
     metadata_overrides: list[str] = Field(
         default_factory=list,
@@ -297,6 +299,12 @@ class Card(_Frozen):
         default_factory=list, description="Caveats computed from the evidence; the reader must see them."
     )
     remarks: list[str] = Field(default_factory=list, description="Notes supplied by the card's author.")
+    evidence: EvidenceProvenance | None = Field(
+        None, description="Stand-ins, a recipe's own facts and the calibration rulers (author-"
+        "supplied; absent on cards from imported logs).")
+    relabel: PermissiveRelabel | None = Field(
+        None, description="Gate (c) and the verdict under the permissive class `evidence` states; "
+        "`verdict` (strict) stays the card's verdict.")
 
 
 #: Card fields an author supplies (metadata): `verify` cannot recompute them from
@@ -304,6 +312,9 @@ class Card(_Frozen):
 METADATA_FIELDS: tuple[str, ...] = (
     "title", "model", "recipe", "task.train_pool", "task.split_hash", "compute", "remarks",
 )
+#: Author-supplied fields hashed only when a card states them (cards built before they
+#: existed, or without them, keep the digests they had).
+OPTIONAL_METADATA_FIELDS: tuple[str, ...] = ("evidence",)
 
 
 def metadata_digests(card: Card) -> dict[str, str]:
@@ -319,7 +330,8 @@ def metadata_digests(card: Card) -> dict[str, str]:
 
     data = card.model_dump(mode="json")
     out = {}
-    for name in METADATA_FIELDS:
+    stated = tuple(f for f in OPTIONAL_METADATA_FIELDS if data.get(f) is not None)
+    for name in METADATA_FIELDS + stated:
         value: Any = data
         for part in name.split("."):
             value = value[part]

@@ -157,6 +157,7 @@ def _recorded_metadata(card: Card) -> CardMetadata:
         task=user_task,
         compute=card.compute.model_dump(),
         notes=tuple(card.remarks),
+        evidence=card.evidence.model_dump() if card.evidence is not None else None,
     )
 
 

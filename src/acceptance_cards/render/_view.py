@@ -35,6 +35,7 @@ from ..card.formatting import (
 )
 from ..card.model import Card, CellCapability, GapSummary
 from ..diagnostics import GATE_NAMES
+from ._evidence import EvidenceView, evidence_view
 from ._gates import GateView, Row, Table, gate_views, power_table
 
 
@@ -73,6 +74,7 @@ class CardView:
     remarks: tuple[str, ...]
     allowed_claims: tuple[str, ...]
     legend: tuple[Badge, ...]
+    evidence: EvidenceView
 
 
 def _gap_row(role: str, gap: GapSummary) -> tuple[str, ...]:
@@ -236,7 +238,8 @@ def card_view(card: Card) -> CardView:
         remarks=tuple(card.remarks),
         allowed_claims=tuple(allowed_phrases(card)),
         legend=tuple(GATE_BADGES.values()),
+        evidence=evidence_view(card),
     )
 
 
-__all__ = ["CardView", "GateView", "Row", "Section", "Table", "card_view"]
+__all__ = ["CardView", "EvidenceView", "GateView", "Row", "Section", "Table", "card_view"]

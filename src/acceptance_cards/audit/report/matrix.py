@@ -5,7 +5,9 @@ four gate states exactly as the card records them (``pass``, ``fail``,
 ``borderline``, ``n/a``, ``pass-with-caveat``, ``not run`` — never merged, so a
 missing gate never reads as a failure), ΔG with its CI, the deploy-accuracy
 cost Δdeploy with its CI (reported beside the gates, never a gate), ρ, the card
-verdict, "k of m run diagnostics pass" and the unmet gates.
+verdict, "k of m run diagnostics pass", the unmet gates, and — for a recipe
+whose card states a permissive class (SafeLoRA: shrinkage) — the verdict under
+that relabel beside the strict one (empty for every other recipe).
 
 CSV keeps full-precision numbers (six decimals, empty when not computed) for
 scripts; Markdown and LaTeX show percentage points and the card renderers'
@@ -55,6 +57,7 @@ CSV_COLUMNS: Final = (
     "delta_gap", "delta_gap_ci_low", "delta_gap_ci_high", "ci_level",
     "deploy_cost", "deploy_cost_ci_low", "deploy_cost_ci_high",
     "rho", "signed_class", "verdict", "passed", "run", "k_of_m", "unmet",
+    "permissive_class", "verdict_permissive",
 )
 
 
@@ -87,6 +90,8 @@ class MatrixRow(BaseModel):
     passed: int
     run: int
     unmet: tuple[str, ...]
+    permissive_class: str | None = None
+    verdict_permissive: CardVerdict | None = None
 
     @property
     def k_of_m(self) -> str:
@@ -120,6 +125,8 @@ def matrix_row(cell: CellResult) -> MatrixRow:
         deploy_cost_ci_high=card.deploy_cost.ci_high,
         rho=c.rho, signed_class=c.signed_class,
         verdict=card.verdict, passed=card.passed, run=card.run, unmet=tuple(card.unmet),
+        permissive_class=card.relabel.claimed_class if card.relabel else None,
+        verdict_permissive=card.relabel.verdict if card.relabel else None,
     )
 
 
@@ -140,6 +147,7 @@ def _csv_row(r: MatrixRow) -> tuple[str, ...]:
         _csv_num(r.ci_level), _csv_num(r.deploy_cost), _csv_num(r.deploy_cost_ci_low),
         _csv_num(r.deploy_cost_ci_high), _csv_num(r.rho), r.signed_class or "",
         r.verdict, str(r.passed), str(r.run), r.k_of_m, " ".join(r.unmet),
+        r.permissive_class or "", r.verdict_permissive or "",
     )
 
 
@@ -153,6 +161,14 @@ def _pp_ci(point: float | None, lo: float | None, hi: float | None, *, unit: boo
         return MISSING
     text = f"{fmt_pp(point)} {fmt_pp_ci(lo, hi)}"
     return text if unit else text.replace(" pp", "")
+
+
+def _relabel(r: MatrixRow, *, compact: bool) -> str:
+    """The verdict under the permissive relabel ("" for a recipe that declares none)."""
+    if r.permissive_class is None or r.verdict_permissive is None:
+        return ""
+    badge = card_badge(r.verdict_permissive)
+    return f"{r.permissive_class}: {badge.label if compact else badge.text}"
 
 
 def matrix_table(m: AuditMatrix, *, style: Style = "md") -> TextTable:
@@ -177,16 +193,17 @@ def matrix_table(m: AuditMatrix, *, style: Style = "md") -> TextTable:
             _pp_ci(r.deploy_cost, r.deploy_cost_ci_low, r.deploy_cost_ci_high, unit=not compact),
             fmt_signed(r.rho, digits=3) if r.rho is not None else MISSING,
             card_badge(r.verdict).label if compact else card_badge(r.verdict).text,
-            r.k_of_m, ", ".join(r.unmet) or "none",
+            _relabel(r, compact=compact), r.k_of_m, ", ".join(r.unmet) or "none",
         ))
     unit = " (pp)" if compact else ""
     return TextTable(
         title="Audit matrix",
         columns=("cell", "model", "recipe", "seed", "task", "claimed", "(a)", "(b)", "(c)",
                  "(d)", f"ΔG{unit} [{level} CI]", f"Δdeploy{unit} [{level} CI]", "ρ", "verdict",
-                 "k of m", "unmet"),
+                 "permissive relabel", "k of m", "unmet"),
         rows=tuple(rows),
-        align=("l", "l", "l", "r", "l", "l", "c", "c", "c", "c", "r", "r", "r", "l", "c", "l"),
+        align=("l", "l", "l", "r", "l", "l", "c", "c", "c", "c", "r", "r", "r", "l", "l", "c",
+               "l"),
         notes=(
             "Gate states: ✓ pass, ✗ fail, ≈ borderline (exactly one of (b)'s two signed "
             "checks holds), ∅ n/a (undefined by construction), ✓* pass-with-caveat (does not "
@@ -195,6 +212,9 @@ def matrix_table(m: AuditMatrix, *, style: Style = "md") -> TextTable:
             "ΔG = G_defense − G_baseline on held-out questions (negative = gap reduced); "
             "Δdeploy = deploy-accuracy change, reported beside the gates, never a gate.",
             "k of m: gates passing out of gates run; unmet: gates that are not 'pass'.",
+            "Permissive relabel: the verdict with (c) run under the recipe's permissive class "
+            "(same ρ; SafeLoRA: shrinkage), beside the strict verdict, which stays the cell's "
+            "verdict; empty for recipes without one.",
         ),
     )
 
