@@ -16,6 +16,7 @@ from ...mechanism import load_mechanism
 from ...records import load_records
 from ..cells import CellResult
 from .config import AuditConfig
+from .evidence_facts import evidence_metadata
 from .pipeline import CellArtifacts
 
 __all__ = ["cell_result"]
@@ -66,4 +67,5 @@ def _metadata(cfg: AuditConfig, art: CellArtifacts) -> CardMetadata:
         compute={"device": art.meta.get("device", "cpu"),
                  "training_time_s": sum(v for k, v in art.timings.items() if k.startswith("train")),
                  "eval_time_s": sum(v for k, v in art.timings.items() if k.startswith("eval"))},
+        evidence=evidence_metadata(cfg, art.plan.recipe, mechanism=art.files.get("mechanism")),
     )
