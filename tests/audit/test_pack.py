@@ -263,7 +263,7 @@ def test_tiny_model_audit_packs_and_verifies(tmp_path: Path) -> None:
     """A real audit (tiny random model; training, evaluation, gradients) packed and verified."""
     pytest.importorskip("torch")
     pytest.importorskip("peft")
-    from test_audit_e2e import CONFIG
+    from tiny_audit import CONFIG
 
     from acceptance_cards.evidence.models.loading import load_tokenizer
     from tiny_models import build_tiny
