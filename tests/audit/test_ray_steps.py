@@ -192,3 +192,35 @@ def test_a_killed_driver_resumes(config: Path, first_run: Path) -> None:
     for m in steps.rglob("manifest.json"):
         ends = [a["end"] for a in json.loads(m.read_text())["attempts"]]
         assert ends == ["interrupted"] * (len(ends) - 1) + ["finished"], (m, ends)
+
+
+@pytest.mark.parametrize("executor", ["ray", "ray-cells"])
+def test_a_bad_input_inside_a_ray_task_is_one_line(tmp_path: Path, executor: str) -> None:
+    """An InputError raised in a task (here: the model folder is missing) reaches the user as
+    the one line naming file and field, exit 2 — not Ray's wrapped remote traceback."""
+    from tiny_audit import CONFIG
+
+    cfg = tmp_path / "audit.toml"
+    cfg.write_text(CONFIG.format(model=tmp_path / "no-such-model"))
+    r = acard("audit", str(cfg), "-o", str(tmp_path / "out"), "--executor", executor,
+              "--progress", "none")
+    err = r.stderr.strip()
+    assert r.returncode == 2, err[-2000:]
+    assert "no-such-model" in err and "model" in err, err
+    assert "Traceback" not in err and "ray::" not in err and "RayTaskError" not in err, err
+    assert len(err.splitlines()) == 1, err
+
+
+def test_root_cause_unwraps_nested_task_errors() -> None:
+    from acceptance_cards.audit.run.executors import root_cause
+
+    class Wrapped(Exception):
+        def __init__(self, cause: BaseException) -> None:
+            super().__init__("wrapped")
+            self.cause = cause
+
+    inner = InputError("bad value", field="x")
+    assert root_cause(Wrapped(Wrapped(inner)), Wrapped) is inner
+    assert root_cause(inner, Wrapped) is inner
+    plain = ValueError("no cause attribute")
+    assert root_cause(plain, Wrapped) is plain

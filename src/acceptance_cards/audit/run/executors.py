@@ -15,6 +15,7 @@ Example:
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
@@ -23,6 +24,44 @@ from ...vocab import ExecutorName
 
 T = TypeVar("T")
 R = TypeVar("R")
+
+
+#: How the executors start Ray: no dashboard, no worker logs or Ray's own INFO and
+#: WARNING lines on the driver's stderr (our progress lines and, on bad input, the
+#: one error line are what the user reads there; Ray's logs stay in its session folder).
+RAY_INIT_QUIET: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False,
+                                  "logging_level": logging.ERROR}
+
+
+def task_result(ray: Any, ref: Any) -> Any:
+    """``ray.get(ref)``, re-raising the task's own error rather than Ray's wrapper.
+
+    A step that fails on bad input raises :class:`InputError` inside its task;
+    Ray wraps it (and wraps it again in every task that depended on it) with
+    the remote traceback in the message. Unwrapped, the CLI prints it as the
+    one line naming file and field that every bad input gets (exit 2).
+    """
+    try:
+        return ray.get(ref)
+    except ray.exceptions.RayTaskError as exc:
+        raise root_cause(exc, ray.exceptions.RayTaskError) from None
+
+
+def root_cause(exc: BaseException, wrapper: type[BaseException]) -> BaseException:
+    """The innermost error under nested ``wrapper`` errors (Ray keeps it as ``.cause``).
+
+    Example:
+        >>> class Wrap(Exception):
+        ...     def __init__(self, cause): self.cause = cause
+        >>> root_cause(Wrap(Wrap(ValueError("bad"))), Wrap)
+        ValueError('bad')
+    """
+    for _ in range(64):  # a chain of failed dependencies is never this deep
+        cause = getattr(exc, "cause", None)
+        if not isinstance(exc, wrapper) or not isinstance(cause, BaseException):
+            break
+        exc = cause
+    return exc
 
 
 def run_local(
@@ -141,7 +180,7 @@ def run_ray(
     ray = require("ray")
     started = False
     if not ray.is_initialized():
-        kwargs = {"include_dashboard": False, "log_to_driver": False, **(init_kwargs or {})}
+        kwargs = {**RAY_INIT_QUIET, **(init_kwargs or {})}
         ray.init(address=address, **kwargs)
         started = True
     try:
@@ -161,7 +200,7 @@ def run_ray(
             deliver_events(ray, mailbox, on_event)
             for ref in ready:
                 i = index[ref]
-                results[i] = ray.get(ref)
+                results[i] = task_result(ray, ref)
                 if on_done is not None:
                     on_done(i, items[i], results[i])
         deliver_events(ray, mailbox, on_event)  # the last task's events (it flushed them before returning)

@@ -41,7 +41,7 @@ from ...evidence.training.layout import CellLayout
 from ..cells import CellResult
 from .cell_card import cell_result
 from .config import AuditConfig, ModelSpec, RecipeSpec
-from .executors import EVENT_INTERVAL, EventSink, Mailbox, deliver_events
+from .executors import EVENT_INTERVAL, RAY_INIT_QUIET, EventSink, Mailbox, deliver_events, task_result
 from .pipeline import (
     CellArtifacts,
     CellPlan,
@@ -245,7 +245,7 @@ def run_steps_ray(
     ray = require("ray")
     started = not ray.is_initialized()
     if started:
-        ray.init(address=address, include_dashboard=False, log_to_driver=False)
+        ray.init(address=address, **RAY_INIT_QUIET)
     try:
         device = ray_device(cfg.compute.device, ray.cluster_resources(), source=source)
         mailbox = ray.remote(num_cpus=0)(Mailbox).remote() if on_event is not None else None
@@ -259,7 +259,7 @@ def run_steps_ray(
             ready, pending = ray.wait(pending, num_returns=1, timeout=EVENT_INTERVAL)
             deliver_events(ray, mailbox, on_event)
             for ref in ready:
-                out[refs[ref]] = ray.get(ref)
+                out[refs[ref]] = task_result(ray, ref)
                 if on_cell is not None:
                     on_cell(out[refs[ref]][0])
         deliver_events(ray, mailbox, on_event)
