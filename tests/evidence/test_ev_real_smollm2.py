@@ -7,7 +7,8 @@ from typing import Any
 import pytest
 
 from acceptance_cards.evidence.data.split import make_split, select
-from acceptance_cards.evidence.eval.evaluate import evaluate, make_jobs, summarize
+from acceptance_cards.evidence.eval.evaluate import evaluate, make_jobs
+from acceptance_cards.evidence.eval.summary import summarize
 
 pytestmark = pytest.mark.slow
 
