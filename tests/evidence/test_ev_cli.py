@@ -62,12 +62,13 @@ def test_eval_and_train_options_are_vocabulary_literals(capsys: pytest.CaptureFi
     import typing
 
     from acceptance_cards import vocab
+    from acceptance_cards.audit.run.config import ScorerChoice
     from acceptance_cards.cli.eval_cmds import eval_cmd
     from acceptance_cards.cli.train_cmds import train_cmd
 
     hints = typing.get_type_hints(eval_cmd, include_extras=False)
     assert (hints["task"], hints["split"], hints["scorer"]) == (vocab.Task, vocab.Split,
-                                                                vocab.Scorer)
+                                                                ScorerChoice)
     assert typing.get_type_hints(train_cmd)["task"] == vocab.Task
     assert run(["eval", "--scorer", "judge", "-o", "r.jsonl"]) == 2
     assert "letter" in capsys.readouterr().err

@@ -10,7 +10,8 @@ import pytest
 
 from acceptance_cards._util.errors import InputError
 from acceptance_cards.evidence.data.split import make_split
-from acceptance_cards.evidence.eval.evaluate import evaluate, plan_jobs, summarize
+from acceptance_cards.evidence.eval.evaluate import evaluate, plan_jobs
+from acceptance_cards.evidence.eval.summary import summarize
 
 SPEC_FIELDS = {"cell", "task", "split", "question_id", "subject", "template_id", "framing",
                "correct", "answer", "gold", "valid", "scorer", "seed", "model"}

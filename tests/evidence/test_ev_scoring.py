@@ -92,7 +92,7 @@ def test_letter_tokens_and_abstain(smol_tokenizer: Any) -> None:
 
 
 def test_agreement_counts_shared_keys(tmp_path: Path) -> None:
-    from acceptance_cards.evidence.eval.evaluate import scorer_agreement
+    from acceptance_cards.evidence.eval.summary import scorer_agreement
 
     a = [{"question_id": "q1", "template_id": "t", "answer": "A"},
          {"question_id": "q2", "template_id": "t", "answer": "B"}]

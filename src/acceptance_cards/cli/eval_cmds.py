@@ -15,8 +15,9 @@ from rich.table import Table
 
 from .._util.errors import InputError
 from .._util.lazy import require
+from ..audit.run.config import ScorerChoice
 from ..constants import FRESH_SUBJECT_FRACTION, N_FRESH_QUESTIONS, N_HELDOUT_QUESTIONS
-from ..vocab import DEVICE_HELP, Scorer, Split, Task
+from ..vocab import DEVICE_HELP, Split, Task
 
 _out = Console(highlight=False, soft_wrap=True)
 
@@ -61,8 +62,9 @@ def eval_cmd(
     task: Annotated[Task, typer.Option(help="Which task's prompts.")] = "sandbagging",
     split: Annotated[Split, typer.Option(help="heldout (gate a) or fresh (b, d).")
                      ] = "heldout",
-    scorer: Annotated[Scorer, typer.Option(help="letter (next-token) or option likelihood.")
-                      ] = "letter",
+    scorer: Annotated[ScorerChoice, typer.Option(
+        help="letter (next-token), option likelihood, or both (one pass; each evaluation "
+             "recorded under letter, then option).")] = "letter",
     cell: Annotated[str, typer.Option(help="Cell name written to every record.")] = "base",
     seed: Annotated[int | None, typer.Option(help="The cell's training seed (recorded).")] = None,
     n_questions: Annotated[int | None, typer.Option(min=1, help="Only the first N split ids.")
@@ -93,7 +95,7 @@ def eval_cmd(
     check_outputs({"--output": output}, [adapter, split_file, data, templates])
     torch = require("torch")
     require("transformers")
-    from ..evidence.eval.evaluate import evaluate, summarize
+    from ..evidence.eval.evaluate import evaluate
     from ..evidence.models.device import resolve_device
     from ..evidence.models.loading import load_model, pick_threads
     from .progress import task_progress
@@ -111,16 +113,29 @@ def eval_cmd(
         records = evaluate(lm, jobs, scorer=scorer, cell=cell, seed=seed, out=output,
                            meta=meta, prefix_reuse=not no_prefix_reuse,
                            progress=lambda done, total: tick(done))
-    _print_summary(summarize(records), title=str(output))
+    _print_summary(records, title=str(output))
 
 
-def _print_summary(rows: list[Any], *, title: str) -> None:
+def _print_summary(records: list[dict[str, Any]], *, title: str) -> None:
+    """Per-(scorer, framing) rates; for a file of two scorers, their answer agreement."""
+    from ..evidence.eval.summary import by_scorer, scorer_agreement, summarize
+
+    rows = summarize(records)
     table = Table(title=title)
     for col in ("scorer", "framing", "n", "accuracy", "valid answers"):
         table.add_column(col)
     for r in rows:
         table.add_row(r.scorer, r.framing, str(r.n), f"{r.accuracy:.3f}", f"{r.valid_rate:.3f}")
     _out.print(table)
+    runs = list(by_scorer(records).items())
+    if len(runs) == 2:
+        _print_agreement(scorer_agreement(runs[0][1], runs[1][1]),
+                         f" ({runs[0][0]} vs {runs[1][0]})")
+
+
+def _print_agreement(share_n: tuple[float, int], what: str = "") -> None:
+    share, n = share_n
+    _out.print(f"answer agreement{what}: {share:.3f} over {n} shared evaluations", markup=False)
 
 
 def _read_jsonl(path: Path) -> list[dict[str, Any]]:
@@ -141,8 +156,9 @@ def _read_jsonl(path: Path) -> list[dict[str, Any]]:
 def eval_report(
     files: Annotated[list[Path], typer.Argument(help="One or two records files.")],
 ) -> None:
-    """Per-framing accuracy and valid-answer rate; with two files, scorer agreement."""
-    from ..evidence.eval.evaluate import scorer_agreement, summarize
+    """Per-framing accuracy and valid-answer rate; scorer agreement between two files or
+    within a file of two scorers (``acard eval --scorer both``)."""
+    from ..evidence.eval.summary import by_scorer, scorer_agreement
 
     runs = [_read_jsonl(f) for f in files]
     for f, recs in zip(files, runs, strict=True):
@@ -150,10 +166,10 @@ def eval_report(
             for key in ("framing", "correct", "question_id", "template_id", "answer"):
                 if key not in r:
                     raise InputError("missing field", path=f, line=r_i, field=key)
-        _print_summary(summarize(recs), title=str(f))
-    if len(runs) == 2:
-        share, n = scorer_agreement(runs[0], runs[1])
-        _out.print(f"answer agreement: {share:.3f} over {n} shared evaluations", markup=False)
+        _print_summary(recs, title=str(f))
+    if len(runs) == 2:  # each file's first scorer: the one its gates read
+        first = [next(iter(by_scorer(recs).values())) for recs in runs]
+        _print_agreement(scorer_agreement(first[0], first[1]))
 
 
 def data_split(

@@ -41,6 +41,11 @@ from ...constants import FRESH_SUBJECT_FRACTION
 from ...diagnostics import ClaimedClass
 from ...vocab import DEVICE_HELP, DEVICE_PATTERN
 
+#: What ``[eval] scorer`` and ``acard eval --scorer`` accept: one scorer of the record
+#: vocabulary (:data:`acceptance_cards.vocab.Scorer`), or ``both`` (every evaluation
+#: recorded under letter, then option; the cards read letter and report agreement).
+ScorerChoice = Literal["letter", "option", "both"]
+
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -106,7 +111,8 @@ class SplitSection(_Strict):
 class EvalSection(_Strict):
     """Evaluation sizes and scorer."""
 
-    scorer: Literal["letter", "option"] = "letter"
+    scorer: ScorerChoice = Field(
+        "letter", description='letter, option, or "both" (cards then show scorer agreement).')
     n_heldout: int | None = Field(None, description="Held-out questions to evaluate (default: all).")
     heldout_templates: int = Field(10, ge=1, le=10, description="Templates per framing for (a).")
     n_fresh: int | None = Field(None, description="Fresh questions to evaluate (default: all).")

@@ -9,6 +9,11 @@ interrupted run restarted with the same arguments skips what is already there.
 A sidecar ``<out>.meta.json`` records the provenance (model hash, split hash,
 templates hash, scorer) and a resumed run must match it.
 
+``scorer="both"`` scores every prompt under both scorers from one forward pass
+(the option scorer's pass 1 yields the next-token logits the letter scorer
+reads) and writes each evaluation twice, letter record first; resuming
+completes an evaluation whose second record was not written yet.
+
 Example:
     >>> lm = load_model("smollm2")                                           # doctest: +SKIP
     >>> jobs = make_jobs(items, templates, task="sandbagging", split="heldout")  # doctest: +SKIP
@@ -55,8 +60,11 @@ BATCH_OVERHEAD_TOKENS = 96
 MIN_PREFIX_TOKENS = 8
 
 ProgressFn = Callable[[int, int], None]
-#: One scored job: (job, answer index, valid, top token id, fp32 decision margin).
-Scored = tuple["EvalJob", int, bool, int, float]
+#: One scored job under one scorer: (job, scorer, answer index, valid, top token id,
+#: fp32 decision margin).
+Scored = tuple["EvalJob", str, int, bool, int, float]
+#: The ``scorer`` argument that records every evaluation under each of :data:`SCORERS`.
+BOTH = "both"
 
 
 @dataclass(frozen=True)
@@ -80,9 +88,9 @@ def make_jobs(items: Sequence[MCItem], templates: Sequence[Template], *, task: s
     return [EvalJob(it, t, task, split) for t in templates for it in items]
 
 
-def _read_done(out: Path) -> dict[tuple[str, str], dict[str, Any]]:
-    """Records already in ``out``; a torn last line (crash mid-write) is cut off."""
-    done: dict[tuple[str, str], dict[str, Any]] = {}
+def _read_done(out: Path) -> dict[tuple[str, str, str], dict[str, Any]]:
+    """Records already in ``out`` by (question, template, scorer); a torn last line is cut off."""
+    done: dict[tuple[str, str, str], dict[str, Any]] = {}
     if not out.exists():
         return done
     data = out.read_bytes()
@@ -95,7 +103,7 @@ def _read_done(out: Path) -> dict[tuple[str, str], dict[str, Any]]:
             continue
         try:
             rec = json.loads(line)
-            done[(rec["question_id"], rec["template_id"])] = rec
+            done[(rec["question_id"], rec["template_id"], rec["scorer"])] = rec
         except (ValueError, KeyError, TypeError) as exc:
             raise InputError(f"cannot resume from this file ({exc})", path=out,
                              line=lineno) from None
@@ -169,7 +177,7 @@ def _free_device_memory(device: torch.device) -> None:
 
 
 class _Runner:
-    """Scores groups of jobs with one model and scorer.
+    """Scores groups of jobs with one model under one scorer or both.
 
     A batch that runs out of device memory is retried as halves, and the
     batch cap stays halved for the rest of the run (``max_batch``, recorded).
@@ -177,7 +185,8 @@ class _Runner:
 
     def __init__(self, lm: LoadedModel, scorer: str, *, prefix_reuse: bool, budget: int,
                  max_batch: int) -> None:
-        self.lm, self.scorer, self.prefix_reuse = lm, scorer, prefix_reuse
+        self.lm, self.prefix_reuse = lm, prefix_reuse
+        self.scorers = SCORERS if scorer == BOTH else (scorer,)
         # Option scoring adds 4 option rows per prompt; halve the batch to keep memory flat.
         self.budget = budget
         self.max_batch = max_batch if scorer == "letter" else max(1, max_batch // 2)
@@ -204,7 +213,7 @@ class _Runner:
                 for c in item.choices]
 
     def score_group(self, jobs: list[EvalJob]) -> list[Scored]:
-        """(job, answer index, valid, top token, margin) for jobs sharing one template."""
+        """Jobs sharing one template scored in job order, each under every scorer in turn."""
         prompts = [self.encode(j) for j in jobs]
         plen = 0
         if self.prefix_reuse and len(jobs) > 1:
@@ -215,7 +224,7 @@ class _Runner:
         rows = [p[plen:] for p in prompts]
         lengths = [len(r) for r in rows]
         order = sorted(range(len(rows)), key=lambda i: (lengths[i], i))
-        results: dict[int, Scored] = {}
+        results: dict[int, list[Scored]] = {}
         pending = _batches(order, lengths, budget=self.budget, max_batch=self.max_batch)
         while pending:
             batch = pending.pop(0)
@@ -231,30 +240,38 @@ class _Runner:
                                        max_batch=self.max_batch)
                 continue
             results.update(decided)
-        return [results[i] for i in range(len(jobs))]
+        return [s for i in range(len(jobs)) for s in results[i]]
 
     def score_batch(self, jobs: list[EvalJob], rows: list[list[int]], batch: list[int],
-                    cache: PrefixCache | None) -> dict[int, Scored]:
-        """One forward pass over ``batch``; the decisions come to the host in one copy."""
+                    cache: PrefixCache | None) -> dict[int, list[Scored]]:
+        """One forward pass over ``batch``; the decisions come to the host in one copy.
+
+        The option scorer's pass 1 gives the prompts' next-token logits, which are
+        all the letter scorer reads: under both scorers the prompts run once.
+        """
         brows = [rows[i] for i in batch]
-        if self.scorer == "letter":
+        if self.scorers == ("letter",):
             outs = forward_positions(self.lm.model, brows, [[len(r) - 1] for r in brows],
                                      prefix=cache, pad_id=self.pad_id)
-            ans, valid, top, margin = letter_decisions(torch.cat(outs), self.letters)
+            decided = [letter_decisions(torch.cat(outs), self.letters)]
         else:
             opts = [self.option_ids(jobs[i].item) for i in batch]
             last, scores = forward_options(self.lm.model, brows, opts, prefix=cache,
                                            pad_id=self.pad_id)
-            _, valid, top, _ = letter_decisions(last, self.letters)
+            by_letter = letter_decisions(last, self.letters)
             best2 = torch.topk(scores, 2, dim=1).values  # argmax: the first best, as max() picks
-            ans, margin = scores.argmax(dim=1), best2[:, 0] - best2[:, 1]
+            by_option = (scores.argmax(dim=1), *by_letter[1:3], best2[:, 0] - best2[:, 1])
+            decided = [by_letter, by_option] if self.scorers == SCORERS else [by_option]
         # one host copy per batch; fp32 holds token ids exactly (< 2**24), MPS has no fp64
-        host = torch.stack([ans.float(), valid.float(), top.float(), margin.float()]).cpu()
-        return {i: (jobs[i], int(a), bool(v), int(t), float(m))
-                for i, (a, v, t, m) in zip(batch, host.T.tolist(), strict=True)}
+        host = torch.stack([t.float() for d in decided for t in d]).cpu().view(len(decided), 4, -1)
+        out: dict[int, list[Scored]] = {i: [] for i in batch}
+        for scorer, rows4 in zip(self.scorers, host.tolist(), strict=True):
+            for i, (a, v, t, m) in zip(batch, zip(*rows4, strict=True), strict=True):
+                out[i].append((jobs[i], scorer, int(a), bool(v), int(t), float(m)))
+        return out
 
 
-def _record(job: EvalJob, ans: int, valid: bool, top: int, margin: float, *, scorer: str,
+def _record(job: EvalJob, scorer: str, ans: int, valid: bool, top: int, margin: float, *,
             cell: str, seed: int | None, lm: LoadedModel) -> dict[str, Any]:
     gold = job.item.gold
     correct = (ans == gold) if scorer == "option" else (valid and ans == gold)
@@ -290,11 +307,13 @@ def evaluate(
 ) -> list[dict[str, Any]]:
     """Score ``jobs`` with ``lm``; return all records (resumed ones included).
 
-    With ``out``, records are appended per template group and jobs already in
-    the file are skipped. ``progress(done, total)`` is called after each group.
+    ``scorer`` is ``letter``, ``option`` or ``both`` (each job's letter record,
+    then its option record). With ``out``, records are appended per template
+    group and records already in the file are kept, not recomputed into a second
+    copy. ``progress(done, total)`` counts jobs and is called after each group.
     """
-    if scorer not in SCORERS:
-        raise InputError(f"unknown scorer {scorer!r}; one of {', '.join(SCORERS)}",
+    if scorer not in (*SCORERS, BOTH):
+        raise InputError(f"unknown scorer {scorer!r}; one of {', '.join((*SCORERS, BOTH))}",
                          field="scorer")
     keys = [j.key for j in jobs]
     if len(set(keys)) != len(keys):
@@ -306,32 +325,45 @@ def evaluate(
         _check_meta(out, run_meta)
     runner = _Runner(lm, scorer, prefix_reuse=prefix_reuse, budget=token_budget,
                      max_batch=max_batch)
-    todo = [j for j in jobs if j.key not in done]
-    groups: dict[str, list[EvalJob]] = {}
-    for j in todo:
-        groups.setdefault(j.template.id, []).append(j)
-    total, finished = len(jobs), len(jobs) - len(todo)
+    # a job is done once every scorer's record is written (a kill may fall between them)
+    todo = [j for j in jobs if any((*j.key, s) not in done for s in runner.scorers)]
     if progress:
-        progress(finished, total)
+        progress(len(jobs) - len(todo), len(jobs))
     with contextlib.ExitStack() as stack:
         fh = stack.enter_context(open(out, "a", encoding="utf-8")) if out is not None else None
         stack.enter_context(torch.inference_mode())
-        for group in groups.values():
-            step = max(max_batch * 4, 1)
-            for start in range(0, len(group), step):
-                chunk = group[start : start + step]
-                recs = [_record(*scored, scorer=scorer, cell=cell, seed=seed, lm=lm)
-                        for scored in runner.score_group(chunk)]
-                done.update(((r["question_id"], r["template_id"]), r) for r in recs)
-                if fh is not None:
-                    _append(fh, recs)
-                finished += len(chunk)
-                if progress:
-                    progress(finished, total)
+        _run(runner, todo, done, fh=fh, step=max(max_batch * 4, 1), progress=progress,
+             total=len(jobs), record=lambda sc: _record(*sc, cell=cell, seed=seed, lm=lm))
     if out is not None:  # the batch cap this run ended with (halved on out-of-memory)
         atomic_write_text(_meta_path(out), json.dumps(run_meta | {"batch": runner.batch_info()},
                                                       indent=1, sort_keys=True) + "\n")
-    return [done[k] for k in keys]
+    return [done[(*k, s)] for k in keys for s in runner.scorers]
+
+
+def _run(runner: _Runner, todo: list[EvalJob], done: dict[tuple[str, str, str], dict[str, Any]],
+         *, fh: Any, step: int, progress: ProgressFn | None, total: int,
+         record: Callable[[Scored], dict[str, Any]]) -> None:
+    """Score ``todo`` template group by template group, appending the new records to ``fh``."""
+    groups: dict[str, list[EvalJob]] = {}
+    for j in todo:
+        groups.setdefault(j.template.id, []).append(j)
+    finished = total - len(todo)
+    for group in groups.values():
+        for start in range(0, len(group), step):
+            chunk = group[start : start + step]
+            recs = [record(scored) for scored in runner.score_group(chunk)]
+            # a record the file already holds stays as written: no second copy
+            recs = [r for r in recs if _key(r) not in done]
+            done.update((_key(r), r) for r in recs)
+            if fh is not None:
+                _append(fh, recs)
+            finished += len(chunk)
+            if progress:
+                progress(finished, total)
+
+
+def _key(rec: dict[str, Any]) -> tuple[str, str, str]:
+    return rec["question_id"], rec["template_id"], rec["scorer"]
 
 
 def _append(fh: Any, recs: list[dict[str, Any]]) -> None:
@@ -357,39 +389,3 @@ def plan_jobs(items: Sequence[MCItem], split: Any, templates: Any, *, task: str,
             raise InputError("must be >= 1", field="n_questions")
         ids = ids[:n_questions]
     return make_jobs(select(items, ids), templates.select(use=which), task=task, split=which)
-
-
-@dataclass(frozen=True)
-class FramingSummary:
-    """Rates for one (scorer, framing) of a run: the capability anchor of SPEC §8."""
-
-    scorer: str
-    framing: str
-    n: int
-    accuracy: float
-    valid_rate: float
-
-
-def summarize(records: Sequence[dict[str, Any]]) -> list[FramingSummary]:
-    """Accuracy and well-formed-answer rate per (scorer, framing).
-
-    Example:
-        >>> summarize([{"scorer": "letter", "framing": "eval", "correct": 1, "valid": True}])
-        [FramingSummary(scorer='letter', framing='eval', n=1, accuracy=1.0, valid_rate=1.0)]
-    """
-    acc: dict[tuple[str, str], list[tuple[float, bool]]] = {}
-    for r in records:
-        key = (str(r.get("scorer", "?")), str(r["framing"]))
-        acc.setdefault(key, []).append((float(r["correct"]), bool(r.get("valid", True))))
-    return [FramingSummary(s, f, len(v), sum(c for c, _ in v) / len(v),
-                           sum(ok for _, ok in v) / len(v))
-            for (s, f), v in sorted(acc.items())]
-
-
-def scorer_agreement(a: Sequence[dict[str, Any]], b: Sequence[dict[str, Any]]
-                     ) -> tuple[float, int]:
-    """Share of shared (question_id, template_id) evaluations where two runs chose the same letter."""
-    from .scoring import agreement
-
-    return agreement({(r["question_id"], r["template_id"]): r["answer"] for r in a},
-                     {(r["question_id"], r["template_id"]): r["answer"] for r in b})
