@@ -27,6 +27,8 @@ Example:
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import json
 import math
 import os
@@ -39,6 +41,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..._util.code_deps import closure_hash
 from ..._util.errors import InputError
 from ..._util.writes import atomic_write_text
 from ..data.attacks import EncodedExample, build_attack_data, encode_examples, summary
@@ -58,6 +61,8 @@ __all__ = ["TrainResult", "accumulate_loss", "answer_loss", "attach_lora", "batc
 
 #: Folder (under the ACARD cache) of reference fine-tunes recipes ask for, by config digest.
 REFERENCE_CACHE = "references"
+#: Root module of the code that trains a reference (its import closure keys the cache).
+REFERENCE_CODE = ("evidence.training.loop",)
 
 ProgressFn = Callable[[int, int, float], None]
 Device = str | torch.device
@@ -343,16 +348,32 @@ def recipe_gradients(lm: Any, cfg: TrainConfig, slice_names: list[str], *, pm: A
     return grads if device is None else grads.to(device)
 
 
+def reference_key(cfg: TrainConfig, root: Path | None = None) -> str:
+    """The reference cache's key: ``cfg``'s digest and the training loop's code.
+
+    The code is the import closure of this module (recipes, data, models …;
+    ``root`` is the package folder, a test passes an edited copy), so an edit to
+    the loop trains a new reference rather than reusing one made by old code.
+    """
+    body = json.dumps({"config": cfg.digest(), "code": closure_hash(REFERENCE_CODE, root)})
+    return hashlib.sha256(body.encode()).hexdigest()[:24]
+
+
 def train_reference(cfg: TrainConfig, *, device: Device | None = None,
                     log: Callable[[str], None] = lambda s: None) -> Path:
-    """Train a plain fine-tune with ``cfg`` (or reuse the one cached by its digest); its adapter.
+    """Train a plain fine-tune with ``cfg`` (or reuse the one cached for it); its adapter.
 
-    The folder is ``<ACARD cache>/references/<digest[:24]>``, a cell folder of its own.
+    The folder is ``<ACARD cache>/references/<reference_key>``, a cell folder of
+    its own. Check-and-train holds ``<key>.lock`` beside it, so two cells asking
+    for one reference at once (threads, processes, Ray workers) train it once.
     """
     from ..models.loading import cache_root
 
-    layout = CellLayout(cache_root() / REFERENCE_CACHE / cfg.digest()[:24])
-    if not layout.finished():
-        log(f"training reference fine-tune ({cfg.steps} steps) in {layout.root}")
-        train_cell(cfg, layout.root, device=device)
+    layout = CellLayout(cache_root() / REFERENCE_CACHE / reference_key(cfg))
+    layout.root.parent.mkdir(parents=True, exist_ok=True)
+    with (layout.root.parent / f"{layout.root.name}.lock").open("a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)  # released on close, also if training raises
+        if not layout.finished():
+            log(f"training reference fine-tune ({cfg.steps} steps) in {layout.root}")
+            train_cell(cfg, layout.root, device=device)
     return layout.adapter
