@@ -62,3 +62,20 @@ def test_ac_adamw_penalty_value_on_cpu() -> None:
     assert loss is not None
     # Σ w over the chosen rows is k (weights are normalised to mean 1): 0.5·α·3·k.
     assert abs(float(loss) - 0.5 * 2.0 * 3.0 * 4) < 1e-5
+
+
+def test_attack_aware_step_stays_on_the_device(tmp_path: Path) -> None:
+    # A host sync (float(), .item(), .tolist()) on a meta tensor raises: after_step
+    # passing here means its per-pair statistics never leave the device.
+    from acceptance_cards.evidence.training.recipes.attack_aware import AttackAware
+
+    ctx = _ctx("meta")
+    ctx.cell_dir = tmp_path
+    g_a = {n: torch.ones(4, 3, device="meta") for n in ctx.pairs}
+    ctx.gradients = lambda: SimpleNamespace(norm=lambda which: 2.0, g_a=g_a)
+    recipe = AttackAware(alpha=1.0)
+    recipe.setup(ctx)
+    before = {f"{n}:{t}": (p.a if t == "A" else p.b).detach().clone()
+              for n, p in ctx.pairs.items() for t in ("A", "B")}
+    recipe.after_step(ctx, before)
+    assert recipe._projected.device.type == "meta"
