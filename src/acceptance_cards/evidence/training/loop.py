@@ -327,7 +327,7 @@ def recipe_gradients(lm: Any, cfg: TrainConfig, slice_names: list[str], *, pm: A
     so a recipe never shapes its update against the vector ρ is measured with.
     Always taken on a fresh **fp32** copy of the base model (never the one
     being trained, whatever its dtype), on ``device``; the mean gradients are
-    returned there. ``record`` receives both sets' hashes and sizes (written to
+    returned there. ``record`` receives the recipe set's hash and size (written to
     the cell's ``result.json`` as ``calibration``). ``lm`` and ``pm`` are
     accepted for symmetry with other hooks and are not touched.
     """
@@ -342,8 +342,11 @@ def recipe_gradients(lm: Any, cfg: TrainConfig, slice_names: list[str], *, pm: A
         raise InputError(f"recipe and gate calibration share {sorted(shared)[0]!r}",
                          field="n_calibration")
     if record is not None:
-        record.update({role: {"hash": c.hash, "n": len(c.items)}
-                       for role, c in (("recipe", cal), ("gate", gate))} | {"disjoint": True})
+        # Only the recipe's set: gate (c)'s is drawn by the mechanism step with
+        # [mechanism] n_calibration, which may differ from this config's, so the
+        # mechanism file (not result.json) records the set the gate measured with.
+        # ``disjoint`` holds for any n: the halves partition the pool by question id.
+        record.update({"recipe": {"hash": cal.hash, "n": len(cal.items)}, "disjoint": True})
     grads = slice_gradients(_load(cfg.model, dtype="float32", device=device), cal, slice_names)
     return grads if device is None else grads.to(device)
 
