@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 import acceptance_cards
+from acceptance_cards._util.code_deps import MissingModule, module_closure
 from acceptance_cards.audit.run import steps
-from acceptance_cards.audit.run.code_deps import MissingModule, module_closure
 from acceptance_cards.audit.run.steps import STEP_MODULES, code_hash, code_version
 
 PKG = Path(acceptance_cards.__file__).resolve().parent

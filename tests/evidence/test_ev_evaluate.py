@@ -78,6 +78,35 @@ def test_resume_refuses_another_run(tiny_lm: Any, jobs: list[Any], tmp_path: Pat
         evaluate(tiny_lm, jobs[:2], out=out, scorer="option")
 
 
+@pytest.mark.parametrize("key, other", [("dtype", "bfloat16"), ("device", "cuda:0")])
+def test_resume_refuses_another_dtype_or_device_type(tiny_lm: Any, jobs: list[Any], tmp_path: Path,
+                                                     key: str, other: str) -> None:
+    out = tmp_path / "r.jsonl"
+    evaluate(tiny_lm, jobs[:2], out=out)
+    meta_file = tmp_path / "r.jsonl.meta.json"
+    meta = json.loads(meta_file.read_text())
+    assert meta["dtype"] == tiny_lm.dtype and meta["device"] == "cpu"
+    meta_file.write_text(json.dumps(meta | {key: other}))  # as written on another host
+    before = out.read_bytes()
+    with pytest.raises(InputError, match="another run") as info:
+        evaluate(tiny_lm, jobs, out=out)
+    assert info.value.field == key and info.value.path == str(out)
+    assert out.read_bytes() == before  # nothing appended, nothing lost
+
+
+def test_resume_accepts_another_card_of_the_same_type(tiny_lm: Any, jobs: list[Any],
+                                                      tmp_path: Path) -> None:
+    from acceptance_cards.evidence.eval.evaluate import _check_meta
+
+    out = tmp_path / "r.jsonl"
+    out.write_text('{"x": 1}\n')
+    _check_meta(out, {"dtype": "bfloat16", "device": "cuda:0"})
+    _check_meta(out, {"dtype": "bfloat16", "device": "cuda:1"})  # same type: fine
+    with pytest.raises(InputError) as info:
+        _check_meta(out, {"dtype": "bfloat16", "device": "cpu"})
+    assert info.value.field == "device"
+
+
 def test_bad_scorer(tiny_lm: Any, jobs: list[Any]) -> None:
     with pytest.raises(InputError, match="unknown scorer"):
         evaluate(tiny_lm, jobs, scorer="judge")

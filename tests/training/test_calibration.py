@@ -74,8 +74,8 @@ def test_cell_and_mechanism_record_both_rulers(tiny_dir: Path, tmp_path: Path) -
         hashes[recipe] = (result["calibration"], on_disk)
     used, mech = hashes["attack-aware"]
     recipe_set = calibration_for(tiny_config(tiny_dir, n_calibration=6), role="recipe")
-    assert used == {"recipe": {"hash": recipe_set.hash, "n": 6},
-                    "gate": {"hash": mech["calibration_hash"], "n": 6}, "disjoint": True}
+    # gate (c)'s set is the mechanism file's to record (its n is [mechanism]'s, not [train]'s)
+    assert used == {"recipe": {"hash": recipe_set.hash, "n": 6}, "disjoint": True}
     assert mech["recipe_calibration_hash"] == recipe_set.hash != mech["calibration_hash"]
     assert mech["recipe_n_calibration"] == 6 and mech["calibration_disjoint"] is True
     unused, plain = hashes["adamw"]  # AdamW reads no base-model gradients: nothing to separate

@@ -134,3 +134,35 @@ def test_bad_recipe_names_are_input_errors(spec: str, message: str) -> None:
     with pytest.raises(InputError, match=re.escape(message)) as info:
         recipe_class(spec)
     assert info.value.field == "recipe"
+
+
+def _fake_dist(root: Path, value: str) -> None:
+    """A bare installed distribution whose only entry point is ``broken = <value>``."""
+    info = root / "acard_broken-0.0.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: acard-broken\nVersion: 0.0\n")
+    (info / "entry_points.txt").write_text(f"[acceptance_cards.recipes]\nbroken = {value}\n")
+
+
+@pytest.mark.parametrize("value, message", [
+    ("json:Missing", "does not import"),  # ep.load() raises AttributeError
+    ("acard_broken_mod:Thing", "does not import"),  # the module itself raises AttributeError
+])
+def test_a_broken_plugin_entry_point_is_an_input_error(
+        value: str, message: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _fake_dist(tmp_path, value)
+    (tmp_path / "acard_broken_mod.py").write_text("import json\njson.no_such_thing\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert "broken" in known_recipes()
+    with pytest.raises(InputError, match=re.escape(message)) as info:
+        recipe_class("broken")
+    assert info.value.field == "recipe" and value in info.value.message
+
+
+def test_a_module_class_whose_module_fails_is_an_input_error(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "acard_attr_fail.py").write_text("import json\njson.no_such_thing\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(InputError, match="cannot import 'acard_attr_fail'") as info:
+        recipe_class("acard_attr_fail:Thing")
+    assert info.value.field == "recipe"

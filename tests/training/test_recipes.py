@@ -75,3 +75,15 @@ def test_registry_and_claims() -> None:
         make_recipe("attack-aware", {"alpha": -1})
     with pytest.raises(InputError, match="both aligned and unaligned"):
         make_recipe("safelora", {"aligned": "x"})
+
+
+def test_attack_aware_counts_projected_steps_across_a_resume(tiny_dir: Path, tmp_path: Path) -> None:
+    cfg = tiny_config(tiny_dir, recipe="attack-aware", steps=4, n_calibration=4)
+    cell = tmp_path / "cell"
+    first = train_cell(cfg, cell, stop_after=2)
+    assert first.steps == 2
+    res = train_cell(cfg, cell)
+    assert res.resumed_from == 2
+    assert res.recipe_info["attack_aware_steps_projected"] == 4
+    whole = train_cell(cfg, tmp_path / "whole")
+    assert whole.recipe_info["attack_aware_steps_projected"] == 4

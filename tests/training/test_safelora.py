@@ -22,6 +22,7 @@ from acceptance_cards.evidence.data.attacks import build_attack_data, data_hash,
 from acceptance_cards.evidence.data.mmlu import load_mmlu_source
 from acceptance_cards.evidence.data.split import load_split, make_split, train_pool
 from acceptance_cards.evidence.data.templates import load_templates
+from acceptance_cards.evidence.gradients.calibration import calibration_for, calibration_role
 from acceptance_cards.evidence.models.delta_w import delta_from_adapter
 from acceptance_cards.evidence.training import loop
 from acceptance_cards.evidence.training.config import TrainConfig
@@ -97,7 +98,7 @@ def test_the_stand_in_reference_never_sees_the_attack(adamw_cell: tuple[Path, Tr
     cell, cfg = adamw_cell
     train = _trainer(tmp_path)
     ctx = _context(cell, cfg.model_copy(update={"recipe": "safelora"}), train)
-    make_recipe("safelora", {"reference_steps": 3}).finalize(ctx)
+    facts = make_recipe("safelora", {"reference_steps": 3}).finalize(ctx)
     (ref,) = train.calls
     assert ref.seed == DEFAULT_REFERENCE_SEED != cfg.seed and ref.data_seed is None
     assert ref.attack_strength == 0.0 and ref.recipe == "adamw" and ref.steps == 3
@@ -107,9 +108,18 @@ def test_the_stand_in_reference_never_sees_the_attack(adamw_cell: tuple[Path, Tr
     reference = _attack_ids(ref, tmp_path / ref.digest()[:16])
     assert len(attack) == cfg.n_examples and len(reference) == ref.n_examples
     assert not attack & reference  # disjoint items (the old reference reused all of them)
+    gate_cal = {c.item.question_id for c in calibration_for(cfg, role="gate").items}
+    wide_cal = {c.item.question_id for c in calibration_for(cfg, role="gate", n=400).items}
+    assert gate_cal and not gate_cal & reference  # gate (c)'s ruler never trained the reference
+    assert not wide_cal & reference  # whatever n the mechanism step uses
     held = set(load_split(ref.split).heldout_ids)
     base = make_split(load_mmlu_source(), seed=cfg.split_seed)
-    assert held == set(base.heldout_ids) | attack  # held-out and fresh stay out too
+    gate_half = {it.question_id for it in train_pool(base, load_mmlu_source().items)
+                 if calibration_role(it.question_id) == "gate"}
+    assert held == set(base.heldout_ids) | attack | gate_half  # held-out and fresh stay out too
+    source = facts["safelora_reference"]
+    assert source["excluded_gate_items"] == len(gate_half) > 0
+    assert source["disjoint_from_gate_calibration"] is True
     assert set(load_split(ref.split).fresh_ids) == set(base.fresh_ids)
 
 

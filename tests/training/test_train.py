@@ -156,14 +156,14 @@ def test_training_on_cuda_matches_cpu(tiny_dir: Path, tmp_path: Path) -> None:
 
 
 def test_train_reference_trains_once_per_config(tiny_dir: Path) -> None:
-    """What SafeLoRA's context offers: a plain fine-tune, cached by the config digest."""
+    """What SafeLoRA's context offers: a plain fine-tune, cached by the config digest and code."""
     from acceptance_cards.evidence.models.loading import cache_root
-    from acceptance_cards.evidence.training.loop import train_reference
+    from acceptance_cards.evidence.training.loop import reference_key, train_reference
 
     cfg = tiny_config(tiny_dir, steps=2)
     notes: list[str] = []
     first = train_reference(cfg, log=notes.append)
-    assert first == cache_root() / "references" / cfg.digest()[:24] / "adapter"
+    assert first == cache_root() / "references" / reference_key(cfg) / "adapter"
     assert (first / "adapter_model.safetensors").is_file() and len(notes) == 1
     stamp = (first.parent / "result.json").stat().st_mtime_ns
     assert train_reference(cfg, log=notes.append) == first and len(notes) == 1  # reused

@@ -26,7 +26,7 @@ MECHANISM_FILE = "mechanism.json"
 
 #: The root modules whose code computes each step's outputs (dotted, relative to
 #: the package). The key hashes their whole import closure
-#: (:func:`~acceptance_cards.audit.run.code_deps.module_closure`): an edit to any module
+#: (:func:`~acceptance_cards._util.code_deps.module_closure`): an edit to any module
 #: they reach — ``gradients.slices``, ``models.delta_w``, ``training.checkpoints`` for training —
 #: re-runs that kind of step (and what depends on it), nothing else. Each step
 #: function's own imports must be among the closure (a test checks it); the step
@@ -60,7 +60,7 @@ def code_hash(root: Path, kind: str, version: str) -> str:
         >>> code_hash(Path(ac.__file__).parent, "split", "0.1.0")[:6]
         '0.1.0+'
     """
-    from .code_deps import module_closure
+    from ..._util.code_deps import module_closure
 
     closure = module_closure(root, STEP_MODULES[kind])
     h = hashlib.sha256(version.encode())

@@ -115,15 +115,20 @@ def _meta_path(out: Path) -> Path:
 
 
 def _check_meta(out: Path, meta: dict[str, Any]) -> None:
+    """Refuse to append records of another run: model, task, split, scorer, and the
+    resolved dtype and device *type* (``auto`` is bf16 on one host, fp32 on another;
+    ``cuda:1`` may resume ``cuda:0``). An old meta file without dtype/device passes."""
     path = _meta_path(out)
     if path.exists() and out.exists() and out.stat().st_size > 0:
         old = json.loads(path.read_text())
-        for key in ("model_hash", "task", "split", "scorer", "cell", "split_hash",
-                    "templates_hash"):
-            if old.get(key) != meta.get(key):
-                raise InputError(
-                    f"output already holds records of another run ({key}: {old.get(key)!r} "
-                    f"vs {meta.get(key)!r}); use a new -o file", path=out, field=key)
+        exact = ("model_hash", "task", "split", "scorer", "cell", "split_hash", "templates_hash")
+        for key in (*exact, "dtype", "device"):
+            a, b = (old.get(key), meta.get(key)) if key in exact else (  # device *type*
+                str(old.get(key, meta.get(key))).split(":")[0], str(meta.get(key)).split(":")[0])
+            if a != b:
+                raise InputError(f"output already holds records of another run ({key}: "
+                                 f"{old.get(key)!r} vs {meta.get(key)!r}); use a new -o file",
+                                 path=out, field=key)
     atomic_write_text(path, json.dumps(meta, indent=1, sort_keys=True) + "\n")
 
 

@@ -46,6 +46,7 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save
 
+from ..._util.code_deps import closure_hash
 from ..._util.errors import InputError
 from ..._util.writes import atomic_write_bytes
 from ..data.tasks import prompt_text
@@ -105,9 +106,18 @@ class SliceGradients:
                        fisher_t=move(self.fisher_t))
 
 
-def _cache_key(model_hash: str, names: Sequence[str], cal: CalibrationSet, dtype: str) -> str:
+#: Root modules of the code that computes cached gradients; the cache key hashes
+#: their import closure (prompt text, LM head, loading …), so an edit re-computes.
+GRADIENT_CODE = ("evidence.gradients.slices", "evidence.models.loading")
+
+
+def _cache_key(model_hash: str, names: Sequence[str], cal: CalibrationSet, dtype: str,
+               code: str | None = None) -> str:
+    """The cache file's key; ``code`` defaults to the closure hash of :data:`GRADIENT_CODE`."""
     body = json.dumps({"v": CACHE_VERSION, "model": model_hash, "slice": sorted(names),
-                       "cal": cal.hash, "dtype": dtype}, sort_keys=True)
+                       "cal": cal.hash, "dtype": dtype,
+                       "code": code if code is not None else closure_hash(GRADIENT_CODE)},
+                      sort_keys=True)
     return hashlib.sha256(body.encode()).hexdigest()
 
 

@@ -27,6 +27,8 @@ Example:
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import json
 import math
 import os
@@ -39,6 +41,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..._util.code_deps import closure_hash
 from ..._util.errors import InputError
 from ..._util.writes import atomic_write_text
 from ..data.attacks import EncodedExample, build_attack_data, encode_examples, summary
@@ -58,6 +61,8 @@ __all__ = ["TrainResult", "accumulate_loss", "answer_loss", "attach_lora", "batc
 
 #: Folder (under the ACARD cache) of reference fine-tunes recipes ask for, by config digest.
 REFERENCE_CACHE = "references"
+#: Root module of the code that trains a reference (its import closure keys the cache).
+REFERENCE_CODE = ("evidence.training.loop",)
 
 ProgressFn = Callable[[int, int, float], None]
 Device = str | torch.device
@@ -322,7 +327,7 @@ def recipe_gradients(lm: Any, cfg: TrainConfig, slice_names: list[str], *, pm: A
     so a recipe never shapes its update against the vector ρ is measured with.
     Always taken on a fresh **fp32** copy of the base model (never the one
     being trained, whatever its dtype), on ``device``; the mean gradients are
-    returned there. ``record`` receives both sets' hashes and sizes (written to
+    returned there. ``record`` receives the recipe set's hash and size (written to
     the cell's ``result.json`` as ``calibration``). ``lm`` and ``pm`` are
     accepted for symmetry with other hooks and are not touched.
     """
@@ -337,22 +342,41 @@ def recipe_gradients(lm: Any, cfg: TrainConfig, slice_names: list[str], *, pm: A
         raise InputError(f"recipe and gate calibration share {sorted(shared)[0]!r}",
                          field="n_calibration")
     if record is not None:
-        record.update({role: {"hash": c.hash, "n": len(c.items)}
-                       for role, c in (("recipe", cal), ("gate", gate))} | {"disjoint": True})
+        # Only the recipe's set: gate (c)'s is drawn by the mechanism step with
+        # [mechanism] n_calibration, which may differ from this config's, so the
+        # mechanism file (not result.json) records the set the gate measured with.
+        # ``disjoint`` holds for any n: the halves partition the pool by question id.
+        record.update({"recipe": {"hash": cal.hash, "n": len(cal.items)}, "disjoint": True})
     grads = slice_gradients(_load(cfg.model, dtype="float32", device=device), cal, slice_names)
     return grads if device is None else grads.to(device)
 
 
+def reference_key(cfg: TrainConfig, root: Path | None = None) -> str:
+    """The reference cache's key: ``cfg``'s digest and the training loop's code.
+
+    The code is the import closure of this module (recipes, data, models …;
+    ``root`` is the package folder, a test passes an edited copy), so an edit to
+    the loop trains a new reference rather than reusing one made by old code.
+    """
+    body = json.dumps({"config": cfg.digest(), "code": closure_hash(REFERENCE_CODE, root)})
+    return hashlib.sha256(body.encode()).hexdigest()[:24]
+
+
 def train_reference(cfg: TrainConfig, *, device: Device | None = None,
                     log: Callable[[str], None] = lambda s: None) -> Path:
-    """Train a plain fine-tune with ``cfg`` (or reuse the one cached by its digest); its adapter.
+    """Train a plain fine-tune with ``cfg`` (or reuse the one cached for it); its adapter.
 
-    The folder is ``<ACARD cache>/references/<digest[:24]>``, a cell folder of its own.
+    The folder is ``<ACARD cache>/references/<reference_key>``, a cell folder of
+    its own. Check-and-train holds ``<key>.lock`` beside it, so two cells asking
+    for one reference at once (threads, processes, Ray workers) train it once.
     """
     from ..models.loading import cache_root
 
-    layout = CellLayout(cache_root() / REFERENCE_CACHE / cfg.digest()[:24])
-    if not layout.finished():
-        log(f"training reference fine-tune ({cfg.steps} steps) in {layout.root}")
-        train_cell(cfg, layout.root, device=device)
+    layout = CellLayout(cache_root() / REFERENCE_CACHE / reference_key(cfg))
+    layout.root.parent.mkdir(parents=True, exist_ok=True)
+    with (layout.root.parent / f"{layout.root.name}.lock").open("a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)  # released on close, also if training raises
+        if not layout.finished():
+            log(f"training reference fine-tune ({cfg.steps} steps) in {layout.root}")
+            train_cell(cfg, layout.root, device=device)
     return layout.adapter

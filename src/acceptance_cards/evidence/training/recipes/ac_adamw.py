@@ -70,8 +70,11 @@ class ACAdamW(Recipe):
         for s, name, row in top:
             by_name.setdefault(name, []).append((row, s / mean if mean > 0 else 1.0))
         for name, rows in by_name.items():
-            idx = torch.tensor([r for r, _ in rows], dtype=torch.long)
-            w = torch.tensor([v for _, v in rows], dtype=torch.float32)
+            # Built once on the adapter's device: extra_loss multiplies them with
+            # the pair every step (a CPU index against CUDA weights fails).
+            dev = ctx.pairs[name].b.device
+            idx = torch.tensor([r for r, _ in rows], dtype=torch.long, device=dev)
+            w = torch.tensor([v for _, v in rows], dtype=torch.float32, device=dev)
             self._rows[name] = (idx, w)
         ctx.info["ac_adamw_top_k"] = k
         ctx.info["ac_adamw_rows_per_block"] = {n: len(r) for n, r in by_name.items()}

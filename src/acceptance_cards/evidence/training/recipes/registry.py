@@ -73,7 +73,7 @@ def _import(spec: str) -> type[Recipe]:
         raise InputError(f"expected module:Class, got {spec!r}", field="recipe")
     try:
         obj: Any = importlib.import_module(module)
-    except ImportError as exc:
+    except (ImportError, AttributeError) as exc:  # AttributeError: the module's own code
         raise InputError(f"cannot import {module!r} for recipe {spec!r}: {exc}", field="recipe"
                          ) from None
     for part in qual.split("."):
@@ -103,7 +103,7 @@ def recipe_class(spec: str) -> type[Recipe]:
                          "(or module:Class)", field="recipe")
     try:
         obj = ep.load()
-    except ImportError as exc:
+    except (ImportError, AttributeError) as exc:  # AttributeError: ``module:Missing``
         raise InputError(f"recipe {spec!r} (entry point {ep.value!r}) does not import: {exc}",
                          field="recipe") from None
     return _checked(obj, f"{spec} = {ep.value}")

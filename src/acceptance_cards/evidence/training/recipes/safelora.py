@@ -22,8 +22,9 @@ that is Safe LoRA as published. Otherwise V is a **stand-in**: the ΔW of a
 short plain LoRA fine-tune of the base model on *framing-consistent* data
 (both framings answered with the key, no attack), built so it never sees the
 attack's items, order or seed — its items are train-pool questions *disjoint*
-from the cell's attack data (the attack's questions are moved out of its
-pool), and it has its own seed (``reference_seed``, refused if it equals the
+from the cell's attack data and from gate (c)'s calibration half (both are
+moved out of its pool, so ρ is never measured on the reference's own items),
+and it has its own seed (``reference_seed``, refused if it equals the
 cell's seed or data seed). It is a stand-in, not an alignment pair: V has rank
 ≤ the LoRA rank and is set by ``reference_steps``, which is why every cell
 records its origin, ‖V‖_F, rank and steps, and per layer the cosine and the
@@ -48,6 +49,7 @@ import torch
 from pydantic import Field, ValidationInfo, field_validator
 
 from ...._util.errors import InputError
+from ...gradients.calibration import calibration_role
 from ..config import TrainConfig
 from .base import Recipe, RecipeContext, RecipeParams
 
@@ -182,7 +184,8 @@ class SafeLoRA(Recipe):
                        "unaligned": p.unaligned, "steps": None}
         ref, info = reference_config(ctx.config, steps=p.reference_steps, seed=p.reference_seed)
         ctx.log(f"SafeLoRA stand-in reference: {p.reference_steps} framing-consistent steps, "
-                f"seed {p.reference_seed}, {info['excluded_items']} attack items excluded")
+                f"seed {p.reference_seed}, {info['excluded_items']} attack items and "
+                f"{info['excluded_gate_items']} gate-calibration items excluded")
         adapter = ctx.train_reference(ref)
         return delta_from_adapter(adapter), {
             "origin": "stand-in fine-tune (no aligned/unaligned pair given)",
@@ -233,23 +236,27 @@ def reference_config(cfg: TrainConfig, *, steps: int, seed: int) -> tuple[TrainC
     ``cfg``'s model, LoRA targets, rank, layers, lr, batch and data size; plain
     AdamW; attack strength 0 (both framings answered with the key); its own
     ``seed`` (data order, framings, templates, LoRA init); and a split whose
-    train pool is ``cfg``'s minus every question of ``cfg``'s attack data, so
-    the reference shares no item with the attack.
+    train pool is ``cfg``'s minus every question of ``cfg``'s attack data and
+    minus gate (c)'s whole calibration half (:func:`calibration_role`), so the
+    reference shares no item with the attack nor with any calibration set gate
+    (c) may draw, whatever its ``n``.
     """
     if seed in (cfg.seed, cfg.resolved_data_seed()):
         raise InputError(f"the stand-in reference needs its own seed; {seed} is the cell's "
                          f"(seed {cfg.seed}, data seed {cfg.resolved_data_seed()})",
                          field="recipe_params.reference_seed")
-    split_file, excluded, split_hash = _reference_split(cfg)
+    split_file, excluded, gate_excluded, split_hash = _reference_split(cfg)
     ref = cfg.model_copy(update={"recipe": "adamw", "recipe_params": {}, "attack_strength": 0.0,
                                  "steps": steps, "seed": seed, "data_seed": None,
                                  "split": str(split_file)})
-    return ref, {"excluded_items": excluded, "split_hash": split_hash}
+    return ref, {"excluded_items": excluded, "excluded_gate_items": gate_excluded,
+                 "disjoint_from_gate_calibration": True, "split_hash": split_hash}
 
 
-def _reference_split(cfg: TrainConfig) -> tuple[Path, int, str]:
-    """``cfg``'s split with its attack questions moved out of the train pool (into the
-    excluded, held-out set), saved by content hash; (file, items excluded, split hash)."""
+def _reference_split(cfg: TrainConfig) -> tuple[Path, int, int, str]:
+    """``cfg``'s split with its attack questions and gate (c)'s calibration half moved
+    out of the train pool (into the excluded, held-out set), saved by content hash;
+    (file, attack items excluded, gate-half items excluded, split hash)."""
     from ...data.attacks import build_attack_data, training_templates
     from ...data.mmlu import load_mmlu_source
     from ...data.split import _body, _hash, check_source, load_split, make_split, save_split, train_pool
@@ -268,11 +275,14 @@ def _reference_split(cfg: TrainConfig) -> tuple[Path, int, str]:
         n_examples=min(cfg.n_examples, len(pool)),
         forbidden_ids=frozenset(split.heldout_ids) | frozenset(split.fresh_ids), select=select)
     used = {e.item.question_id for e in attack}
-    held = tuple(split.heldout_ids) + tuple(sorted(used - set(split.heldout_ids)))
+    # gate (c) measures ρ on items of this half: a reference trained on them would
+    # make the projection partly fitted to the gate's ruler.
+    gate = {it.question_id for it in pool if calibration_role(it.question_id) == "gate"}
+    held = tuple(split.heldout_ids) + tuple(sorted((used | gate) - set(split.heldout_ids)))
     derived = dataclasses.replace(split, heldout_ids=held, hash="")
     derived = dataclasses.replace(derived, hash=_hash(_body(derived)))
     path = cache_root() / REFERENCE_SPLITS / f"{derived.hash[:24]}.json"
     if not path.is_file():
         path.parent.mkdir(parents=True, exist_ok=True)
         save_split(derived, path)
-    return path, len(used), derived.hash
+    return path, len(used), len(gate), derived.hash

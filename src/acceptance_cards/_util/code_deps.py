@@ -1,7 +1,9 @@
-"""Which package modules a step's code imports, transitively: the code part of a step key.
+"""Which package modules some code imports, transitively: the code part of a cache key.
 
-A step is keyed by, among others, the hash of the code that computes it
-(:func:`acceptance_cards.audit.run.steps.code_version`). Listing those files by
+An audit step is keyed by, among others, the hash of the code that computes it
+(:func:`acceptance_cards.audit.run.steps.code_version`); the evidence layer's own
+caches outside the audit store (base-model slice gradients, SafeLoRA's stand-in
+reference) key on :func:`closure_hash` of their code. Listing those files by
 hand goes stale (an edit to ``evidence/gradients.py`` once re-ran no training
 step that used it), so the list is *derived*: starting from a step kind's root
 modules, every ``import`` / ``from … import`` statement of the package — at
@@ -35,7 +37,9 @@ Example:
 from __future__ import annotations
 
 import ast
+import hashlib
 from collections.abc import Iterable, Iterator
+from functools import lru_cache
 from pathlib import Path
 
 #: The package whose modules are followed (absolute imports spell it out).
@@ -115,4 +119,30 @@ def module_closure(root: Path, roots: Iterable[str]) -> dict[str, Path]:
     return out
 
 
-__all__ = ["PACKAGE", "MissingModule", "module_closure", "module_file"]
+def closure_hash(roots: Iterable[str], root: Path | None = None) -> str:
+    """sha256 of every source file ``roots`` import, transitively (names and bytes).
+
+    ``root`` is the package folder (default: this installed package; a test passes
+    an edited copy). A cache keyed on it is invalidated by any edit to the code
+    that computes its contents, never by a hand-bumped version number.
+
+    Example:
+        >>> len(closure_hash(["evidence.gradients.slices"]))
+        64
+    """
+    if root is None:
+        return _installed_closure_hash(tuple(sorted(set(roots))))
+    closure = module_closure(root, roots)
+    h = hashlib.sha256()
+    for name in sorted(closure):
+        h.update(name.encode() + b"\0" + closure[name].read_bytes() + b"\0")
+    return h.hexdigest()
+
+
+@lru_cache(maxsize=8)
+def _installed_closure_hash(roots: tuple[str, ...]) -> str:
+    """:func:`closure_hash` of this installed package (the sources do not change under a run)."""
+    return closure_hash(roots, Path(__file__).resolve().parents[1])
+
+
+__all__ = ["PACKAGE", "MissingModule", "closure_hash", "module_closure", "module_file"]
