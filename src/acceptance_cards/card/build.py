@@ -159,6 +159,21 @@ def _check_pairing(baseline: RecordSet, defense: RecordSet, cross_baseline: Reco
         )
     if (cross_baseline is None) != (cross_defense is None):
         raise InputError("cross-task evidence needs both --cross-baseline and --cross-defense")
+    for one, other in ((baseline, defense), (cross_baseline, cross_defense)):
+        _check_same_scorer(one, other)
+
+
+def _check_same_scorer(one: RecordSet | None, other: RecordSet | None) -> None:
+    """A pair's gap compares one scorer's numbers: two scorers would make a gap of their own."""
+    if one is None or other is None:
+        return
+    a, b = one.gate_scorer(), other.gate_scorer()
+    if a and b and a != b:
+        raise InputError(
+            f"the gates would read scorer {a!r} in {one.path} but {b!r} in {other.path}; "
+            "score both files with the same scorer",
+            path=other.path, field="scorer",
+        )
 
 
 def run_gates(
