@@ -102,11 +102,13 @@ def test_relabel_of_undefined_and_missing_signatures() -> None:
 def test_no_permissive_class_no_relabel_and_old_digests_unchanged() -> None:
     card = card_for(mech(0.95), claimed="attack-targeted", permissive=None)
     assert card.relabel is None and card.evidence is None
-    assert "evidence" not in card.provenance.metadata_sha256
+    # schema 1.1: absence is hashed too (null), so dropping a disclosure changes a digest
+    assert len(card.provenance.metadata_sha256["evidence"]) == 64
     stated = card_for(mech(0.95), claimed="attack-targeted", permissive="shrinkage")
     digests = metadata_digests(stated)
-    assert len(digests["evidence"]) == 64
-    assert {k: v for k, v in digests.items() if k != "evidence"} == card.provenance.metadata_sha256
+    assert digests["evidence"] != card.provenance.metadata_sha256["evidence"]
+    assert {k: v for k, v in digests.items() if k != "evidence"} == {
+        k: v for k, v in card.provenance.metadata_sha256.items() if k != "evidence"}
 
 
 # --------------------------------------------------------------------------- author-supplied via --meta

@@ -37,7 +37,7 @@ from pydantic import BaseModel, ConfigDict
 from .._util.files import sha256_file
 from .build import build_card_from_files
 from .metadata import CardMetadata
-from .model import Card
+from .model import LEGACY_SCHEMA_VERSIONS, METADATA_OVERRIDABLE, Card, metadata_digests
 
 #: Relative tolerance for recomputed floats (the computation is deterministic;
 #: this only absorbs last-bit differences between numpy builds).
@@ -131,8 +131,10 @@ def _digest_diffs(card: Card, diffs: list[FieldDiff]) -> list[FieldDiff]:
     prefix = "provenance.metadata_sha256."
     out = [d for d in diffs if not d.field.startswith(prefix)]
     data = card.model_dump(mode="json")
+    # only a legacy card may hold no digests; a newer one with none had them removed
+    exempt = not card.provenance.metadata_sha256 and card.schema_version in LEGACY_SCHEMA_VERSIONS
     for d in diffs:
-        if not d.field.startswith(prefix) or not card.provenance.metadata_sha256:
+        if not d.field.startswith(prefix) or exempt:
             continue
         name = d.field[len(prefix):]
         if any(o.field == name or o.field.startswith((name + ".", name + "[")) for o in out):
@@ -144,6 +146,26 @@ def _digest_diffs(card: Card, diffs: list[FieldDiff]) -> list[FieldDiff]:
                              note="edited after the card was built (its hash in "
                                   "provenance.metadata_sha256 no longer matches)"))
     return out
+
+
+def _override_diffs(card: Card) -> list[FieldDiff]:
+    """Overrides the CLI cannot write: a field claimed as one escapes its metadata file."""
+    bad = [f for f in card.provenance.metadata_overrides if f not in METADATA_OVERRIDABLE]
+    if not bad:
+        return []
+    return [FieldDiff(field="provenance.metadata_overrides", recorded=list(
+        card.provenance.metadata_overrides), recomputed=None,
+        note=f"only {', '.join(METADATA_OVERRIDABLE)} can override a metadata file; "
+             f"{', '.join(bad)} cannot")]
+
+
+def _as_legacy(card: Card, recomputed: Card) -> Card:
+    """``recomputed`` under the rules of a legacy ``card``'s schema version (digests included)."""
+    if card.schema_version not in LEGACY_SCHEMA_VERSIONS:
+        return recomputed
+    old = recomputed.model_copy(update={"schema_version": card.schema_version})
+    return old.model_copy(update={"provenance": old.provenance.model_copy(
+        update={"metadata_sha256": metadata_digests(old)})})
 
 
 def _recorded_metadata(card: Card) -> CardMetadata:
@@ -203,7 +225,7 @@ def verify_card(card: Card, *, card_dir: str | Path) -> VerifyReport:
     # Paths are compared through their hashes above; where they were recorded from may differ.
     recomputed = recomputed.model_copy(update={"provenance": recomputed.provenance.model_copy(
         update={"inputs": card.provenance.inputs})})
-    diffs = _digest_diffs(card, diff_cards(card, recomputed))
+    diffs = _override_diffs(card) + _digest_diffs(card, diff_cards(card, _as_legacy(card, recomputed)))
     ok = not diffs and all(c.ok for c in checks)
     return VerifyReport(ok=ok, status="verified" if ok else "differs", inputs=checks,
                         differences=diffs)
