@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from acceptance_cards._util.errors import InputError
 from acceptance_cards.audit.cells import CellResult
 from acceptance_cards.audit.report.matrix import (
     CSV_COLUMNS,
@@ -309,3 +310,31 @@ def test_card_json_round_trips_with_evidence(built: Path) -> None:
 def load_card_text(text: str, path: Path) -> Card:
     path.write_text(text, encoding="utf-8")
     return load_card(path)
+
+
+# --------------------------------------------------------------------------- one calibration set
+
+RULER_NOTE = "The recipe's calibration items and gate (c)'s have the same hash"
+
+
+def _with_calibration(**cal: object) -> Card:
+    b, d = simulate_pair(seed=4)
+    return build_card(b, d, options=CardOptions(seed=0, n_resamples=300),
+                      metadata=CardMetadata(evidence={"calibration": cal}))
+
+
+def test_disjoint_with_equal_hashes_is_refused() -> None:
+    with pytest.raises(InputError, match="disjoint") as e:
+        _with_calibration(gate_hash="ab12", recipe_hash="ab12", disjoint=True)
+    assert (e.value.field or "").startswith("evidence")
+
+
+@pytest.mark.parametrize(("cal", "noted"), [
+    ({"gate_hash": "ab12", "recipe_hash": "ab12"}, True),
+    ({"gate_hash": "ab12", "recipe_hash": "ab12", "disjoint": False}, True),
+    ({"gate_hash": "ab12", "recipe_hash": "cd34", "disjoint": True}, False),
+    ({"gate_hash": "ab12"}, False),
+])
+def test_equal_calibration_hashes_are_noted(cal: dict[str, object], noted: bool) -> None:
+    card = _with_calibration(**cal)
+    assert any(n.startswith(RULER_NOTE) for n in card.notes) is noted

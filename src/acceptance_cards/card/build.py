@@ -33,7 +33,7 @@ from ..mechanism import MechanismFile, load_mechanism
 from ..records import RecordSet, load_records
 from ..vocab import MechanismClass
 from .capability import cell_capability, non_answer_splits
-from .evidence import EvidenceProvenance, PermissiveRelabel
+from .evidence import EvidenceProvenance, PermissiveRelabel, calibration_notes
 from .metadata import CardMetadata, load_metadata
 from .model import (
     Card,
@@ -81,6 +81,7 @@ def build_card(
     concl = conclude(gate_verdicts(diagnostics))
     records = dict(zip(ROLES[:4], (baseline, defense, cross_baseline, cross_defense), strict=True))
     capability = [cell_capability(rs, role=role) for role, rs in records.items() if rs is not None]
+    evidence = _evidence(metadata)
     card = Card(
         title=metadata.title,
         verdict=concl.verdict,
@@ -104,9 +105,10 @@ def build_card(
         compute=Compute(**dict(metadata.compute or {})),
         options=options,
         provenance=_provenance(diagnostics, inputs, metadata_overrides),
-        notes=_evidence_notes(capability, diagnostics, list(records.values())),
+        notes=(_evidence_notes(capability, diagnostics, list(records.values()))
+               + calibration_notes(evidence)),
         remarks=list(metadata.notes),
-        evidence=_evidence(metadata),
+        evidence=evidence,
     )
     if card.evidence is not None and card.evidence.permissive_class is not None:
         card = card.model_copy(update={"relabel": permissive_relabel(
