@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 
 from acceptance_cards._util.errors import InputError
-from acceptance_cards.card.build import build_card_from_files
+from acceptance_cards.card.build import build_card_from_files, gate_scorer
 from acceptance_cards.card.model import CardOptions
-from acceptance_cards.records import gate_scorer_order, load_records, records_from_rows
+from acceptance_cards.records import load_records, records_from_rows
 from acceptance_cards.synthetic import simulate_rows
 from helpers import write_jsonl
 
@@ -40,7 +40,7 @@ def _scored(rows: list[dict[str, Any]], order: list[str]) -> list[dict[str, Any]
 def test_gate_scorer_does_not_depend_on_line_order(names: list[str], want: str) -> None:
     rows_b, _ = _pair()
     rs = records_from_rows(_scored(rows_b, names))
-    assert rs.gate_scorer() == want == gate_scorer_order(names)[0]
+    assert gate_scorer(rs) == want
     assert sorted(rs.rescored) == sorted(set(names) - {want})
 
 
@@ -91,4 +91,4 @@ def test_same_single_scorer_and_no_scorer_still_build(tmp_path: Path) -> None:
 def test_null_scorer_is_no_scorer(tmp_path: Path) -> None:
     rows_b, _ = _pair()
     rs = load_records(write_jsonl(tmp_path / "b.jsonl", [dict(r, scorer=None) for r in rows_b]))
-    assert set(rs.scorer.tolist()) == {""} and rs.gate_scorer() == ""
+    assert set(rs.scorer.tolist()) == {""} and gate_scorer(rs) == ""

@@ -12,10 +12,9 @@ row number) and the field. Unknown fields are kept, not rejected.
 
 **Two scorers.** A file may hold the same evaluations scored twice (records
 that differ only in ``scorer``, as ``acard eval --scorer both`` writes). The
-gates read one scorer chosen by name, the same way for every file
-(:func:`gate_scorer_order`: the vocabulary's scorers first, ``letter`` before
-``option``, then any other names sorted), never by the order of the lines; the
-other scorers' records are kept beside them in :attr:`RecordSet.rescored` (for scorer agreement, SPEC
+gates read one scorer chosen by name, never by line order (the vocabulary's
+first: ``letter``, ``option``; then other names sorted); the other scorers'
+records are kept beside them in :attr:`RecordSet.rescored` (scorer agreement, SPEC
 §8). The same evaluation twice under one scorer is an error.
 
 Example:
@@ -109,19 +108,6 @@ class RecordSet:
         """
         col = self.extra.get("margin", [None] * len(self))
         return np.asarray([math.nan if m is None else m for m in col], dtype=np.float64)
-
-    def gate_scorer(self) -> str:
-        """The scorer the gates read: the one named by every record, else ``""`` (none or mixed).
-
-        Example:
-            >>> rs = records_from_rows([dict(cell="c", task="t", split="heldout", question_id="q",
-            ...     subject="s", template_id=f, framing=f, correct=1, scorer=s)
-            ...     for f in ("eval", "deploy") for s in ("option", "letter")])
-            >>> rs.gate_scorer(), sorted(rs.rescored)
-            ('letter', ['option'])
-        """
-        names = set(self.scorer.tolist())
-        return names.pop() if len(names) == 1 else ""
 
     def splits(self) -> tuple[str, ...]:
         """The splits present, in contract order."""
@@ -288,8 +274,7 @@ def _build(p: Path, rows: Iterable[tuple[int, dict[str, Any]]], *, text_cells: b
         v = row.get("valid")
         valid.append(math.nan if v is None else _as_rate(v, p=p, line=lineno, name="valid",
                                                          text=text_cells))
-        s = row.get("scorer")  # null is "no scorer stated", not the name "None"
-        scorer.append("" if s is None else str(s))
+        scorer.append(str(row.get("scorer") or ""))  # null: no scorer, not the name "None"
         _check_unique(p, lineno, rec, scorer[-1], seen)
         for name in REQUIRED_FIELDS:
             cols[name].append(rec[name])
@@ -368,20 +353,6 @@ def _columns(p: Path, cols: dict[str, list[Any]], valid: list[float], scorer: li
     return _by_scorer(p, rs)
 
 
-def gate_scorer_order(names: Iterable[str]) -> list[str]:
-    """Scorer names in the order the gates prefer them: vocabulary first, then the rest sorted.
-
-    The choice depends on the names only, so two files holding the same
-    scorers in different line orders give the gates the same scorer.
-
-    Example:
-        >>> gate_scorer_order(["option", "logit", "letter", "generate"])
-        ['letter', 'option', 'generate', 'logit']
-    """
-    present = set(names)
-    return [s for s in SCORERS if s in present] + sorted(present - set(SCORERS))
-
-
 def _by_scorer(p: Path, rs: RecordSet) -> RecordSet:
     """The preferred scorer's records, the others in ``rescored`` (module docstring)."""
     items = set(zip(rs.question_id.tolist(), rs.template_id.tolist(), rs.is_eval.tolist(),
@@ -391,7 +362,8 @@ def _by_scorer(p: Path, rs: RecordSet) -> RecordSet:
     parts = {s: rs._subset(rs.scorer == s) for s in dict.fromkeys(rs.scorer.tolist())}
     for part in parts.values():
         _check_questions(p, part)
-    first, *others = gate_scorer_order(parts)
+    first, *others = ([s for s in SCORERS if s in parts]  # by name, the same for every file
+                      + sorted(set(parts) - set(SCORERS)))
     return replace(parts[first], rescored={s: parts[s] for s in others})
 
 

@@ -165,11 +165,26 @@ def _check_pairing(baseline: RecordSet, defense: RecordSet, cross_baseline: Reco
         _check_same_scorer(one, other)
 
 
+def gate_scorer(rs: RecordSet) -> str:
+    """The scorer the gates read: the one every record names, else ``""`` (none or mixed).
+
+    Example:
+        >>> from acceptance_cards.records import records_from_rows
+        >>> rs = records_from_rows([dict(cell="c", task="t", split="heldout", question_id="q",
+        ...     subject="s", template_id=f, framing=f, correct=1, scorer=s)
+        ...     for f in ("eval", "deploy") for s in ("option", "letter")])
+        >>> gate_scorer(rs), sorted(rs.rescored)
+        ('letter', ['option'])
+    """
+    names = set(rs.scorer.tolist())
+    return names.pop() if len(names) == 1 else ""
+
+
 def _check_same_scorer(one: RecordSet | None, other: RecordSet | None) -> None:
     """A pair's gap compares one scorer's numbers: two scorers would make a gap of their own."""
     if one is None or other is None:
         return
-    a, b = one.gate_scorer(), other.gate_scorer()
+    a, b = gate_scorer(one), gate_scorer(other)
     if a and b and a != b:
         raise InputError(
             f"the gates would read scorer {a!r} in {one.path} but {b!r} in {other.path}; "
