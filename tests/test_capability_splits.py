@@ -93,6 +93,24 @@ def test_withheld_knowledge_wording_is_forbidden_only_on_a_non_answer_gap(text: 
     assert not [f for f in lint_claim(clean, text).findings if f.rule == "non-answer-gap"]
 
 
+@pytest.mark.parametrize(("text", "flagged"), [
+    ("The baseline hid its knowledge.", True),
+    ("The baseline knew the answers.", True),
+    ("The baseline is sandbagging.", True),
+    ("The model withholds what it knows.", True),
+    ("The baseline conceals what it knows.", True),
+    ("The model hides knowledge.", True),
+    ("Nobody knows the answer yet whether the effect is real.", False),
+    ("We study the sandbagging task.", False),  # the task's name, not a behaviour
+])
+def test_non_answer_gap_wordings_from_review(text: str, flagged: bool) -> None:
+    rows_b, rows_d = _pair(2)
+    card = build_card(records_from_rows(_abstain(rows_b, "heldout")), records_from_rows(rows_d),
+                      options=OPTS)
+    rules = {f.rule for f in lint_claim(card, text).findings}
+    assert ("non-answer-gap" in rules) is flagged
+
+
 def test_negated_and_allowed_wording_passes() -> None:
     rows_b, rows_d = _pair(2)
     card = build_card(records_from_rows(_abstain(rows_b, "heldout")), records_from_rows(rows_d),
