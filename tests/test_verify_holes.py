@@ -13,10 +13,10 @@ import pytest
 
 from acceptance_cards.card.build import build_card_from_files
 from acceptance_cards.card.metadata import CardMetadata
-from acceptance_cards.card.model import RECORDED, Card, CardOptions, card_to_json
+from acceptance_cards.card.model import RECORDED, Card, CardOptions, card_to_json, load_card
 from acceptance_cards.card.verify import verify_card
 from acceptance_cards.synthetic import simulate_rows
-from helpers import write_jsonl
+from helpers import run_cli, write_jsonl
 
 EVIDENCE = {"stand_ins": [{"what": "abstain attack", "why": "near chance", "affects": "all"}],
             "permissive_class": "shrinkage"}
@@ -80,3 +80,30 @@ def test_a_legacy_card_still_verifies(tmp_path: Path) -> None:
     assert _status(data, tmp_path) == "verified"
     data["provenance"]["metadata_sha256"] = {}
     assert _status(data, tmp_path) == "verified"
+
+
+# --------------------------------------------------------------------------- several cards
+
+
+def _card_file(folder: Path, seed: int) -> Path:
+    folder.mkdir()
+    rb, rd = simulate_rows(seed=seed, n_heldout=10, n_fresh=10)
+    b, d = write_jsonl(folder / "b.jsonl", rb), write_jsonl(folder / "d.jsonl", rd)
+    card = build_card_from_files(b, d, options=CardOptions(n_resamples=200), relative_to=folder)
+    out = folder / "card.json"
+    out.write_text(card_to_json(card), encoding="utf-8")
+    return out
+
+
+def test_an_unparseable_input_or_missing_card_fails_that_card_only(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad, good = _card_file(tmp_path / "a", 1), _card_file(tmp_path / "b", 2)
+    (tmp_path / "a" / "d.jsonl").write_text("{not json\n", encoding="utf-8")
+    rep = verify_card(load_card(bad), card_dir=bad.parent)
+    assert rep.status == "differs" and rep.error and "defense" in rep.error
+    code, out, err = run_cli(["verify", str(bad), str(tmp_path / "gone.json"), str(good)], capsys)
+    assert code == 1, (out, err)
+    assert "Traceback" not in out + err
+    tail = out.split(f"{good}:")[1]
+    assert "verified: the card matches its inputs" in tail
+    assert out.count("NOT verified") == 2 and "d.jsonl" in out

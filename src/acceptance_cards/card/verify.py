@@ -34,6 +34,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from .._util.errors import InputError
 from .._util.files import sha256_file
 from .build import build_card_from_files
 from .metadata import CardMetadata
@@ -168,6 +169,21 @@ def _as_legacy(card: Card, recomputed: Card) -> Card:
         update={"metadata_sha256": metadata_digests(old)})})
 
 
+def _rebuild(card: Card, paths: dict[str, Path], base: Path) -> Card:
+    """The card recomputed from its inputs and recorded options/metadata."""
+    return build_card_from_files(
+        paths["baseline"], paths["defense"],  # both present: checked by the caller
+        cross_baseline=paths.get("cross_baseline"),
+        cross_defense=paths.get("cross_defense"),
+        mechanism=paths.get("mechanism"),
+        options=card.options,
+        metadata=_recorded_metadata(card),
+        metadata_file=paths.get("metadata"),
+        metadata_overrides=card.provenance.metadata_overrides,
+        relative_to=base,
+    )
+
+
 def _recorded_metadata(card: Card) -> CardMetadata:
     """The author-supplied fields as the card holds them (used where no metadata file is)."""
     user_task = {k: v for k, v in (("train_pool", card.task.train_pool),
@@ -211,17 +227,13 @@ def verify_card(card: Card, *, card_dir: str | Path) -> VerifyReport:
     if "baseline" not in paths or "defense" not in paths:
         return VerifyReport(ok=False, status="no-inputs", inputs=checks, differences=[],
                             error="the card names no baseline/defense record files")
-    recomputed = build_card_from_files(
-        paths["baseline"], paths["defense"],  # both present: checked above
-        cross_baseline=paths.get("cross_baseline"),
-        cross_defense=paths.get("cross_defense"),
-        mechanism=paths.get("mechanism"),
-        options=card.options,
-        metadata=_recorded_metadata(card),
-        metadata_file=paths.get("metadata"),
-        metadata_overrides=card.provenance.metadata_overrides,
-        relative_to=base,
-    )
+    try:
+        recomputed = _rebuild(card, paths, base)
+    except InputError as exc:  # a changed input may no longer parse: the card differs, say why
+        changed = [f"{c.role} ({c.path})" for c in checks if not c.ok]
+        why = (f"changed input(s) {', '.join(changed)}: " if changed else "") + str(exc)
+        return VerifyReport(ok=False, status="differs", inputs=checks, differences=[],
+                            error="cannot recompute: " + why)
     # Paths are compared through their hashes above; where they were recorded from may differ.
     recomputed = recomputed.model_copy(update={"provenance": recomputed.provenance.model_copy(
         update={"inputs": card.provenance.inputs})})

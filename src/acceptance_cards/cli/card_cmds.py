@@ -214,7 +214,11 @@ def verify(
 def _verify_one(card_path: Path) -> int:
     from ..card.verify import verify_card
 
-    c = load_card(card_path)
+    try:  # one unreadable card is that card's failure; the others are still verified
+        c = load_card(card_path)
+    except InputError as exc:
+        _out.print(f"NOT verified: cannot read the card: {exc}", markup=False)
+        return 1
     rep = verify_card(c, card_dir=card_path.resolve().parent)
     if rep.status == "no-inputs":
         _out.print(f"cannot verify: {rep.error}", markup=False)
@@ -231,6 +235,9 @@ def _verify_one(card_path: Path) -> int:
     if rep.ok:
         _out.print("verified: the card matches its inputs", markup=False)
         return 0
+    if rep.error:
+        _out.print(f"NOT verified: {rep.error}", markup=False)
+        return 1
     changed = [chk.role for chk in rep.inputs if not chk.ok]
     _out.print(f"NOT verified ({len(rep.differences)} field(s) differ"
                + (f"; changed input(s): {', '.join(changed)}" if changed else "") + ")",
