@@ -92,3 +92,36 @@ def test_null_scorer_is_no_scorer(tmp_path: Path) -> None:
     rows_b, _ = _pair()
     rs = load_records(write_jsonl(tmp_path / "b.jsonl", [dict(r, scorer=None) for r in rows_b]))
     assert set(rs.scorer.tolist()) == {""} and gate_scorer(rs) == ""
+
+
+# --------------------------------------------------------------------------- task names
+
+
+@pytest.mark.parametrize(("task", "field"), [
+    ({"primary": "sycophancy"}, "task.primary"),
+    ({"cross": "sycophancy"}, "task.cross"),  # no cross records at all
+])
+def test_task_metadata_contradicting_the_records_is_refused(
+        tmp_path: Path, task: dict[str, str], field: str) -> None:
+    from acceptance_cards.card.metadata import CardMetadata
+
+    rows_b, rows_d = _pair()
+    b, d = write_jsonl(tmp_path / "b.jsonl", rows_b), write_jsonl(tmp_path / "d.jsonl", rows_d)
+    with pytest.raises(InputError) as e:
+        build_card_from_files(b, d, options=OPTS, metadata=CardMetadata(task=task))
+    assert e.value.field == field
+
+
+def test_task_metadata_agreeing_with_the_records_builds_and_verifies(tmp_path: Path) -> None:
+    from acceptance_cards.card.metadata import CardMetadata
+    from acceptance_cards.card.verify import verify_card
+
+    rows_b, rows_d = _pair()
+    xb, xd = simulate_rows(seed=5, task="sycophancy", n_heldout=10, n_fresh=10)
+    paths = [write_jsonl(tmp_path / f"{n}.jsonl", r)
+             for n, r in (("b", rows_b), ("d", rows_d), ("xb", xb), ("xd", xd))]
+    card = build_card_from_files(*paths[:2], cross_baseline=paths[2], cross_defense=paths[3],
+                                 options=OPTS, relative_to=tmp_path, metadata=CardMetadata(
+                                     task={"primary": "sandbagging", "cross": "sycophancy"}))
+    assert (card.task.primary, card.task.cross) == ("sandbagging", "sycophancy")
+    assert verify_card(card, card_dir=tmp_path).status == "verified"

@@ -282,7 +282,11 @@ def _task_info(primary: RecordSet, cross: RecordSet | None, extra: Mapping[str, 
         fresh_subjects=sorted(fresh),
         subject_overlap=sorted(held & fresh),
     )
-    for key in ("train_pool", "split_hash", "cross"):
+    for key in ("primary", "cross"):  # the records name the tasks; metadata may only agree
+        if extra.get(key) is not None and extra[key] != fields[key]:
+            raise InputError(f"{extra[key]!r} contradicts the records, which give "
+                             f"{fields[key]!r}; drop the key or fix it", field=f"task.{key}")
+    for key in ("train_pool", "split_hash"):
         if extra.get(key) is not None:
             fields[key] = extra[key]
     unknown = set(extra) - {"train_pool", "split_hash", "cross", "primary"}
