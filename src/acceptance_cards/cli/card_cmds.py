@@ -205,18 +205,20 @@ def verify(
     for path in card_paths:
         if len(card_paths) > 1:  # one card keeps its output as it always was
             _out.print(f"{path}:", markup=False)
-        codes.append(_verify_one(path))
+        codes.append(_verify_one(path, several=len(card_paths) > 1))
     code = 1 if 1 in codes else max(codes)
     if code:
         raise typer.Exit(code)
 
 
-def _verify_one(card_path: Path) -> int:
+def _verify_one(card_path: Path, *, several: bool = False) -> int:
     from ..card.verify import verify_card
 
-    try:  # one unreadable card is that card's failure; the others are still verified
+    try:  # among several, one unreadable card is that card's failure; the rest still verify
         c = load_card(card_path)
     except InputError as exc:
+        if not several:  # one card: a bad-input error as always (exit 2)
+            raise
         _out.print(f"NOT verified: cannot read the card: {exc}", markup=False)
         return 1
     rep = verify_card(c, card_dir=card_path.resolve().parent)
