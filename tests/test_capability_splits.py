@@ -93,6 +93,24 @@ def test_withheld_knowledge_wording_is_forbidden_only_on_a_non_answer_gap(text: 
     assert not [f for f in lint_claim(clean, text).findings if f.rule == "non-answer-gap"]
 
 
+@pytest.mark.parametrize(("text", "flagged"), [
+    ("The baseline hid its knowledge.", True),
+    ("The baseline knew the answers.", True),
+    ("The baseline is sandbagging.", True),
+    ("The model withholds what it knows.", True),
+    ("The baseline conceals what it knows.", True),
+    ("The model hides knowledge.", True),
+    ("Nobody knows the answer yet whether the effect is real.", False),
+    ("We study the sandbagging task.", False),  # the task's name, not a behaviour
+])
+def test_non_answer_gap_wordings_from_review(text: str, flagged: bool) -> None:
+    rows_b, rows_d = _pair(2)
+    card = build_card(records_from_rows(_abstain(rows_b, "heldout")), records_from_rows(rows_d),
+                      options=OPTS)
+    rules = {f.rule for f in lint_claim(card, text).findings}
+    assert ("non-answer-gap" in rules) is flagged
+
+
 def test_negated_and_allowed_wording_passes() -> None:
     rows_b, rows_d = _pair(2)
     card = build_card(records_from_rows(_abstain(rows_b, "heldout")), records_from_rows(rows_d),
@@ -145,7 +163,8 @@ def test_two_scorers_load_gates_read_the_first(tmp_path: Path) -> None:
     assert set(both.scorer.tolist()) == {"letter"} and list(both.rescored) == ["option"]
     assert len(both.rescored["option"]) == len(rows_b)
     np.testing.assert_array_equal(both.correct, one.correct)
-    d = write_jsonl(tmp_path / "d.jsonl", rows_d)
+    # the defense read under the gates' scorer too (different scorers are refused)
+    d = write_jsonl(tmp_path / "d.jsonl", [dict(r, scorer="letter") for r in rows_d])
     c2 = build_card_from_files(both_b, d, options=OPTS)
     c1 = build_card_from_files(one_b, d, options=OPTS)
     assert c2.diagnostics == c1.diagnostics  # the second scorer never reaches a gate
@@ -154,7 +173,9 @@ def test_two_scorers_load_gates_read_the_first(tmp_path: Path) -> None:
 def test_scorer_agreement_is_on_the_card(tmp_path: Path) -> None:
     rows_b, rows_d = _pair(4)
     card = build_card_from_files(_two_scorer_file(tmp_path, rows_b, "b.jsonl"),
-                                 write_jsonl(tmp_path / "d.jsonl", rows_d), options=OPTS)
+                                 write_jsonl(tmp_path / "d.jsonl",
+                                             [dict(r, scorer="letter") for r in rows_d]),
+                                 options=OPTS)
     base = card.capability[0]
     assert base.scorers == ["letter", "option"]
     agree = {a.split: a for a in base.scorer_agreement}

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from acceptance_cards._util.errors import InputError
 from acceptance_cards.audit.cells import CellResult
 from acceptance_cards.audit.report.matrix import (
     CSV_COLUMNS,
@@ -102,11 +103,13 @@ def test_relabel_of_undefined_and_missing_signatures() -> None:
 def test_no_permissive_class_no_relabel_and_old_digests_unchanged() -> None:
     card = card_for(mech(0.95), claimed="attack-targeted", permissive=None)
     assert card.relabel is None and card.evidence is None
-    assert "evidence" not in card.provenance.metadata_sha256
+    # schema 1.1: absence is hashed too (null), so dropping a disclosure changes a digest
+    assert len(card.provenance.metadata_sha256["evidence"]) == 64
     stated = card_for(mech(0.95), claimed="attack-targeted", permissive="shrinkage")
     digests = metadata_digests(stated)
-    assert len(digests["evidence"]) == 64
-    assert {k: v for k, v in digests.items() if k != "evidence"} == card.provenance.metadata_sha256
+    assert digests["evidence"] != card.provenance.metadata_sha256["evidence"]
+    assert {k: v for k, v in digests.items() if k != "evidence"} == {
+        k: v for k, v in card.provenance.metadata_sha256.items() if k != "evidence"}
 
 
 # --------------------------------------------------------------------------- author-supplied via --meta
@@ -307,3 +310,31 @@ def test_card_json_round_trips_with_evidence(built: Path) -> None:
 def load_card_text(text: str, path: Path) -> Card:
     path.write_text(text, encoding="utf-8")
     return load_card(path)
+
+
+# --------------------------------------------------------------------------- one calibration set
+
+RULER_NOTE = "The recipe's calibration items and gate (c)'s have the same hash"
+
+
+def _with_calibration(**cal: object) -> Card:
+    b, d = simulate_pair(seed=4)
+    return build_card(b, d, options=CardOptions(seed=0, n_resamples=300),
+                      metadata=CardMetadata(evidence={"calibration": cal}))
+
+
+def test_disjoint_with_equal_hashes_is_refused() -> None:
+    with pytest.raises(InputError, match="disjoint") as e:
+        _with_calibration(gate_hash="ab12", recipe_hash="ab12", disjoint=True)
+    assert (e.value.field or "").startswith("evidence")
+
+
+@pytest.mark.parametrize(("cal", "noted"), [
+    ({"gate_hash": "ab12", "recipe_hash": "ab12"}, True),
+    ({"gate_hash": "ab12", "recipe_hash": "ab12", "disjoint": False}, True),
+    ({"gate_hash": "ab12", "recipe_hash": "cd34", "disjoint": True}, False),
+    ({"gate_hash": "ab12"}, False),
+])
+def test_equal_calibration_hashes_are_noted(cal: dict[str, object], noted: bool) -> None:
+    card = _with_calibration(**cal)
+    assert any(n.startswith(RULER_NOTE) for n in card.notes) is noted

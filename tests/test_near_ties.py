@@ -86,7 +86,7 @@ def test_card_reports_near_ties_per_cell_and_unknown_without_margins() -> None:
                    margin=NEAR_TIE_MARGIN["letter"] * (0.5 if i % 10 == 0 else 5))
               for i, r in enumerate(base)]
     rs_b = records_from_rows(tagged, name="b")
-    rs_d = records_from_rows(other, name="d")
+    rs_d = records_from_rows([dict(r, scorer="letter") for r in other], name="d")
     want = float(np.mean([m < NEAR_TIE_MARGIN["letter"] for m, s in
                           zip(rs_b.margins(), rs_b.split, strict=True) if s == "heldout"]))
     assert cell_capability(rs_b).near_tie_share == pytest.approx(want) and 0 < want < 0.5

@@ -225,4 +225,5 @@ def test_library_card_without_files_has_metadata_hashes() -> None:
     b, d = simulate_pair(seed=1)
     card = build_card(b, d)
     assert set(card.provenance.metadata_sha256) == {
-        "title", "model", "recipe", "task.train_pool", "task.split_hash", "compute", "remarks"}
+        "title", "model", "recipe", "task.train_pool", "task.split_hash", "compute", "remarks",
+        "evidence"}  # hashed even when absent (schema 1.1): dropping it changes a digest

@@ -12,8 +12,9 @@ row number) and the field. Unknown fields are kept, not rejected.
 
 **Two scorers.** A file may hold the same evaluations scored twice (records
 that differ only in ``scorer``, as ``acard eval --scorer both`` writes). The
-gates read the scorer of the file's first record; the other scorers' records
-are kept beside them in :attr:`RecordSet.rescored` (for scorer agreement, SPEC
+gates read one scorer chosen by name, never by line order (the vocabulary's
+first: ``letter``, ``option``; then other names sorted); the other scorers'
+records are kept beside them in :attr:`RecordSet.rescored` (scorer agreement, SPEC
 §8). The same evaluation twice under one scorer is an error.
 
 Example:
@@ -44,6 +45,7 @@ import numpy.typing as npt
 from ._util.errors import InputError
 from ._util.files import iter_text_lines, loads_json, read_text
 from .vocab import FRAMINGS as FRAMINGS  # re-exported: public since the first release
+from .vocab import SCORERS
 from .vocab import SPLITS as SPLITS
 
 #: Required fields of an evaluation record, in contract order.
@@ -272,7 +274,7 @@ def _build(p: Path, rows: Iterable[tuple[int, dict[str, Any]]], *, text_cells: b
         v = row.get("valid")
         valid.append(math.nan if v is None else _as_rate(v, p=p, line=lineno, name="valid",
                                                          text=text_cells))
-        scorer.append(str(row.get("scorer", "")))
+        scorer.append(str(row.get("scorer") or ""))  # null: no scorer, not the name "None"
         _check_unique(p, lineno, rec, scorer[-1], seen)
         for name in REQUIRED_FIELDS:
             cols[name].append(rec[name])
@@ -352,7 +354,7 @@ def _columns(p: Path, cols: dict[str, list[Any]], valid: list[float], scorer: li
 
 
 def _by_scorer(p: Path, rs: RecordSet) -> RecordSet:
-    """The first record's scorer's records, the others in ``rescored`` (module docstring)."""
+    """The preferred scorer's records, the others in ``rescored`` (module docstring)."""
     items = set(zip(rs.question_id.tolist(), rs.template_id.tolist(), rs.is_eval.tolist(),
                     strict=True))
     if len(items) == len(rs):  # every evaluation once: one scorer per item, nothing to split
@@ -360,7 +362,8 @@ def _by_scorer(p: Path, rs: RecordSet) -> RecordSet:
     parts = {s: rs._subset(rs.scorer == s) for s in dict.fromkeys(rs.scorer.tolist())}
     for part in parts.values():
         _check_questions(p, part)
-    first, *others = parts
+    first, *others = ([s for s in SCORERS if s in parts]  # by name, the same for every file
+                      + sorted(set(parts) - set(SCORERS)))
     return replace(parts[first], rescored={s: parts[s] for s in others})
 
 

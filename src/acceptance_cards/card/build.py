@@ -33,7 +33,7 @@ from ..mechanism import MechanismFile, load_mechanism
 from ..records import RecordSet, load_records
 from ..vocab import MechanismClass
 from .capability import cell_capability, non_answer_splits
-from .evidence import EvidenceProvenance, PermissiveRelabel
+from .evidence import EvidenceProvenance, PermissiveRelabel, calibration_notes
 from .metadata import CardMetadata, load_metadata
 from .model import (
     Card,
@@ -81,6 +81,7 @@ def build_card(
     concl = conclude(gate_verdicts(diagnostics))
     records = dict(zip(ROLES[:4], (baseline, defense, cross_baseline, cross_defense), strict=True))
     capability = [cell_capability(rs, role=role) for role, rs in records.items() if rs is not None]
+    evidence = _evidence(metadata)
     card = Card(
         title=metadata.title,
         verdict=concl.verdict,
@@ -104,9 +105,10 @@ def build_card(
         compute=Compute(**dict(metadata.compute or {})),
         options=options,
         provenance=_provenance(diagnostics, inputs, metadata_overrides),
-        notes=_evidence_notes(capability, diagnostics, list(records.values())),
+        notes=(_evidence_notes(capability, diagnostics, list(records.values()))
+               + calibration_notes(evidence)),
         remarks=list(metadata.notes),
-        evidence=_evidence(metadata),
+        evidence=evidence,
     )
     if card.evidence is not None and card.evidence.permissive_class is not None:
         card = card.model_copy(update={"relabel": permissive_relabel(
@@ -159,6 +161,36 @@ def _check_pairing(baseline: RecordSet, defense: RecordSet, cross_baseline: Reco
         )
     if (cross_baseline is None) != (cross_defense is None):
         raise InputError("cross-task evidence needs both --cross-baseline and --cross-defense")
+    for one, other in ((baseline, defense), (cross_baseline, cross_defense)):
+        _check_same_scorer(one, other)
+
+
+def gate_scorer(rs: RecordSet) -> str:
+    """The scorer the gates read: the one every record names, else ``""`` (none or mixed).
+
+    Example:
+        >>> from acceptance_cards.records import records_from_rows
+        >>> rs = records_from_rows([dict(cell="c", task="t", split="heldout", question_id="q",
+        ...     subject="s", template_id=f, framing=f, correct=1, scorer=s)
+        ...     for f in ("eval", "deploy") for s in ("option", "letter")])
+        >>> gate_scorer(rs), sorted(rs.rescored)
+        ('letter', ['option'])
+    """
+    names = set(rs.scorer.tolist())
+    return names.pop() if len(names) == 1 else ""
+
+
+def _check_same_scorer(one: RecordSet | None, other: RecordSet | None) -> None:
+    """A pair's gap compares one scorer's numbers: two scorers would make a gap of their own."""
+    if one is None or other is None:
+        return
+    a, b = gate_scorer(one), gate_scorer(other)
+    if a and b and a != b:
+        raise InputError(
+            f"the gates would read scorer {a!r} in {one.path} but {b!r} in {other.path}; "
+            "score both files with the same scorer",
+            path=other.path, field="scorer",
+        )
 
 
 def run_gates(
@@ -250,7 +282,11 @@ def _task_info(primary: RecordSet, cross: RecordSet | None, extra: Mapping[str, 
         fresh_subjects=sorted(fresh),
         subject_overlap=sorted(held & fresh),
     )
-    for key in ("train_pool", "split_hash", "cross"):
+    for key in ("primary", "cross"):  # the records name the tasks; metadata may only agree
+        if extra.get(key) is not None and extra[key] != fields[key]:
+            raise InputError(f"{extra[key]!r} contradicts the records, which give "
+                             f"{fields[key]!r}; drop the key or fix it", field=f"task.{key}")
+    for key in ("train_pool", "split_hash"):
         if extra.get(key) is not None:
             fields[key] = extra[key]
     unknown = set(extra) - {"train_pool", "split_hash", "cross", "primary"}

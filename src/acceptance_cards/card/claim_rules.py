@@ -133,7 +133,10 @@ NON_ANSWER_GAP: Final = ClaimRule(
                "hides its capability", "hides capability", "conceals its knowledge",
                "conceals its capability", "strategically underperforms",
                "strategic underperformance", "deliberately underperforms", "sandbags",
-               "feigns ignorance"),
+               "feigns ignorance", "hides knowledge", "conceals knowledge",
+               "withholds what it knows", "hides what it knows", "conceals what it knows",
+               # the behaviour, not the task's name ("the sandbagging task" stays clean)
+               "is sandbagging", "was sandbagging", "are sandbagging", "were sandbagging"),
 )
 
 #: Every rule, in precedence order (the SPEC §4 table, then the general rule).

@@ -82,7 +82,8 @@ from .claim_text import WORD_VARIANTS, WordIndex, negated_before, normalise, phr
 from .model import Card
 
 #: Words that negate the phrase right after them.
-NEGATIONS: Final = frozenset({"not", "no", "never", "nor", "neither", "cannot", "without"})
+NEGATIONS: Final = frozenset({"not", "no", "never", "nor", "neither", "cannot", "without",
+                              "nobody", "none"})
 
 #: Words that may sit between a negation and the phrase ("not *a* defense").
 SKIPPABLE: Final = frozenset({"a", "an", "the", "any", "our", "this", "its"})

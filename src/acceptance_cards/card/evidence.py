@@ -29,14 +29,14 @@ Example:
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ..diagnostics import SignatureGate
 from ..vocab import MechanismClass
 from .verdict import CardVerdict
 
 __all__ = ["CalibrationRulers", "EvidenceProvenance", "PermissiveRelabel", "ProjectedLayer",
-           "SafeLoRAFacts", "StandIn"]
+           "SafeLoRAFacts", "StandIn", "calibration_notes"]
 
 
 class _Frozen(BaseModel):
@@ -92,6 +92,36 @@ class CalibrationRulers(_Frozen):
     recipe_n: int | None = Field(None, description="The recipe's calibration items.")
     disjoint: bool | None = Field(
         None, description="The two sets share no item (checked when the evidence was computed).")
+
+    def same_items(self) -> bool:
+        """Both hashes stated and equal: the recipe and gate (c) used one calibration set."""
+        return self.gate_hash is not None and self.gate_hash == self.recipe_hash
+
+    @model_validator(mode="after")
+    def _disjoint_needs_two_sets(self) -> CalibrationRulers:
+        """``disjoint`` with equal hashes contradicts itself (SPEC §10: the hashes must differ)."""
+        if self.disjoint and self.same_items():
+            raise ValueError("disjoint is true but gate_hash equals recipe_hash: one set of "
+                             "calibration items cannot be disjoint from itself")
+        return self
+
+
+def calibration_notes(evidence: EvidenceProvenance | None) -> list[str]:
+    """A card note when the recipe and gate (c) measured with the same calibration items.
+
+    Example:
+        >>> ev = EvidenceProvenance(calibration=CalibrationRulers(gate_hash="ab", recipe_hash="ab"))
+        >>> calibration_notes(ev)[0].startswith("The recipe's calibration items")
+        True
+        >>> calibration_notes(None)
+        []
+    """
+    cal = evidence.calibration if evidence is not None else None
+    if cal is None or not cal.same_items():
+        return []
+    return ["The recipe's calibration items and gate (c)'s have the same hash: the recipe's "
+            "base-model gradients and gate (c) use one ruler, so (c) does not measure the "
+            "recipe independently (SPEC §10: the two hashes must differ)."]
 
 
 class EvidenceProvenance(_Frozen):

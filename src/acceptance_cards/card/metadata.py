@@ -54,7 +54,11 @@ class CardMetadata:
 
 
 class TaskMeta(BaseModel):
-    """Task extras a user may state (the rest of the card's task section comes from the records)."""
+    """Task extras a user may state (the rest of the card's task section comes from the records).
+
+    ``primary`` and ``cross`` are the records' task names: stated, they must agree with
+    the records (a contradiction is an input error), never replace them.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 

@@ -47,7 +47,12 @@ from .verdict import CardVerdict, ClaimSupport
 #: not requests: checks that apply to new cards only are skipped).
 RECORDED = "recorded"
 #: Version of the card layout; bump on any incompatible field change.
-SCHEMA_VERSION = "1.0"
+#: 1.1: every author field (``evidence`` too, null when absent) is hashed, and the
+#: digest map may not be empty (:func:`metadata_digests`).
+SCHEMA_VERSION = "1.1"
+#: Cards of these versions hash ``evidence`` only when stated and may hold no digests;
+#: they still load and verify under the rules they were built with.
+LEGACY_SCHEMA_VERSIONS: tuple[str, ...] = ("1.0",)
 
 
 class _Frozen(BaseModel):
@@ -312,8 +317,11 @@ class Card(_Frozen):
 METADATA_FIELDS: tuple[str, ...] = (
     "title", "model", "recipe", "task.train_pool", "task.split_hash", "compute", "remarks",
 )
-#: Author-supplied fields hashed only when a card states them (cards built before they
-#: existed, or without them, keep the digests they had).
+#: Fields the command line may set over a metadata file (``acard card --title``); a card
+#: naming any other override is not one the tool wrote, and does not verify.
+METADATA_OVERRIDABLE: tuple[str, ...] = ("title",)
+#: Author-supplied fields a legacy card (:data:`LEGACY_SCHEMA_VERSIONS`) hashed only when
+#: it stated them; newer cards hash them always (null when absent).
 OPTIONAL_METADATA_FIELDS: tuple[str, ...] = ("evidence",)
 
 
@@ -323,14 +331,16 @@ def metadata_digests(card: Card) -> dict[str, str]:
     Example:
         >>> from acceptance_cards.synthetic import example_card
         >>> d = metadata_digests(example_card())
-        >>> sorted(d) == sorted(METADATA_FIELDS), len(d["title"])
+        >>> sorted(d) == sorted(METADATA_FIELDS + OPTIONAL_METADATA_FIELDS), len(d["title"])
         (True, 64)
     """
     import hashlib
 
     data = card.model_dump(mode="json")
     out = {}
-    stated = tuple(f for f in OPTIONAL_METADATA_FIELDS if data.get(f) is not None)
+    legacy = card.schema_version in LEGACY_SCHEMA_VERSIONS
+    # a new card hashes absence too: dropping a disclosure must change a digest
+    stated = tuple(f for f in OPTIONAL_METADATA_FIELDS if not legacy or data.get(f) is not None)
     for name in METADATA_FIELDS + stated:
         value: Any = data
         for part in name.split("."):

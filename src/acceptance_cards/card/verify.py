@@ -34,10 +34,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from .._util.errors import InputError
 from .._util.files import sha256_file
 from .build import build_card_from_files
 from .metadata import CardMetadata
-from .model import Card
+from .model import LEGACY_SCHEMA_VERSIONS, METADATA_OVERRIDABLE, Card, metadata_digests
 
 #: Relative tolerance for recomputed floats (the computation is deterministic;
 #: this only absorbs last-bit differences between numpy builds).
@@ -131,8 +132,10 @@ def _digest_diffs(card: Card, diffs: list[FieldDiff]) -> list[FieldDiff]:
     prefix = "provenance.metadata_sha256."
     out = [d for d in diffs if not d.field.startswith(prefix)]
     data = card.model_dump(mode="json")
+    # only a legacy card may hold no digests; a newer one with none had them removed
+    exempt = not card.provenance.metadata_sha256 and card.schema_version in LEGACY_SCHEMA_VERSIONS
     for d in diffs:
-        if not d.field.startswith(prefix) or not card.provenance.metadata_sha256:
+        if not d.field.startswith(prefix) or exempt:
             continue
         name = d.field[len(prefix):]
         if any(o.field == name or o.field.startswith((name + ".", name + "[")) for o in out):
@@ -144,6 +147,41 @@ def _digest_diffs(card: Card, diffs: list[FieldDiff]) -> list[FieldDiff]:
                              note="edited after the card was built (its hash in "
                                   "provenance.metadata_sha256 no longer matches)"))
     return out
+
+
+def _override_diffs(card: Card) -> list[FieldDiff]:
+    """Overrides the CLI cannot write: a field claimed as one escapes its metadata file."""
+    bad = [f for f in card.provenance.metadata_overrides if f not in METADATA_OVERRIDABLE]
+    if not bad:
+        return []
+    return [FieldDiff(field="provenance.metadata_overrides", recorded=list(
+        card.provenance.metadata_overrides), recomputed=None,
+        note=f"only {', '.join(METADATA_OVERRIDABLE)} can override a metadata file; "
+             f"{', '.join(bad)} cannot")]
+
+
+def _as_legacy(card: Card, recomputed: Card) -> Card:
+    """``recomputed`` under the rules of a legacy ``card``'s schema version (digests included)."""
+    if card.schema_version not in LEGACY_SCHEMA_VERSIONS:
+        return recomputed
+    old = recomputed.model_copy(update={"schema_version": card.schema_version})
+    return old.model_copy(update={"provenance": old.provenance.model_copy(
+        update={"metadata_sha256": metadata_digests(old)})})
+
+
+def _rebuild(card: Card, paths: dict[str, Path], base: Path) -> Card:
+    """The card recomputed from its inputs and recorded options/metadata."""
+    return build_card_from_files(
+        paths["baseline"], paths["defense"],  # both present: checked by the caller
+        cross_baseline=paths.get("cross_baseline"),
+        cross_defense=paths.get("cross_defense"),
+        mechanism=paths.get("mechanism"),
+        options=card.options,
+        metadata=_recorded_metadata(card),
+        metadata_file=paths.get("metadata"),
+        metadata_overrides=card.provenance.metadata_overrides,
+        relative_to=base,
+    )
 
 
 def _recorded_metadata(card: Card) -> CardMetadata:
@@ -189,21 +227,17 @@ def verify_card(card: Card, *, card_dir: str | Path) -> VerifyReport:
     if "baseline" not in paths or "defense" not in paths:
         return VerifyReport(ok=False, status="no-inputs", inputs=checks, differences=[],
                             error="the card names no baseline/defense record files")
-    recomputed = build_card_from_files(
-        paths["baseline"], paths["defense"],  # both present: checked above
-        cross_baseline=paths.get("cross_baseline"),
-        cross_defense=paths.get("cross_defense"),
-        mechanism=paths.get("mechanism"),
-        options=card.options,
-        metadata=_recorded_metadata(card),
-        metadata_file=paths.get("metadata"),
-        metadata_overrides=card.provenance.metadata_overrides,
-        relative_to=base,
-    )
+    try:
+        recomputed = _rebuild(card, paths, base)
+    except InputError as exc:  # a changed input may no longer parse: the card differs, say why
+        changed = [f"{c.role} ({c.path})" for c in checks if not c.ok]
+        why = (f"changed input(s) {', '.join(changed)}: " if changed else "") + str(exc)
+        return VerifyReport(ok=False, status="differs", inputs=checks, differences=[],
+                            error="cannot recompute: " + why)
     # Paths are compared through their hashes above; where they were recorded from may differ.
     recomputed = recomputed.model_copy(update={"provenance": recomputed.provenance.model_copy(
         update={"inputs": card.provenance.inputs})})
-    diffs = _digest_diffs(card, diff_cards(card, recomputed))
+    diffs = _override_diffs(card) + _digest_diffs(card, diff_cards(card, _as_legacy(card, recomputed)))
     ok = not diffs and all(c.ok for c in checks)
     return VerifyReport(ok=ok, status="verified" if ok else "differs", inputs=checks,
                         differences=diffs)

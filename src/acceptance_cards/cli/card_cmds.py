@@ -205,16 +205,22 @@ def verify(
     for path in card_paths:
         if len(card_paths) > 1:  # one card keeps its output as it always was
             _out.print(f"{path}:", markup=False)
-        codes.append(_verify_one(path))
+        codes.append(_verify_one(path, several=len(card_paths) > 1))
     code = 1 if 1 in codes else max(codes)
     if code:
         raise typer.Exit(code)
 
 
-def _verify_one(card_path: Path) -> int:
+def _verify_one(card_path: Path, *, several: bool = False) -> int:
     from ..card.verify import verify_card
 
-    c = load_card(card_path)
+    try:  # among several, one unreadable card is that card's failure; the rest still verify
+        c = load_card(card_path)
+    except InputError as exc:
+        if not several:  # one card: a bad-input error as always (exit 2)
+            raise
+        _out.print(f"NOT verified: cannot read the card: {exc}", markup=False)
+        return 1
     rep = verify_card(c, card_dir=card_path.resolve().parent)
     if rep.status == "no-inputs":
         _out.print(f"cannot verify: {rep.error}", markup=False)
@@ -231,6 +237,9 @@ def _verify_one(card_path: Path) -> int:
     if rep.ok:
         _out.print("verified: the card matches its inputs", markup=False)
         return 0
+    if rep.error:
+        _out.print(f"NOT verified: {rep.error}", markup=False)
+        return 1
     changed = [chk.role for chk in rep.inputs if not chk.ok]
     _out.print(f"NOT verified ({len(rep.differences)} field(s) differ"
                + (f"; changed input(s): {', '.join(changed)}" if changed else "") + ")",
