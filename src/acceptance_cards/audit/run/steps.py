@@ -248,9 +248,38 @@ def check_train_section(cfg: AuditConfig, source: str) -> None:
     from ...evidence.training.config import config_from_dict
 
     for r in [cfg.recipe(cfg.audit.baseline_recipe), *cfg.defense_recipes()]:
+        check_recipe(r, source)
         for m in cfg.models:
             for task in cfg.tasks():
                 where = f"[train_by_task.{task}]" if task in cfg.train_by_task else "[train]"
                 config_from_dict({**cfg.train_for(task), "model": m.spec, "task": task,
                                   "recipe": r.recipe_id, "recipe_params": r.params},
                                  source=f"{source} {where}")
+
+
+def check_recipe(recipe: RecipeSpec, source: str) -> None:
+    """The recipe exists and its ``params`` are its own, before any work starts.
+
+    Imports the recipe registry (torch): called only when an audit actually
+    runs, never by ``--plan``/``--status``.
+
+    Raises:
+        InputError: naming ``source`` and ``recipes.<name>.recipe`` (unknown
+            recipe) or ``recipes.<name>.params.<field>`` (unknown or bad parameter).
+    """
+    from ..._util.errors import InputError
+    from ...evidence.training.recipes.registry import recipe_class
+
+    try:
+        cls = recipe_class(recipe.recipe_id)
+    except InputError as exc:
+        raise InputError(exc.message, path=source, field=f"recipes.{recipe.name}.recipe") from None
+    unknown = [k for k in recipe.params if k not in cls.Params.model_fields]
+    try:
+        cls(**recipe.params)
+    except InputError as exc:
+        sub = (exc.field or "").removeprefix("recipe_params")
+        if not sub and unknown:
+            sub = f".{unknown[0]}"
+        raise InputError(exc.message, path=source,
+                         field=f"recipes.{recipe.name}.params{sub}") from None
