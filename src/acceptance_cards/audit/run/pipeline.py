@@ -121,9 +121,13 @@ class Pipeline:
     """
 
     def __init__(self, cfg: AuditConfig, outdir: Path, *, progress: Progress | None = None,
-                 reuse_only: bool = False, device: str | None = None) -> None:
+                 reuse_only: bool = False, device: str | None = None,
+                 key_device: str | None = None) -> None:
         self.cfg = cfg
         self.device = device or cfg.compute.device
+        #: the device type in model step keys, when decided elsewhere (the Ray driver: a
+        #: zero-GPU task must not resolve ``cuda``); None: resolve ``device`` here
+        self.key_device = key_device
         self.store = Store(Path(outdir) / "artifacts", reuse_only=reuse_only)
         self.progress = progress
         #: model inputs already known, by (spec, dtype): a Ray step gets them from the model task
@@ -171,8 +175,8 @@ class Pipeline:
         known = self.known_models.get((model.spec, model.dtype))
         if known is not None:
             return known
-        return {"spec": model.spec, "dtype": model.dtype, "hash": model_hash(model),
-                "device": device_name(self.device).split(":")[0]}
+        kind = self.key_device or device_name(self.device).split(":")[0]
+        return {"spec": model.spec, "dtype": model.dtype, "hash": model_hash(model), "device": kind}
 
     def train(self, cell: str, model: ModelSpec, recipe: RecipeSpec, seed: int, task: str,
               split: StepResult) -> StepResult:
