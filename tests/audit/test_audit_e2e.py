@@ -53,6 +53,8 @@ def test_whole_pipeline_writes_every_output(first_run: Path) -> None:
     assert model_steps and all(m["device"] == "cpu" and m["inputs"]["model"]["device"] == "cpu"
                                for m in model_steps)
     assert card["compute"]["device"] == "cpu"
+    # each evaluation's manifest records the dtype its model ran in (the key: the configured one)
+    assert {m["dtype"] for m in model_steps if m["kind"] == "eval"} == {"float32"}
     # the card verifies against its recorded inputs
     from acceptance_cards.card.model import load_card
     from acceptance_cards.card.verify import verify_card

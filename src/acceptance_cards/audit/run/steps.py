@@ -166,8 +166,11 @@ def evaluate_cell(
                        out=work / RECORDS_FILE, meta={"split_hash": split.hash},
                        progress=progress)
     n_correct = sum(float(r["correct"]) for r in records)
+    # the dtype ``auto`` resolved to here: the key keeps the configured name (resolving it needs
+    # torch and the device, which planning and --status on a login node must not), and its
+    # device type already separates GPU from CPU runs; the manifest says what ran
     return {"n_records": len(records), "mean_correct": n_correct / max(len(records), 1),
-            "model_hash": lm.content_hash}
+            "model_hash": lm.content_hash, "dtype": lm.dtype}
 
 
 def read_json(path: Path) -> dict[str, Any]:
