@@ -79,3 +79,23 @@ def test_audit_card_states_the_recipe_facts_of_its_training_folder(first_run: Pa
     assert [s["what"] for s in ev["stand_ins"]] == ["abstain attack"]
     assert ev["calibration"]["recipe_hash"] == want["hash"]
     assert ev["calibration"]["recipe_n"] == want["n"]
+
+
+@pytest.mark.parametrize(("edit", "field"), [
+    (("n_resamples = 200", "n_resamples = 300"), "options.n_resamples"),
+    (('claimed_class = "attack-targeted"', 'claimed_class = "shrinkage"'), "options.claimed_class"),
+    (("alpha = 1.0", "alpha = 2.0"), "recipe.hyperparameters"),
+])
+def test_pack_refuses_a_config_that_did_not_produce_the_cards(
+        config: Path, first_run: Path, tmp_path: Path, edit: tuple[str, str], field: str) -> None:
+    from tiny_audit import acard
+
+    other = tmp_path / "other.toml"
+    assert edit[0] in config.read_text()
+    other.write_text(config.read_text().replace(*edit))
+    r = acard("results", "pack", str(first_run), str(tmp_path / "res"), "--config", str(other))
+    assert r.returncode == 2, r.stderr[-2000:]
+    assert "tiny-attack-aware-s1.json" in r.stderr and field in r.stderr, r.stderr
+    assert "Traceback" not in r.stderr and not (tmp_path / "res").exists()
+    r = acard("results", "pack", str(first_run), str(tmp_path / "ok"), "--config", str(config))
+    assert r.returncode == 0, r.stderr[-2000:]
