@@ -68,8 +68,9 @@ def _check_card_matches(cfg: AuditConfig, recipe_name: str, card_file: Path) -> 
     want = cfg.thresholds.model_copy(update={
         "claimed_class": recipe.claimed_class,
         "cross_restricted_variant": recipe.cross_restricted}).model_dump(mode="json")
-    got = card.get("options") if isinstance(card.get("options"), dict) else {}
-    rec = card.get("recipe") if isinstance(card.get("recipe"), dict) else {}
+    got, rec = card.get("options"), card.get("recipe")
+    got = got if isinstance(got, dict) else {}
+    rec = rec if isinstance(rec, dict) else {}
     checks = [(f"options.{k}", got.get(k), v) for k, v in want.items()]
     checks += [("recipe.name", rec.get("name"), recipe.name),
                ("recipe.hyperparameters", rec.get("hyperparameters"), dict(recipe.params))]
