@@ -53,6 +53,8 @@ def test_whole_pipeline_writes_every_output(first_run: Path) -> None:
     assert model_steps and all(m["device"] == "cpu" and m["inputs"]["model"]["device"] == "cpu"
                                for m in model_steps)
     assert card["compute"]["device"] == "cpu"
+    # each evaluation's manifest records the dtype its model ran in (the key: the configured one)
+    assert {m["dtype"] for m in model_steps if m["kind"] == "eval"} == {"float32"}
     # the card verifies against its recorded inputs
     from acceptance_cards.card.model import load_card
     from acceptance_cards.card.verify import verify_card
@@ -241,3 +243,24 @@ def test_killed_step_records_every_attempt_and_logs_plain_progress(config: Path)
     assert ("cell", "tiny/attack-aware/s1 finished (1 of 1 cells)") in events
     periodic = [rest for e, rest in events if e == " "]
     assert len(periodic) <= sum(TINY_STEPS.values()) * (wall / PLAIN_INTERVAL_SECONDS + 1)
+
+
+def test_finished_needs_no_local_device_and_matches_keys_as_status_does(
+        config: Path, first_run: Path, tmp_path: Path) -> None:
+    """`--finished` for a CUDA run on a machine without CUDA: no device error; `auto` takes the CPU steps."""
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a CUDA device")
+    cuda = tmp_path / "cuda.toml"
+    cuda.write_text(config.read_text() + '\n[compute]\ndevice = "cuda"\n')
+    r = _acard("audit", str(cuda), "-o", str(first_run), "--finished")
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "0 of 1 cells finished" in r.stdout, r.stdout  # the CPU steps are not the CUDA run's
+    auto = tmp_path / "auto.toml"
+    auto.write_text(config.read_text() + '\n[compute]\ndevice = "auto"\n')
+    r = _acard("audit", str(auto), "-o", str(first_run), "--finished")
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "1 of 1 cells finished" in r.stdout, r.stdout
+    # leave the shared run's outputs as a plain run writes them
+    assert _acard("audit", str(config), "-o", str(first_run)).returncode == 0

@@ -178,3 +178,43 @@ def test_an_absent_device_fails_before_any_step(tmp_path: Path, capsys: pytest.C
     assert len(lines) == 1 and "Traceback" not in err, err
     assert str(p) in lines[0] and "compute.device" in lines[0] and "CUDA" in lines[0]
     assert not out.exists()
+
+
+@pytest.mark.parametrize(("recipes", "field"), [
+    ('params = { alpah = 1.0 }', "recipes.attack-aware.params.alpah"),
+    ('params = { alpha = "x" }', "recipes.attack-aware.params.alpha"),
+    ('recipe = "nosuch"', "recipes.attack-aware.recipe"),
+])
+def test_bad_recipe_names_and_params_fail_before_any_step(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], recipes: str, field: str) -> None:
+    """Checked with the config (the registry's own validation), not inside the defense's train step."""
+    pytest.importorskip("torch")
+    p = _write(tmp_path)
+    p.write_text(p.read_text().replace('claimed_class = "attack-targeted"\n',
+                                       f'claimed_class = "attack-targeted"\n{recipes}\n'))
+    out = tmp_path / "out"
+    code, _, err = run_cli(["audit", str(p), "-o", str(out), "--progress", "none"], capsys)
+    assert code == 2, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in err, err
+    assert str(p) in lines[0] and field in lines[0]
+    assert not (out / "artifacts").exists()
+
+
+def test_plan_and_status_import_no_torch(tmp_path: Path) -> None:
+    """The recipe check imports the registry (torch) only when an audit runs."""
+    import json
+    import subprocess
+    import sys
+
+    cfg = _write(tmp_path)
+    code = ("import sys, json\nfrom acceptance_cards.cli import app\n"
+            "for extra in ('--plan', '--status'):\n"
+            "    try:\n"
+            f"        app([\"audit\", {str(cfg)!r}, \"-o\", {str(tmp_path / 'out')!r}, extra])\n"
+            "    except SystemExit as e:\n"
+            "        assert e.code in (0, None), e.code\n"
+            "print(json.dumps('torch' in sys.modules))\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert json.loads(r.stdout.strip().splitlines()[-1]) is False

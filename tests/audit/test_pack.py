@@ -299,3 +299,19 @@ def test_config_whose_cells_have_no_card_is_refused(audit: Path, tmp_path: Path,
                             str(cfg)], capsys)
     assert code == 2 and str(cfg) in err and "tiny/attack-aware/s1" in err and "`cells`" in err, err
     assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize("name", ["matrix.csv", "filter.md"])
+def test_an_edited_matrix_or_filter_is_refused_naming_the_file(
+        audit: Path, tmp_path: Path, name: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """The tables are regenerated from the rebuilt cards and compared, not byte-copied unchecked."""
+    import shutil
+
+    src = tmp_path / "out"
+    shutil.copytree(audit, src)
+    lines = (src / name).read_text().splitlines(keepends=True)
+    lines[-1] = lines[-1].rstrip("\n") + " edited\n"
+    (src / name).write_text("".join(lines))
+    code, _, err = run_cli(["results", "pack", str(src), str(tmp_path / "r")], capsys)
+    assert code == 2 and str(src / name) in err and "Traceback" not in err, err
+    assert not (tmp_path / "r").exists()

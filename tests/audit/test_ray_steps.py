@@ -224,3 +224,22 @@ def test_root_cause_unwraps_nested_task_errors() -> None:
     assert root_cause(inner, Wrapped) is inner
     plain = ValueError("no cause attribute")
     assert root_cause(plain, Wrapped) is plain
+
+
+def test_key_device_is_decided_on_the_driver(config: Path, tmp_path: Path) -> None:
+    """A zero-GPU task (the model task) keys `cuda` steps without resolving `cuda` itself."""
+    import torch
+
+    from acceptance_cards.audit.run.config import load_config
+    from acceptance_cards.audit.run.pipeline import Pipeline
+    from acceptance_cards.audit.run.ray_steps import key_device
+
+    assert key_device(ray_device("cuda:1", {"GPU": 2.0}, source="x")) == "cuda"
+    assert key_device(ray_device("auto", {"GPU": 1.0}, source="x")) == "cuda"
+    assert key_device(ray_device("auto", {"CPU": 4.0}, source="x")) is None
+    assert key_device("mps") == "mps"
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a CUDA device")
+    cfg = load_config(config)
+    pipe = Pipeline(cfg, tmp_path, device="cuda", key_device="cuda")
+    assert pipe.model_inputs(cfg.models[0])["device"] == "cuda"  # no CUDA here: not resolved

@@ -6,6 +6,10 @@ tested on the tiny model in test_audit_e2e.py.)
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
+
 from acceptance_cards.audit.run.status import AuditStatus, State, StepStatus
 
 
@@ -45,3 +49,29 @@ def test_remaining_uses_the_group_mean_then_the_kind_and_model_mean() -> None:
 def test_nothing_left_when_everything_is_done() -> None:
     left = _status(_s("split", (), "done", 0.5), _s("train", ("m", "a"), "done", 9.0)).remaining()
     assert (left.seconds, left.n_estimated, left.n_unknown) == (0.0, 0, 0)
+
+
+def test_a_plugin_recipes_source_keys_its_train_step(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """Editing a module:Class recipe's file changes its train key; a built-in's key has no such part."""
+    from acceptance_cards.audit.run.config import AuditConfig
+    from acceptance_cards.audit.run.keys import train_inputs, with_code
+    from acceptance_cards.audit.run.store import step_key
+
+    plug = tmp_path / "myplugrecipe_fixaudit.py"
+    plug.write_text("X = 1\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    cfg = AuditConfig.model_validate({
+        "models": [{"name": "m", "spec": "m"}],
+        "recipes": [{"name": "p", "recipe": "myplugrecipe_fixaudit:Mine"}]})
+    model_in = {"spec": "m", "dtype": "float32", "hash": "h", "device": "cpu"}
+
+    def key(name: str) -> str:
+        return step_key("train", with_code("train", train_inputs(
+            cfg, model_in, cfg.recipe(name), 1, "sandbagging", "s")))
+
+    before = key("p")
+    plug.write_text("X = 2\n")
+    assert key("p") != before
+    assert "recipe_source" not in train_inputs(cfg, model_in, cfg.recipe("adamw"), 1,
+                                               "sandbagging", "s")

@@ -20,6 +20,7 @@ from .._util.files import read_bytes
 
 if TYPE_CHECKING:
     from ..audit.report.pack import ConfigInfo
+    from ..audit.run.config import AuditConfig
 
 _out = Console(highlight=False, soft_wrap=True)
 
@@ -48,8 +49,35 @@ def _config_info(config: Path, audit_out: Path) -> ConfigInfo:
     if missing:
         raise InputError(f"the audit has no card for cell(s) {', '.join(missing)} of this "
                          "config (an unfinished or another audit)", path=config, field="cells")
+    for plan in plan_cells(cfg):
+        _check_card_matches(cfg, plan.recipe, audit_out / "cards" / f"{stems[plan.name]}.json")
     digest = hashlib.sha256(canonical_json(cfg.model_dump(mode="json")).encode()).hexdigest()
     return ConfigInfo(text=read_bytes(config, what="audit config"), canonical_sha256=digest)
+
+
+def _check_card_matches(cfg: AuditConfig, recipe_name: str, card_file: Path) -> None:
+    """The card's recorded options (thresholds, claimed class) and recipe match the config.
+
+    Raises:
+        InputError: naming the card file and the first field that differs.
+    """
+    from .._util.files import read_json_object
+
+    card = read_json_object(card_file)
+    recipe = cfg.recipe(recipe_name)
+    want = cfg.thresholds.model_copy(update={
+        "claimed_class": recipe.claimed_class,
+        "cross_restricted_variant": recipe.cross_restricted}).model_dump(mode="json")
+    got, rec = card.get("options"), card.get("recipe")
+    got = got if isinstance(got, dict) else {}
+    rec = rec if isinstance(rec, dict) else {}
+    checks = [(f"options.{k}", got.get(k), v) for k, v in want.items()]
+    checks += [("recipe.name", rec.get("name"), recipe.name),
+               ("recipe.hyperparameters", rec.get("hyperparameters"), dict(recipe.params))]
+    for field, have, expected in checks:
+        if have != expected:
+            raise InputError(f"the card records {have!r}, the config gives {expected!r} "
+                             "(another config produced these cards)", path=card_file, field=field)
 
 
 @results_app.command("pack")

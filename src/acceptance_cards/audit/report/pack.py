@@ -325,6 +325,9 @@ def pack_audit(audit_out: str | Path, results_dir: str | Path, *,
     old = _old_files(results_dir, audit_out)
     staged = _Staged()
     cards = _stage_cards(card_files, staged)
+    from .pack_tables import check_tables, packed_cards
+
+    check_tables(audit_out, packed_cards(staged.files, cards))  # not copied unchecked
     _stage_copies(audit_out, staged)
     if config is not None:
         staged.files[CONFIG_NAME] = config.text

@@ -67,5 +67,6 @@ def _metadata(cfg: AuditConfig, art: CellArtifacts) -> CardMetadata:
         compute={"device": art.meta.get("device", "cpu"),
                  "training_time_s": sum(v for k, v in art.timings.items() if k.startswith("train")),
                  "eval_time_s": sum(v for k, v in art.timings.items() if k.startswith("eval"))},
-        evidence=evidence_metadata(cfg, art.plan.recipe, mechanism=art.files.get("mechanism")),
+        evidence=evidence_metadata(cfg, art.plan.recipe, mechanism=art.files.get("mechanism"),
+                                   train_dir=art.meta.get("defense_train_dir")),
     )

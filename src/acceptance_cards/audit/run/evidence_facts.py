@@ -64,12 +64,26 @@ def _read(path: Path | None) -> dict[str, Any]:
     return read_json_object(path) if path is not None and path.is_file() else {}
 
 
-def _train_dir(mech: dict[str, Any], train_dir: str | Path | None) -> Path | None:
-    """The defense's training folder: given, or the parent of the adapter the mechanism names."""
+def _train_dir(mech: dict[str, Any], mech_path: Path | None,
+               train_dir: str | Path | None) -> Path | None:
+    """The defense's training folder: given, or the parent of the adapter the mechanism names.
+
+    In an audit the mechanism step records the adapter relative to the store
+    (``train/<key>/adapter``, so the file's bytes do not depend on where the
+    output folder is); that path is resolved against the store's ``steps/``
+    folder (``<steps>/mechanism/<key>/mechanism.json``), never the CWD.
+    """
     if train_dir is not None:
         return Path(train_dir)
     adapter = mech.get("adapter")
-    return Path(adapter).parent if isinstance(adapter, str) and adapter else None
+    if not isinstance(adapter, str) or not adapter:
+        return None
+    path = Path(adapter)
+    if not path.is_absolute() and mech_path is not None and len(mech_path.parents) > 2:
+        in_store = mech_path.resolve().parents[2] / path
+        if in_store.exists() or not path.exists():
+            path = in_store
+    return path.parent
 
 
 def _attack(cfg: AuditConfig, recipe: str, config: dict[str, Any]) -> str:
@@ -142,14 +156,15 @@ def evidence_metadata(cfg: AuditConfig, recipe: str, *, mechanism: str | Path | 
     """The ``evidence`` metadata of the card of ``recipe``'s cell (None: nothing to state).
 
     ``mechanism``: the cell's mechanism file; ``train_dir``: the defense's training
-    folder (default: the folder of the adapter the mechanism file names).
+    folder (default: the folder of the adapter the mechanism file names, a
+    relative one resolved against the store the mechanism file is in).
     Malformed files are an :class:`InputError` naming the file and field.
     """
     from ...evidence.training.layout import CellLayout  # file names only: no torch
 
     mech_path = Path(mechanism) if mechanism is not None else None
     mech = _read(mech_path)
-    folder = _train_dir(mech, train_dir)
+    folder = _train_dir(mech, mech_path, train_dir)
     layout = CellLayout(folder) if folder is not None else None
     result = _read(layout.result if layout else None)
     config = _read(layout.config if layout else None)

@@ -20,8 +20,12 @@ from typing import Any
 
 from .config import AuditConfig, RecipeSpec
 
-__all__ = ["adapter_id", "eval_inputs", "mechanism_inputs", "split_inputs", "train_inputs",
-           "with_code"]
+__all__ = ["adapter_id", "eval_inputs", "mechanism_inputs", "recipe_source", "split_inputs",
+           "train_inputs", "with_code"]
+
+#: The entry-point group plug-in recipes register under (the registry's ``ENTRY_POINT_GROUP``;
+#: repeated here because the registry imports torch and keys must not).
+_RECIPE_GROUP = "acceptance_cards.recipes"
 
 
 def with_code(kind: str, inputs: dict[str, Any]) -> dict[str, Any]:
@@ -38,9 +42,50 @@ def split_inputs(cfg: AuditConfig) -> dict[str, Any]:
 
 def train_inputs(cfg: AuditConfig, model_in: dict[str, Any], recipe: RecipeSpec, seed: int,
                  task: str, split_hash: str) -> dict[str, Any]:
-    """A fine-tune's inputs: model, recipe and its params, seed, task, training config, split."""
-    return {"model": model_in, "recipe": recipe.recipe_id, "params": recipe.params, "seed": seed,
-            "task": task, "train": cfg.train_for(task), "split": split_hash}
+    """A fine-tune's inputs: model, recipe and its params, seed, task, training config, split.
+
+    A plug-in recipe adds ``recipe_source`` (its module file's sha256), so editing
+    it re-trains; a built-in's code is already in the step's code version.
+    """
+    inputs = {"model": model_in, "recipe": recipe.recipe_id, "params": recipe.params,
+              "seed": seed, "task": task, "train": cfg.train_for(task), "split": split_hash}
+    source = recipe_source(recipe.recipe_id)
+    return {**inputs, "recipe_source": source} if source is not None else inputs
+
+
+def recipe_source(recipe_id: str) -> str | None:
+    """sha256 of a plug-in recipe's module file, found without importing it (no torch).
+
+    ``module:Class`` names its module; an installed plug-in name its entry
+    point's. ``None`` for a built-in, a name that is neither (the config check
+    reports it), or a module inside this package (its code is in the step's
+    code version already).
+
+    Example:
+        >>> recipe_source("adamw") is None
+        True
+    """
+    import hashlib
+    import importlib.util
+    from importlib.metadata import entry_points
+
+    if ":" in recipe_id:
+        module = recipe_id.partition(":")[0]
+    else:
+        eps = [ep for ep in entry_points(group=_RECIPE_GROUP) if ep.name == recipe_id]
+        if not eps:
+            return None
+        module = eps[0].module
+    if not module or module.split(".")[0] == __name__.split(".")[0]:
+        return None
+    try:
+        spec = importlib.util.find_spec(module)
+    except (ImportError, ValueError):
+        return None
+    origin = spec.origin if spec is not None else None
+    if origin is None or not Path(origin).is_file():
+        return None
+    return hashlib.sha256(Path(origin).read_bytes()).hexdigest()
 
 
 def adapter_id(adapter: Path) -> list[tuple[str, str]]:

@@ -121,9 +121,13 @@ class Pipeline:
     """
 
     def __init__(self, cfg: AuditConfig, outdir: Path, *, progress: Progress | None = None,
-                 reuse_only: bool = False, device: str | None = None) -> None:
+                 reuse_only: bool = False, device: str | None = None,
+                 key_device: str | None = None) -> None:
         self.cfg = cfg
         self.device = device or cfg.compute.device
+        #: the device type in model step keys, when decided elsewhere (the Ray driver: a
+        #: zero-GPU task must not resolve ``cuda``); None: resolve ``device`` here
+        self.key_device = key_device
         self.store = Store(Path(outdir) / "artifacts", reuse_only=reuse_only)
         self.progress = progress
         #: model inputs already known, by (spec, dtype): a Ray step gets them from the model task
@@ -171,8 +175,8 @@ class Pipeline:
         known = self.known_models.get((model.spec, model.dtype))
         if known is not None:
             return known
-        return {"spec": model.spec, "dtype": model.dtype, "hash": model_hash(model),
-                "device": device_name(self.device).split(":")[0]}
+        kind = self.key_device or device_name(self.device).split(":")[0]
+        return {"spec": model.spec, "dtype": model.dtype, "hash": model_hash(model), "device": kind}
 
     def train(self, cell: str, model: ModelSpec, recipe: RecipeSpec, seed: int, task: str,
               split: StepResult) -> StepResult:
@@ -247,6 +251,7 @@ def assemble(plan: CellPlan, store_root: Path, split: StepResult, trained: list[
     files = {role: _merge_records(parts, store_root / "merged", RECORDS_FILE)
              for role, parts in evals.items()}
     files["mechanism"] = str(mech.path / MECHANISM_FILE)
+    defense_train = _defense_train(trained, mech.path / MECHANISM_FILE)
     done = [split, *trained, *(e for parts in evals.values() for e in parts), mech]
     return CellArtifacts(
         plan=plan, files=files,
@@ -254,8 +259,24 @@ def assemble(plan: CellPlan, store_root: Path, split: StepResult, trained: list[
         cached={f"{s.kind}:{s.manifest.get('label')}": s.cached for s in done},
         meta={"split_hash": split.manifest["split_hash"],
               "train_subjects": split.manifest["train_subjects"],
-              "device": mech.manifest.get("device", "cpu")},
+              "device": mech.manifest.get("device", "cpu"),
+              # the card reads the defense's result.json/config.json there (None: a given adapter)
+              "defense_train_dir": str(defense_train.path) if defense_train else None},
     )
+
+
+def _defense_train(trained: list[StepResult], mechanism_file: Path) -> StepResult | None:
+    """The train step whose adapter the mechanism step measured (None: a pre-trained adapter).
+
+    The mechanism file names it as ``train/<key>/adapter`` (see ``steps._relativise_adapter``).
+    """
+    from .steps import read_json
+
+    adapter = read_json(mechanism_file).get("adapter") if mechanism_file.is_file() else None
+    if not isinstance(adapter, str):
+        return None
+    parts = Path(adapter).parts
+    return next((s for s in trained if len(parts) >= 2 and s.key == parts[-2]), None)
 
 
 def _merge_records(parts: list[StepResult], folder: Path, name: str) -> str:

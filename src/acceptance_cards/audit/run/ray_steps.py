@@ -79,6 +79,19 @@ def ray_device(requested: str, resources: Mapping[str, float], *, source: str) -
     return requested
 
 
+def key_device(device: str) -> str | None:
+    """The device type model step keys carry, decided on the driver from :func:`ray_device`.
+
+    ``cuda`` (any index) is ``cuda``; ``auto`` is left to each worker (None: the
+    cluster has no GPU, so a worker resolves it to its own CPU/MPS).
+
+    Example:
+        >>> key_device("cuda"), key_device("cpu"), key_device("auto")
+        ('cuda', 'cpu', None)
+    """
+    return None if device == "auto" else device.split(":")[0]
+
+
 def step_options(device: str, *, cpus: float) -> dict[str, dict[str, float]]:
     """Ray resource requests: ``model`` for train/eval/mechanism, ``light`` for the others."""
     gpu = 1.0 if device.startswith("cuda") else 0.0
@@ -93,6 +106,7 @@ class _Context:
     outdir: str
     device: str
     mailbox: Any = None
+    key_device: str | None = None
 
 
 def _in_pipeline(ctx: _Context, call: Callable[[Pipeline], R],
@@ -103,7 +117,7 @@ def _in_pipeline(ctx: _Context, call: Callable[[Pipeline], R],
     """
     sink = EventSink(ctx.mailbox) if ctx.mailbox is not None else None
     pipe = Pipeline(AuditConfig.model_validate(ctx.raw), Path(ctx.outdir), progress=sink,
-                    device=ctx.device)
+                    device=ctx.device, key_device=ctx.key_device)
     if model_in is not None:
         pipe.known_models[(model_in["spec"], model_in["dtype"])] = model_in
     try:
@@ -249,7 +263,8 @@ def run_steps_ray(
     try:
         device = ray_device(cfg.compute.device, ray.cluster_resources(), source=source)
         mailbox = ray.remote(num_cpus=0)(Mailbox).remote() if on_event is not None else None
-        ctx = _Context(cfg.model_dump(mode="json"), str(outdir), device, mailbox)
+        ctx = _Context(cfg.model_dump(mode="json"), str(outdir), device, mailbox,
+                       key_device=key_device(device))
         graph = _Graph(ray, cfg, ctx, step_options(device, cpus=cpus))
         order = submission_order(plans)
         refs = {graph.cell(plans[i]): i for i in order}

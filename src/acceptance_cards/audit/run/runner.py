@@ -23,7 +23,7 @@ from ..._util.lazy import require
 from ...vocab import ExecutorName
 from ..cells import CellResult
 from .cell_card import cell_result
-from .config import AuditConfig
+from .config import AuditConfig, ModelSpec
 from .executors import run_cells
 from .pipeline import CellArtifacts, CellPlan, Pipeline, Progress, plan_cells, submission_order
 from .store import StepMissing
@@ -42,16 +42,28 @@ def _cell_worker(args: tuple[dict[str, Any], str, CellPlan, str],
                     device=device).run(plan)
 
 
+def _model_key(model: ModelSpec) -> tuple[str, str]:
+    return (model.spec, model.dtype)
+
+
 def finished_cells(cfg: AuditConfig, outdir: Path) -> tuple[list[CellResult], list[str]]:
     """Cards for the cells whose every step has finished, and the names of the others.
 
     Runs nothing (a reuse-only store), so it is safe beside a running audit:
     interim results of a long run, or what an interrupted one got done.
     """
+    from .status import recorded_models
+
     outdir = Path(outdir).resolve()
     pipe = Pipeline(cfg, outdir, reuse_only=True)
+    # the model inputs finished steps recorded, matched as `--status` does (the config's
+    # device type; auto: any): this machine need not have the device, nor load the model
+    pipe.known_models = recorded_models(cfg, outdir)
     results, unfinished = [], []
     for plan in plan_cells(cfg):
+        if _model_key(pipe.model_spec(plan.model)) not in pipe.known_models:
+            unfinished.append(plan.name)  # none of its model steps has finished
+            continue
         try:
             results.append(cell_result(cfg, pipe.run(plan), cards_dir=outdir / "cards"))
         except StepMissing:

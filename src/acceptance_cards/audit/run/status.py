@@ -270,3 +270,11 @@ def audit_status(cfg: AuditConfig, outdir: Path) -> AuditStatus:
     return AuditStatus(name=cfg.audit.name, steps=tuple(walker.steps.values()),
                        cells_done=tuple(done), cells=tuple(cells),
                        others=tuple(_unattributed(walker.store, known)))
+
+
+def recorded_models(cfg: AuditConfig, outdir: Path) -> dict[tuple[str, str], dict[str, Any]]:
+    """The model key inputs finished steps recorded, by (spec, dtype), matched as the status does.
+
+    ``--finished`` keys its cells with these: no model load, no local device needed.
+    """
+    return _Walker(cfg, outdir).model_ins

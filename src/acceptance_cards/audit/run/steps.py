@@ -166,8 +166,11 @@ def evaluate_cell(
                        out=work / RECORDS_FILE, meta={"split_hash": split.hash},
                        progress=progress)
     n_correct = sum(float(r["correct"]) for r in records)
+    # the dtype ``auto`` resolved to here: the key keeps the configured name (resolving it needs
+    # torch and the device, which planning and --status on a login node must not), and its
+    # device type already separates GPU from CPU runs; the manifest says what ran
     return {"n_records": len(records), "mean_correct": n_correct / max(len(records), 1),
-            "model_hash": lm.content_hash}
+            "model_hash": lm.content_hash, "dtype": lm.dtype}
 
 
 def read_json(path: Path) -> dict[str, Any]:
@@ -248,9 +251,38 @@ def check_train_section(cfg: AuditConfig, source: str) -> None:
     from ...evidence.training.config import config_from_dict
 
     for r in [cfg.recipe(cfg.audit.baseline_recipe), *cfg.defense_recipes()]:
+        check_recipe(r, source)
         for m in cfg.models:
             for task in cfg.tasks():
                 where = f"[train_by_task.{task}]" if task in cfg.train_by_task else "[train]"
                 config_from_dict({**cfg.train_for(task), "model": m.spec, "task": task,
                                   "recipe": r.recipe_id, "recipe_params": r.params},
                                  source=f"{source} {where}")
+
+
+def check_recipe(recipe: RecipeSpec, source: str) -> None:
+    """The recipe exists and its ``params`` are its own, before any work starts.
+
+    Imports the recipe registry (torch): called only when an audit actually
+    runs, never by ``--plan``/``--status``.
+
+    Raises:
+        InputError: naming ``source`` and ``recipes.<name>.recipe`` (unknown
+            recipe) or ``recipes.<name>.params.<field>`` (unknown or bad parameter).
+    """
+    from ..._util.errors import InputError
+    from ...evidence.training.recipes.registry import recipe_class
+
+    try:
+        cls = recipe_class(recipe.recipe_id)
+    except InputError as exc:
+        raise InputError(exc.message, path=source, field=f"recipes.{recipe.name}.recipe") from None
+    unknown = [k for k in recipe.params if k not in cls.Params.model_fields]
+    try:
+        cls(**recipe.params)
+    except InputError as exc:
+        sub = (exc.field or "").removeprefix("recipe_params")
+        if not sub and unknown:
+            sub = f".{unknown[0]}"
+        raise InputError(exc.message, path=source,
+                         field=f"recipes.{recipe.name}.params{sub}") from None
