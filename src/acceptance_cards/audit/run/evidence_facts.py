@@ -121,7 +121,9 @@ def safelora_facts(info: dict[str, Any]) -> tuple[dict[str, Any] | None, dict[st
         return facts, None
     return facts, {
         "what": f"SafeLoRA reference V from a stand-in fine-tune ({ref.get('steps')} steps, seed "
-                f"{ref.get('seed')}, attack items excluded)",
+                f"{ref.get('seed')}, attack items excluded"
+                + (", gate (c)'s calibration half excluded" if ref.get("disjoint_from_gate_calibration")
+                   else "") + ")",
         "why": "no aligned/unaligned checkpoint pair of this model was given; the stand-in never "
                "sees the attack's items, order or seed",
         "affects": "gate (c) and this cell's ΔG and Δdeploy: the projection is set by a stand-in V "
@@ -137,13 +139,15 @@ def _obj(parent: dict[str, Any], key: str) -> dict[str, Any]:
 
 
 def _calibration(result: dict[str, Any], mech: dict[str, Any]) -> dict[str, Any] | None:
-    """Gate (c)'s and the recipe's calibration hashes (mechanism file first for the gate's)."""
+    """Gate (c)'s calibration hash (from the mechanism file) and the recipe's (training record first)."""
     used = _obj(result, "calibration")
-    gate, rec = _obj(used, "gate"), _obj(used, "recipe")
+    rec = _obj(used, "recipe")
+    # gate (c)'s ruler only from the mechanism file: the training record's guess at it was
+    # drawn with [train]'s n, which the mechanism step need not use (older cells carry it)
+    has_gate = "calibration_hash" in mech
     out = {
-        "gate_hash": mech.get("calibration_hash", gate.get("hash")),
-        "gate_n": mech.get("n_calibration", gate.get("n")) if "calibration_hash" in mech
-        else gate.get("n"),
+        "gate_hash": mech.get("calibration_hash"),
+        "gate_n": mech.get("n_calibration") if has_gate else None,
         "recipe_hash": rec.get("hash", mech.get("recipe_calibration_hash")),
         "recipe_n": rec.get("n", mech.get("recipe_n_calibration")),
         "disjoint": mech.get("calibration_disjoint", used.get("disjoint")),
