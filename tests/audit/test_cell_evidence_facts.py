@@ -73,8 +73,10 @@ def test_audit_card_states_the_recipe_facts_of_its_training_folder(first_run: Pa
     assert not first_run.resolve().is_relative_to(Path(os.getcwd()).resolve())
     card = json.loads((first_run / "cards" / "tiny-attack-aware-s1.json").read_text())
     results = list((first_run / "artifacts" / "steps" / "train").glob("*/result.json"))
-    recorded = {json.loads(p.read_text())["recipe"]: json.loads(p.read_text()) for p in results}
-    want = recorded["attack-aware"]["calibration"]["recipe"]
+    # one attack-aware fine-tune per task (primary and cross): the card's is the primary one's
+    side = {p: json.loads((p.parent / "adapter" / "acard_adapter.json").read_text()) for p in results}
+    recorded = {(side[p]["recipe"], side[p]["task"]): json.loads(p.read_text()) for p in results}
+    want = recorded[("attack-aware", "sandbagging")]["calibration"]["recipe"]
     ev = card["evidence"]
     assert [s["what"] for s in ev["stand_ins"]] == ["abstain attack"]
     assert ev["calibration"]["recipe_hash"] == want["hash"]
