@@ -82,6 +82,27 @@ def test_a_legacy_card_still_verifies(tmp_path: Path) -> None:
     assert _status(data, tmp_path) == "verified"
 
 
+def test_a_card_set_back_to_the_legacy_schema_says_what_went_unchecked(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Dropping a stand-in disclosure and relabelling the card 1.0 recomputes to the same card
+    (1.0 hashed evidence only when stated); the report must not read as a full check."""
+    data = _built(tmp_path)
+    data["schema_version"] = "1.0"
+    _drop_evidence(data)
+    card = Card.model_validate(data, context={RECORDED: True})
+    rep = verify_card(card, card_dir=tmp_path)
+    assert rep.status == "verified"
+    assert len(rep.caveats) == 1 and "evidence carries no digest" in rep.caveats[0]
+    path = tmp_path / "card.json"
+    path.write_text(json.dumps(data), encoding="utf-8")
+    code, out, err = run_cli(["verify", str(path)], capsys)
+    assert code == 0 and "caveat: schema 1.0 card: evidence carries no digest" in out, (out, err)
+    new = tmp_path / "new"
+    new.mkdir()
+    current = Card.model_validate(_built(new), context={RECORDED: True})
+    assert verify_card(current, card_dir=new).caveats == []
+
+
 # --------------------------------------------------------------------------- several cards
 
 

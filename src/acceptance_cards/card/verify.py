@@ -32,13 +32,21 @@ import math
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from .._util.errors import InputError
 from .._util.files import sha256_file
 from .build import build_card_from_files
 from .metadata import CardMetadata
-from .model import LEGACY_SCHEMA_VERSIONS, METADATA_OVERRIDABLE, Card, metadata_digests
+from .model import (
+    LEGACY_SCHEMA_VERSIONS,
+    METADATA_FIELDS,
+    METADATA_OVERRIDABLE,
+    OPTIONAL_METADATA_FIELDS,
+    SCHEMA_VERSION,
+    Card,
+    metadata_digests,
+)
 
 #: Relative tolerance for recomputed floats (the computation is deterministic;
 #: this only absorbs last-bit differences between numpy builds).
@@ -84,6 +92,9 @@ class VerifyReport(BaseModel):
     inputs: list[InputCheck]
     differences: list[FieldDiff]
     error: str | None = None
+    caveats: list[str] = Field(
+        default_factory=list, description="What a `verified` cannot vouch for (a legacy "
+        "card's author fields without a digest).")
 
 
 def _flatten(obj: Any, prefix: str = "") -> dict[str, Any]:
@@ -169,6 +180,38 @@ def _as_legacy(card: Card, recomputed: Card) -> Card:
         update={"metadata_sha256": metadata_digests(old)})})
 
 
+def legacy_caveats(card: Card) -> list[str]:
+    """What verifying a legacy-schema ``card`` cannot check: its author fields without a digest.
+
+    A legacy card (:data:`~acceptance_cards.card.model.LEGACY_SCHEMA_VERSIONS`) may
+    leave ``evidence`` unhashed when absent, or hold no digests at all, so an edit
+    there -- a stand-in disclosure removed, the version label set back to the
+    legacy one -- recomputes to the same card. Such a card still verifies (it is
+    what the tool of its day wrote), but the report says which fields went unchecked.
+
+    Example:
+        >>> from acceptance_cards.synthetic import example_card
+        >>> legacy_caveats(example_card())
+        []
+        >>> card = example_card()
+        >>> digests = {k: v for k, v in card.provenance.metadata_sha256.items() if k != "evidence"}
+        >>> old = card.model_copy(update={"schema_version": "1.0", "provenance":
+        ...     card.provenance.model_copy(update={"metadata_sha256": digests})})
+        >>> legacy_caveats(old)[0][:44]
+        'schema 1.0 card: evidence carries no digest,'
+    """
+    if card.schema_version not in LEGACY_SCHEMA_VERSIONS:
+        return []
+    unhashed = [f for f in METADATA_FIELDS + OPTIONAL_METADATA_FIELDS
+                if f not in card.provenance.metadata_sha256]
+    if not unhashed:
+        return []
+    return [f"schema {card.schema_version} card: {', '.join(unhashed)} carr"
+            f"{'ies' if len(unhashed) == 1 else 'y'} no digest, so an edit there (a removed "
+            f"stand-in disclosure included) would not show; a card rebuilt with this version "
+            f"(schema {SCHEMA_VERSION}) hashes every author field"]
+
+
 def _rebuild(card: Card, paths: dict[str, Path], base: Path) -> Card:
     """The card recomputed from its inputs and recorded options/metadata."""
     return build_card_from_files(
@@ -240,8 +283,8 @@ def verify_card(card: Card, *, card_dir: str | Path) -> VerifyReport:
     diffs = _override_diffs(card) + _digest_diffs(card, diff_cards(card, _as_legacy(card, recomputed)))
     ok = not diffs and all(c.ok for c in checks)
     return VerifyReport(ok=ok, status="verified" if ok else "differs", inputs=checks,
-                        differences=diffs)
+                        differences=diffs, caveats=legacy_caveats(card))
 
 
 __all__ = ["FLOAT_RTOL", "FieldDiff", "InputCheck", "VerifyReport", "VerifyStatus",
-           "diff_cards", "verify_card"]
+           "diff_cards", "legacy_caveats", "verify_card"]

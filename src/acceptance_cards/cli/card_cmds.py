@@ -236,6 +236,8 @@ def _verify_one(card_path: Path, *, several: bool = False) -> int:
         _out.print(f"differs: {d.field}: card has {d.recorded!r}, {what}", markup=False)
     if rep.ok:
         _out.print("verified: the card matches its inputs", markup=False)
+        for caveat in rep.caveats:
+            _out.print(f"caveat: {caveat}", markup=False)
         return 0
     if rep.error:
         _out.print(f"NOT verified: {rep.error}", markup=False)
