@@ -6,7 +6,7 @@ Private: the public names are re-exported by :mod:`acceptance_cards.audit.report
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Final
+from typing import Any, Final, Self
 
 from ..._util.lazy import require
 from ...card.model import Card
@@ -84,3 +84,46 @@ def draw_na(ax: Any, what: str) -> None:
 def should_label(labels: bool | None, n: int) -> bool:
     """``labels=None``: label points when there are at most :data:`MAX_LABELLED` of them."""
     return n <= MAX_LABELLED if labels is None else labels
+
+
+class PointsDisplay:
+    """What the one-point-per-cell displays share: the ``from_cells / from_cards / from_card``
+    constructors (each draws at once, like scikit-learn's ``*Display.from_*``).
+
+    A subclass takes the cells in ``__init__`` and draws in :meth:`plot`.
+
+    Example:
+        >>> from acceptance_cards.audit.report.figures import BootstrapScatterDisplay
+        >>> issubclass(BootstrapScatterDisplay, PointsDisplay)
+        True
+    """
+
+    ax_: Any
+    figure_: Any
+
+    def __init__(self, cells: Sequence[CellResult]) -> None:
+        raise NotImplementedError
+
+    def plot(self, ax: Any = None, *, labels: bool | None = None, title: str | None = None,
+             legend: bool = True) -> Self:
+        """Draw into ``ax`` (default: a new figure); returns ``self``."""
+        raise NotImplementedError
+
+    @classmethod
+    def from_cells(cls, cells: Sequence[CellResult], *, ax: Any = None, labels: bool | None = None,
+                   title: str | None = None) -> Self:
+        """One point per audit cell that has what the display plots; the rest are counted."""
+        return cls(cells).plot(ax=ax, labels=labels, title=title)
+
+    @classmethod
+    def from_cards(cls, cards: Sequence[Card], *, names: Sequence[str] | None = None,
+                   ax: Any = None, labels: bool | None = None, title: str | None = None) -> Self:
+        """One point per card, labelled with ``names`` (default: each card's defense cell)."""
+        return cls.from_cells(cells_of(cards, names), ax=ax, labels=labels, title=title)
+
+    @classmethod
+    def from_card(cls, card: Card, *, name: str | None = None, ax: Any = None,
+                  labels: bool | None = None, title: str | None = None) -> Self:
+        """One card's point."""
+        return cls.from_cards([card], names=None if name is None else [name], ax=ax,
+                              labels=labels, title=title)

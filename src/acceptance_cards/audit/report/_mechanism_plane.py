@@ -9,11 +9,10 @@ from collections.abc import Sequence
 from typing import Any, Final, Self
 
 from ..._util.lazy import require
-from ...card.model import Card
 from ...constants import SENSITIVITY_TAUS, TAU
 from ...render.palette import CLAIMED_CLASS_COLOURS, FIGURE_COLOURS, PALETTE
 from ..cells import CellResult
-from ._figure_base import axes_for, cells_of, draw_na, label_point, should_label
+from ._figure_base import PointsDisplay, axes_for, draw_na, label_point, should_label
 
 #: Marker of each (c) verdict on the mechanism plane.
 C_MARKER: Final[dict[str, str]] = {"pass": "o", "fail": "X", "n/a": "D"}
@@ -53,7 +52,7 @@ def _legends(ax: Any) -> None:
     ax.legend(handles=handles, loc="lower right", frameon=False, fontsize=7)
 
 
-class MechanismPlaneDisplay:
+class MechanismPlaneDisplay(PointsDisplay):
     """α_T vs α_A of gate (c), the τ wedge shaded; colour = claimed class, marker = (c) verdict.
 
     A card without α_T and α_A (gate (c) not run or undefined) draws nothing;
@@ -66,33 +65,11 @@ class MechanismPlaneDisplay:
         (1, 0.6)
     """
 
-    ax_: Any
-    figure_: Any
-
     def __init__(self, cells: Sequence[CellResult]) -> None:
         self.points = [(c, at, aa) for c in cells
                        if (at := c.card.diagnostics.c.alpha_t) is not None
                        and (aa := c.card.diagnostics.c.alpha_a) is not None]
         self.tau = _plane_tau([c for c, _, _ in self.points])
-
-    @classmethod
-    def from_cells(cls, cells: Sequence[CellResult], *, ax: Any = None, labels: bool | None = None,
-                   title: str | None = None) -> Self:
-        """One point per audit cell that has α_T and α_A."""
-        return cls(cells).plot(ax=ax, labels=labels, title=title)
-
-    @classmethod
-    def from_cards(cls, cards: Sequence[Card], *, names: Sequence[str] | None = None,
-                   ax: Any = None, labels: bool | None = None, title: str | None = None) -> Self:
-        """One point per card, labelled with ``names`` (default: each card's defense cell)."""
-        return cls.from_cells(cells_of(cards, names), ax=ax, labels=labels, title=title)
-
-    @classmethod
-    def from_card(cls, card: Card, *, name: str | None = None, ax: Any = None,
-                  labels: bool | None = None, title: str | None = None) -> Self:
-        """One card's point on the plane."""
-        return cls.from_cards([card], names=None if name is None else [name], ax=ax,
-                              labels=labels, title=title)
 
     def plot(self, ax: Any = None, *, labels: bool | None = None, title: str | None = None,
              legend: bool = True) -> Self:

@@ -8,11 +8,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Self
 
-from ...card.model import Card
 from ...constants import CI_LEVEL
 from ...render.palette import FIGURE_COLOURS, PALETTE
 from ..cells import CellResult
-from ._figure_base import VERDICT_STYLE, axes_for, cells_of, draw_na, label_point, should_label
+from ._figure_base import VERDICT_STYLE, PointsDisplay, axes_for, draw_na, label_point, should_label
 
 
 def _err(point: float, lo: float | None, hi: float | None) -> tuple[float, float]:
@@ -23,7 +22,7 @@ def _has_point(c: CellResult) -> bool:
     return c.card.diagnostics.a.delta_gap is not None and c.card.deploy_cost.point is not None
 
 
-class BootstrapScatterDisplay:
+class BootstrapScatterDisplay(PointsDisplay):
     """Δdeploy vs ΔG, both with their question-clustered CIs (gate (a)), one point per cell.
 
     Left of the vertical line the gap shrank; below the horizontal line deploy
@@ -38,33 +37,11 @@ class BootstrapScatterDisplay:
         (1, 0, (0.95,))
     """
 
-    ax_: Any
-    figure_: Any
-
     def __init__(self, cells: Sequence[CellResult], *, n_hidden: int = 0) -> None:
         self.cells = [c for c in cells if _has_point(c)]
         self.n_hidden = n_hidden + len(cells) - len(self.cells)
         self.ci_levels: tuple[float, ...] = tuple(sorted(
             {c.card.diagnostics.a.ci_level or CI_LEVEL for c in self.cells})) or (CI_LEVEL,)
-
-    @classmethod
-    def from_cells(cls, cells: Sequence[CellResult], *, ax: Any = None, labels: bool | None = None,
-                   title: str | None = None) -> Self:
-        """One point per audit cell (positive controls hollow)."""
-        return cls(cells).plot(ax=ax, labels=labels, title=title)
-
-    @classmethod
-    def from_cards(cls, cards: Sequence[Card], *, names: Sequence[str] | None = None,
-                   ax: Any = None, labels: bool | None = None, title: str | None = None) -> Self:
-        """One point per card, labelled with ``names`` (default: each card's defense cell)."""
-        return cls.from_cells(cells_of(cards, names), ax=ax, labels=labels, title=title)
-
-    @classmethod
-    def from_card(cls, card: Card, *, name: str | None = None, ax: Any = None,
-                  labels: bool | None = None, title: str | None = None) -> Self:
-        """One card's point with both CIs."""
-        return cls.from_cards([card], names=None if name is None else [name], ax=ax,
-                              labels=labels, title=title)
 
     def plot(self, ax: Any = None, *, labels: bool | None = None, title: str | None = None,
              legend: bool = True) -> Self:
