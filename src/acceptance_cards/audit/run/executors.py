@@ -16,7 +16,8 @@ Example:
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from ..._util.lazy import require
@@ -177,13 +178,7 @@ def run_ray(
     passes to ``emit(*event)`` reaches ``on_event(*event)`` in this process
     while the tasks run (through a :class:`Mailbox` actor that requests no CPU).
     """
-    ray = require("ray")
-    started = False
-    if not ray.is_initialized():
-        kwargs = {**RAY_INIT_QUIET, **(init_kwargs or {})}
-        ray.init(address=address, **kwargs)
-        started = True
-    try:
+    with ray_session(address, init_kwargs) as ray:
         options = {"num_cpus": num_cpus, "num_gpus": num_gpus, "max_retries": 0}
         mailbox = None
         if on_event is not None:
@@ -192,22 +187,53 @@ def run_ray(
             refs = [with_events.remote(fn, item, mailbox) for item in items]
         else:
             refs = [ray.remote(**options)(fn).remote(item) for item in items]
-        index = {ref: i for i, ref in enumerate(refs)}
-        results: list[Any] = [None] * len(refs)
-        pending = list(refs)
-        while pending:
-            ready, pending = ray.wait(pending, num_returns=1, timeout=EVENT_INTERVAL)
-            deliver_events(ray, mailbox, on_event)
-            for ref in ready:
-                i = index[ref]
-                results[i] = task_result(ray, ref)
-                if on_done is not None:
-                    on_done(i, items[i], results[i])
-        deliver_events(ray, mailbox, on_event)  # the last task's events (it flushed them before returning)
-        return results
+        done = None if on_done is None else (lambda i, r: on_done(i, items[i], r))
+        return gather(ray, {ref: i for i, ref in enumerate(refs)}, mailbox=mailbox,
+                      on_event=on_event, on_ready=done)
+
+
+@contextmanager
+def ray_session(address: str | None, init_kwargs: dict[str, Any] | None = None) -> Iterator[Any]:
+    """The ``ray`` module, initialised quietly unless this process already is (then
+    shut down on leaving, and only then: a caller's own session is left alone).
+
+    Example:
+        >>> with ray_session(None) as ray:  # doctest: +SKIP
+        ...     ray.is_initialized()
+        True
+    """
+    ray = require("ray")
+    started = not ray.is_initialized()
+    if started:
+        ray.init(address=address, **{**RAY_INIT_QUIET, **(init_kwargs or {})})
+    try:
+        yield ray
     finally:
         if started:
             ray.shutdown()
+
+
+def gather(ray: Any, index: Mapping[Any, int], *, mailbox: Any = None,
+           on_event: Callable[..., None] | None = None,
+           on_ready: Callable[[int, Any], None] | None = None) -> list[Any]:
+    """Wait for every task of ``index`` (its ref → its place in the result), handing on
+    the tasks' events while waiting; each result at its place.
+
+    ``on_ready(place, result)`` is called as each task finishes. A failed task raises
+    its own error (:func:`task_result`), not Ray's wrapper.
+    """
+    out: list[Any] = [None] * len(index)
+    pending = list(index)
+    while pending:
+        ready, pending = ray.wait(pending, num_returns=1, timeout=EVENT_INTERVAL)
+        deliver_events(ray, mailbox, on_event)
+        for ref in ready:
+            i = index[ref]
+            out[i] = task_result(ray, ref)
+            if on_ready is not None:
+                on_ready(i, out[i])
+    deliver_events(ray, mailbox, on_event)  # the last task's events (flushed before it returned)
+    return out
 
 
 def deliver_events(ray: Any, mailbox: Any, on_event: Callable[..., None] | None) -> None:

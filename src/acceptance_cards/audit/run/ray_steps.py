@@ -36,12 +36,11 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from ..._util.errors import InputError
-from ..._util.lazy import require
 from ...evidence.training.layout import CellLayout
 from ..cells import CellResult
 from .cell_card import cell_result
 from .config import AuditConfig, ModelSpec, RecipeSpec
-from .executors import EVENT_INTERVAL, RAY_INIT_QUIET, EventSink, Mailbox, deliver_events, task_result
+from .executors import EventSink, Mailbox, gather, ray_session
 from .pipeline import (
     CellArtifacts,
     CellPlan,
@@ -256,29 +255,14 @@ def run_steps_ray(
     ``HOST:PORT`` joins a running cluster (``ray start --head``), whose nodes
     must all see ``outdir``. ``cpus``: what each model step requests on CPU.
     """
-    ray = require("ray")
-    started = not ray.is_initialized()
-    if started:
-        ray.init(address=address, **RAY_INIT_QUIET)
-    try:
+    with ray_session(address) as ray:
         device = ray_device(cfg.compute.device, ray.cluster_resources(), source=source)
         mailbox = ray.remote(num_cpus=0)(Mailbox).remote() if on_event is not None else None
         ctx = _Context(cfg.model_dump(mode="json"), str(outdir), device, mailbox,
                        key_device=key_device(device))
         graph = _Graph(ray, cfg, ctx, step_options(device, cpus=cpus))
-        order = submission_order(plans)
-        refs = {graph.cell(plans[i]): i for i in order}
-        out: list[Any] = [None] * len(plans)
-        pending = list(refs)
-        while pending:
-            ready, pending = ray.wait(pending, num_returns=1, timeout=EVENT_INTERVAL)
-            deliver_events(ray, mailbox, on_event)
-            for ref in ready:
-                out[refs[ref]] = task_result(ray, ref)
-                if on_cell is not None:
-                    on_cell(out[refs[ref]][0])
-        deliver_events(ray, mailbox, on_event)
+        index = {graph.cell(plans[i]): i for i in submission_order(plans)}
+        done = None if on_cell is None else (lambda _i, r: on_cell(r[0]))
+        out: list[tuple[CellArtifacts, CellResult]] = gather(
+            ray, index, mailbox=mailbox, on_event=on_event, on_ready=done)
         return out
-    finally:
-        if started:
-            ray.shutdown()
