@@ -15,8 +15,8 @@ Example:
     >>> s = np.array([[[0, 1], [0, 0]], [[0, 1], [1, 1]], [[1, 1], [0, 1]]], float)
     >>> t = PairedTable(("a", "b", "c"), s, np.ones_like(s), "question", "fresh")
     >>> r = paired_standard_errors(t)
-    >>> round(r.delta, 4), round(r.se_paired, 4)
-    (-0.6667, 0.3333)
+    >>> round(r.delta, 4), round(r.se_paired, 4)  # d_q = (-1, -1, +1)
+    (-0.3333, 0.6667)
 """
 
 from __future__ import annotations
