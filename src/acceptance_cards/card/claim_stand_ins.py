@@ -78,11 +78,12 @@ ABSTAIN_ATTACK: Final = StandInKind(
 SAFELORA_REFERENCE: Final = StandInKind(
     id="safelora-reference", name="a stand-in SafeLoRA reference V",
     replaces="an aligned/unaligned checkpoint pair",
-    recognise=("safelora reference", "safe lora reference"),
+    recognise=("SafeLoRA reference", "Safe LoRA reference", "SafeLoRA stand-in reference",
+               "Safe LoRA stand-in reference"),
     forbidden=("aligned/unaligned pair", "aligned/unaligned checkpoint pair",
                "aligned-unaligned pair", "aligned and unaligned pair", "released reference",
-               "official safe lora reference", "official safelora reference",
-               "safe lora as published", "safelora as published"),
+               "official Safe LoRA reference", "official SafeLoRA reference",
+               "Safe LoRA as published", "SafeLoRA as published"),
 )
 
 #: The known kinds, in the order their allowed wording is listed.

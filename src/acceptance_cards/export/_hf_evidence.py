@@ -83,14 +83,22 @@ def relabel_line(card: Card) -> list[str]:
 
 
 def stand_in_lines(card: Card) -> list[str]:
-    """The stand-ins as a table (quoted from the card's evidence; none: no lines)."""
+    """The stand-ins as a table, quoted from the card's evidence (none: no lines).
+
+    The table is the card's statement, not the section's wording: a stand-in
+    names the part it replaces ("the paper's wrong-answer attack"), so the
+    section's self-lint skips it (:data:`STAND_IN_INTRO` is linted).
+    """
     ev = card.evidence
     if ev is None or not ev.stand_ins:
         return []
     rows = [f"| {_cell(s.what)} | {_cell(s.why)} | {_cell(s.affects)} |" for s in ev.stand_ins]
-    return ["Stand-ins: parts of this evidence that replace the published protocol "
-            "(as the card states them):", "", "| stand-in | why | affects |", "|---|---|---|",
-            *rows, ""]
+    return ["| stand-in | why | affects |", "|---|---|---|", *rows, ""]
+
+
+#: The line before the stand-in table (the section's own wording: it is linted).
+STAND_IN_INTRO = ("Stand-ins: each row replaces a part of the paper's method, in the card's "
+                  "own words.")
 
 
 def _safelora(f: SafeLoRAFacts) -> list[str]:
@@ -104,7 +112,7 @@ def _safelora(f: SafeLoRAFacts) -> list[str]:
             f"- SafeLoRA projection: `{fmt_text(f.projection)}`, selection "
             f"`{fmt_text(f.selection)}` {fmt_text(f.selection_value)}; {k.projected} of "
             f"{fmt_int(k.considered)} matrices projected; share of the update norm kept: {share} "
-            "(per matrix: the card)."]
+            "(the per-matrix figures are on the card)."]
 
 
 def _rulers(c: CalibrationRulers) -> str:
@@ -152,4 +160,4 @@ def evidence_metadata(card: Card) -> dict[str, Any]:
     return out
 
 
-__all__ = ["KeptShare", "evidence_metadata", "fact_lines", "relabel_line", "stand_in_lines"]
+__all__ = ["STAND_IN_INTRO", "KeptShare", "evidence_metadata", "fact_lines", "relabel_line", "stand_in_lines"]

@@ -37,7 +37,7 @@ from ..card.formatting import (
 )
 from ..card.model import Card
 from ..diagnostics.power import GatePower
-from ._hf_evidence import fact_lines, relabel_line, stand_in_lines
+from ._hf_evidence import STAND_IN_INTRO, fact_lines, relabel_line, stand_in_lines
 
 BEGIN: Final = "<!-- acceptance-card:begin -->"
 END: Final = "<!-- acceptance-card:end -->"
@@ -130,7 +130,7 @@ def card_section(card: Card) -> str:
     """The Markdown section (between markers) stating the card in permitted wording."""
     head, facts, stand_ins = _head(card) + _gaps_and_cost(card), fact_lines(card), stand_in_lines(card)
     if facts or stand_ins:
-        head += ["### Evidence provenance", ""]
+        head += ["### Evidence provenance", ""] + ([STAND_IN_INTRO, ""] if stand_ins else [])
     tail = facts + _notes(card)
     # the stand-ins are the card's own statement, quoted (they name the parts they replace)
     own = lint_claim(card, _lintable("\n".join(head + tail)))
