@@ -23,6 +23,7 @@ import pytest
 from acceptance_cards.audit.run.evidence_facts import ABSTAIN_STAND_IN, safelora_facts
 from acceptance_cards.card.build import CardMetadata, build_card
 from acceptance_cards.card.claims import lint_claim
+from acceptance_cards.card.evidence import EvidenceProvenance
 from acceptance_cards.card.formatting import fmt_rate
 from acceptance_cards.card.model import Card, CardOptions, card_to_json, load_card
 from acceptance_cards.export import huggingface
@@ -188,3 +189,25 @@ def test_public_names_stay_importable_from_huggingface() -> None:
         assert hasattr(huggingface, name), name
     assert {"card_section", "card_metadata", "to_model_card", "eval_results", "parse_notes",
             "write_eval_results", "check_front_matter", "BEGIN", "END"} <= set(huggingface.__all__)
+
+
+def test_checkpoint_pair_reference_is_no_stand_in_and_one_ruler_reads_na() -> None:
+    """Safe LoRA as published (a real pair): no reference stand-in; no layers recorded."""
+    facts, ref = safelora_facts({"safelora_reference": {"origin": "checkpoint pair",
+                                                        "aligned": "a/", "steps": None},
+                                 "safelora_projection": "orthogonal", "safelora_layers": {}})
+    assert ref is None
+    evidence = {"stand_ins": [ABSTAIN_STAND_IN], "safelora": facts,
+                "calibration": {"gate_hash": GATE_HASH, "gate_n": 64}}
+    card = safelora_card().model_copy(update={"evidence": EvidenceProvenance.model_validate(evidence)})
+    text = card_section(card)
+    assert "`checkpoint pair`" in text and "no reference training steps" in text
+    assert "0 of 0 matrices projected; share of the update norm kept: —" in text
+    assert "recipe's base-model gradients none (the recipe reads no base-model gradients); " \
+        "disjoint: n/a (one ruler)" in text
+    assert "SafeLoRA reference V from a stand-in" not in text
+    forbidden = text.split("Wording this evidence does not permit")[1]
+    assert "`wrong-answer sandbagging`" in forbidden and "aligned/unaligned pair" not in forbidden
+    meta = card_metadata(card)["evidence"]
+    assert meta["safelora"]["n_projected"] == 0 and meta["safelora"]["kept_median"] is None
+    assert meta["calibration"]["recipe_hash"] is None

@@ -12,23 +12,35 @@ split of any cell, SPEC §8, forbids wording that says the model withheld what i
 knew; then ``stand-in``: a card whose evidence lists stand-ins, issue 15, forbids
 wording that says the evidence followed the published protocol or used the part
 a stand-in replaces). A rule applies when its :data:`APPLIES` function returns
-the evidence text.
-
-``stand-in`` is the one rule whose forbidden wording is card-specific
-(:func:`rule_forbidden`): a card that lists any stand-in forbids the protocol
-wording ("published protocol", "the paper's protocol", "full protocol",
-"official protocol" …); one whose stand-ins include the abstain attack also
-forbids "wrong-answer sandbagging" and the like, and one whose SafeLoRA
-reference is a stand-in also forbids "aligned/unaligned pair", "released
-reference", "official SafeLoRA reference" and the like
-(:mod:`acceptance_cards.card.claim_stand_ins` says how a stand-in's ``what``
-is recognised). Its allowed wording names the stand-ins ("evidence with
-stand-ins (the abstain attack, a stand-in SafeLoRA reference V), not the
-published protocol"). Its table entry (:data:`STAND_IN`'s ``forbidden``) is
-every phrase any stand-in can forbid. ``deploy-drop`` applies when a drop is measured or cannot be
+the evidence text. ``deploy-drop`` applies when a drop is measured or cannot be
 excluded (held-out Δdeploy or its CI lower bound below 0, or the fresh-split
 change below 0) and when the cost was not measured at all (seed 004: no
 capability claim without the capability number).
+
+``stand-in``, in the SPEC §4 table's terms:
+
+* **evidence pattern**: the card's evidence lists stand-ins;
+* **allowed**: "evidence with stand-ins (<the stand-ins>), not the published
+  protocol", and per known stand-in "<it>, not <the part it replaces>";
+* **not allowed**: "published protocol", "the paper's protocol", "full
+  protocol", "official protocol" …; with the abstain attack also
+  "wrong-answer sandbagging" …; with a stand-in SafeLoRA reference also
+  "aligned/unaligned pair", "released reference", "official SafeLoRA
+  reference" ….
+
+It is the one rule whose wording is card-specific both ways
+(:func:`rule_forbidden`, ``_rule_allowed``): a card forbids the protocol
+wording when it lists any stand-in, and a known kind's wording only when one
+of its stand-ins is of that kind; :mod:`acceptance_cards.card.claim_stand_ins`
+holds the kinds, the exact phrase lists and how a stand-in's ``what`` is
+recognised (the audit's "abstain attack" and "SafeLoRA reference V from a
+stand-in fine-tune …"). The allowed wording names the stand-ins (a
+stand-in of no known kind by count: its ``what`` is author text). The rule's
+table entry (:data:`STAND_IN`'s ``forbidden``) is every phrase any stand-in can
+forbid, so a negated one ("not the official SafeLoRA reference") protects its
+span on every card. "full-card pass under the protocol" and "<verdict> under
+the protocol" stay allowed: the protocol phrases name the published protocol,
+not the card's.
 
 This module says *what* a card permits and forbids; :mod:`acceptance_cards.card.claims`
 finds the forbidden phrases in a text.
