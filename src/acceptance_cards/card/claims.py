@@ -7,7 +7,13 @@ the wording the rule allows instead.
 
 **Rules.** Which wording each evidence pattern permits and forbids (the SPEC
 table's rows, then the extensions) is :mod:`acceptance_cards.card.claim_rules`,
-re-exported here; this module finds the forbidden phrases in a text.
+re-exported here; this module finds the forbidden phrases in a text. A rule's
+phrases are flagged only on a card the rule applies to, and only those the rule
+forbids *on that card* (:func:`~acceptance_cards.card.claim_rules.rule_forbidden`:
+the ``stand-in`` rule forbids "wrong-answer sandbagging" only when the abstain
+attack stands in, "aligned/unaligned pair" only when the SafeLoRA reference
+does, and the protocol wording — "under the published protocol" — whenever any
+stand-in is listed).
 
 **Matching.** The claim is first normalised (:mod:`acceptance_cards.card.claim_text`:
 NFKC compatibility forms, case folding, look-alike Cyrillic/Greek letters
@@ -72,11 +78,13 @@ from .claim_rules import (
     ONLY_A,
     RULES,
     SCORER_SUSPECT,
+    STAND_IN,
     UNDERPOWERED,
     ClaimRule,
     allowed_phrases,
     applicable_rules,
     permitted,
+    rule_forbidden,
 )
 from .claim_text import WORD_VARIANTS, WordIndex, negated_before, normalise, phrase_regex
 from .model import Card
@@ -135,16 +143,18 @@ def _hits(card: Card, norm: str) -> list[_Hit]:
     """Matches of every table phrase; only applicable rules' non-negated ones are findings.
 
     Negated matches of *any* rule are kept: they occupy their span, so "not a
-    deployable defense" also protects the "defense" inside it.
+    deployable defense" also protects the "defense" inside it. A rule's phrase
+    that it does not forbid on this card (:func:`rule_forbidden`) is no finding.
     """
     evidence = {r.id: e for r, e in applicable_rules(card)}
+    here = {r.id: frozenset(rule_forbidden(r, card)) for r in RULES if r.id in evidence}
     words = WordIndex(norm)
     out: list[_Hit] = []
     for rule in RULES:
         for phrase in rule.forbidden:
             for m in phrase_regex(phrase).finditer(norm):
                 negated = negated_before(words, m.start(), NEGATIONS, SKIPPABLE)
-                if negated or rule.id in evidence:
+                if negated or phrase in here.get(rule.id, ()):
                     out.append(_Hit(m.start(), m.end(), phrase, rule,
                                     evidence.get(rule.id, ""), negated))
     return out
@@ -210,6 +220,7 @@ def lint_claim(card: Card, text: str) -> ClaimLint:
 __all__ = [
     "A_AND_C", "ALL_FOUR", "APPLIES", "B_FAILS", "COST_PLACEHOLDER", "DEPLOY_DROP", "D_NA",
     "D_NOT_RUN", "NEGATIONS", "NON_ANSWER_GAP", "NOT_FULL_CARD", "ONLY_A", "RULES",
-    "SCORER_SUSPECT", "SKIPPABLE", "UNDERPOWERED", "WORD_VARIANTS", "ClaimFinding", "ClaimLint",
-    "ClaimRule", "allowed_phrases", "applicable_rules", "lint_claim", "phrase_regex",
+    "SCORER_SUSPECT", "SKIPPABLE", "STAND_IN", "UNDERPOWERED", "WORD_VARIANTS", "ClaimFinding",
+    "ClaimLint", "ClaimRule", "allowed_phrases", "applicable_rules", "lint_claim", "phrase_regex",
+    "rule_forbidden",
 ]
