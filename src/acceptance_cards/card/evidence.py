@@ -29,13 +29,17 @@ Example:
 
 from __future__ import annotations
 
+import statistics
+from dataclasses import dataclass
+
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ..diagnostics import SignatureGate
 from ..vocab import MechanismClass
 from .verdict import CardVerdict
 
-__all__ = ["CalibrationRulers", "EvidenceProvenance", "PermissiveRelabel", "ProjectedLayer",
+__all__ = ["CalibrationRulers", "EvidenceProvenance", "KeptShare", "PermissiveRelabel",
+           "ProjectedLayer",
            "SafeLoRAFacts", "StandIn", "calibration_notes"]
 
 
@@ -79,6 +83,36 @@ class SafeLoRAFacts(_Frozen):
     n_matrices: int | None = Field(None, description="Matrices considered (the slice).")
     layers: list[ProjectedLayer] = Field(
         default_factory=list, description="Per projected matrix: cosine and share of the update kept.")
+
+
+@dataclass(frozen=True)
+class KeptShare:
+    """How many matrices SafeLoRA projected and the share of the update norm each kept."""
+
+    considered: int | None
+    projected: int
+    median: float | None
+    low: float | None
+    high: float | None
+
+    @classmethod
+    def of(cls, f: SafeLoRAFacts) -> KeptShare:
+        """Summarise ``f``'s projected layers (no layers recorded: no shares).
+
+        Example:
+            >>> f = SafeLoRAFacts(reference_origin="stand-in", n_matrices=3, layers=[
+            ...     ProjectedLayer(name="a", cos=0.2, kept=0.05),
+            ...     ProjectedLayer(name="b", cos=0.9, kept=1.0, projected=False),
+            ...     ProjectedLayer(name="c", cos=0.1, kept=0.25)])
+            >>> k = KeptShare.of(f)
+            >>> k.projected, k.considered, k.median, k.low, k.high
+            (2, 3, 0.15, 0.05, 0.25)
+        """
+        kept = [x.kept for x in f.layers if x.projected]
+        considered = f.n_matrices if f.n_matrices is not None else (len(f.layers) or None)
+        if not kept:
+            return cls(considered, 0, None, None, None)
+        return cls(considered, len(kept), statistics.median(kept), min(kept), max(kept))
 
 
 class CalibrationRulers(_Frozen):

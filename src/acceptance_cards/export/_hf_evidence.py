@@ -25,11 +25,9 @@ Example:
 
 from __future__ import annotations
 
-import statistics
-from dataclasses import dataclass
 from typing import Any
 
-from ..card.evidence import CalibrationRulers, SafeLoRAFacts
+from ..card.evidence import CalibrationRulers, KeptShare, SafeLoRAFacts
 from ..card.formatting import (
     card_badge,
     fmt_bool,
@@ -40,26 +38,6 @@ from ..card.formatting import (
     gate_badge,
 )
 from ..card.model import Card
-
-
-@dataclass(frozen=True)
-class KeptShare:
-    """How many matrices SafeLoRA projected and the share of the update norm each kept."""
-
-    considered: int | None
-    projected: int
-    median: float | None
-    low: float | None
-    high: float | None
-
-    @classmethod
-    def of(cls, f: SafeLoRAFacts) -> KeptShare:
-        """Summarise ``f``'s projected layers (no layers recorded: no shares)."""
-        kept = [x.kept for x in f.layers if x.projected]
-        considered = f.n_matrices if f.n_matrices is not None else (len(f.layers) or None)
-        if not kept:
-            return cls(considered, 0, None, None, None)
-        return cls(considered, len(kept), statistics.median(kept), min(kept), max(kept))
 
 
 def _cell(text: str) -> str:
@@ -160,4 +138,4 @@ def evidence_metadata(card: Card) -> dict[str, Any]:
     return out
 
 
-__all__ = ["STAND_IN_INTRO", "KeptShare", "evidence_metadata", "fact_lines", "relabel_line", "stand_in_lines"]
+__all__ = ["STAND_IN_INTRO", "evidence_metadata", "fact_lines", "relabel_line", "stand_in_lines"]

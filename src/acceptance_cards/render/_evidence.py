@@ -13,10 +13,9 @@ Example:
 
 from __future__ import annotations
 
-import statistics
 from dataclasses import dataclass
 
-from ..card.evidence import CalibrationRulers, PermissiveRelabel, SafeLoRAFacts
+from ..card.evidence import CalibrationRulers, KeptShare, PermissiveRelabel, SafeLoRAFacts
 from ..card.formatting import (
     MISSING,
     card_badge,
@@ -57,16 +56,15 @@ def _relabel(r: PermissiveRelabel | None) -> Row | None:
 
 
 def _safelora(f: SafeLoRAFacts) -> tuple[Row, ...]:
-    kept = [x.kept for x in f.layers if x.projected]
-    considered = f.n_matrices if f.n_matrices is not None else len(f.layers)
-    share = (f"median {fmt_rate(statistics.median(kept))} (min {fmt_rate(min(kept))}, max "
-             f"{fmt_rate(max(kept))})" if kept else MISSING)
+    k = KeptShare.of(f)
+    share = (f"median {fmt_rate(k.median)} (min {fmt_rate(k.low)}, max {fmt_rate(k.high)})"
+             if k.median is not None else MISSING)
     steps = f"{f.reference_steps} steps" if f.reference_steps is not None else "no training steps"
     return (
         Row("SafeLoRA reference", f"{f.reference_origin}; ‖V‖_F {fmt_num(f.v_norm)}, rank "
             f"{fmt_int(f.v_rank)}, {steps}"),
         Row("SafeLoRA projection", f"{fmt_text(f.projection)}; selection {fmt_text(f.selection)} "
-            f"{fmt_text(f.selection_value)}; {len(kept)} of {fmt_int(considered)} matrices "
+            f"{fmt_text(f.selection_value)}; {k.projected} of {fmt_int(k.considered)} matrices "
             f"projected; share of the update norm kept: {share}"),
     )
 
