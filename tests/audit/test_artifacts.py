@@ -175,3 +175,46 @@ def test_resumed_step_records_the_time_of_every_attempt(tmp_path: Path) -> None:
     assert done.seconds == pytest.approx(attempts[0]["seconds"] + attempts[1]["seconds"])
     assert done.seconds >= killed[0]["seconds"] + resumed_chunks * 0.05
     assert attempts[1]["seconds"] >= resumed_chunks * 0.05
+
+
+_SIGTERM_CHILD = _TIMED_CHILD.replace(
+    "store = Store(", "import signal\n"
+    "signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # what a Ray worker does\n"
+    "store = Store(")
+
+
+@pytest.mark.parametrize(("raised", "end"), [(KeyboardInterrupt, "interrupted"),
+                                             (SystemExit, "interrupted"),
+                                             (ValueError, "failed")])
+def test_an_attempt_stopped_from_outside_is_interrupted_not_failed(
+        tmp_path: Path, raised: type[BaseException], end: str) -> None:
+    from acceptance_cards.audit.run.attempts import read_attempts
+
+    store = Store(tmp_path)
+
+    def stopped(w: Path) -> None:
+        raise raised
+
+    with pytest.raises(raised):
+        store.run("demo", {"a": 1}, stopped)
+    assert [a["end"] for a in read_attempts(store.work_dir("demo", step_key("demo", {"a": 1})))] \
+        == [end]
+
+
+def test_a_sigterm_stopped_step_resumes_as_interrupted(tmp_path: Path) -> None:
+    """A Ray worker whose driver died gets SIGTERM, raised in Python as SystemExit: its attempt
+    was stopped, not failed, and the re-run's log says so."""
+    script = tmp_path / "child.py"
+    script.write_text(_SIGTERM_CHILD)
+    root = tmp_path / "store"
+    p = subprocess.Popen([sys.executable, str(script), str(root)], stdout=subprocess.PIPE, text=True)
+    assert p.stdout is not None
+    for line in p.stdout:
+        if line.startswith("chunk 5"):
+            break
+    os.kill(p.pid, signal.SIGTERM)
+    assert p.wait() == 143
+    subprocess.run([sys.executable, str(script), str(root)], capture_output=True, check=True)
+    done = Store(root).lookup("slow", step_key("slow", {"i": 1}))
+    assert done is not None
+    assert [a["end"] for a in done.manifest["attempts"]] == ["interrupted", "finished"]

@@ -56,13 +56,30 @@ def total_seconds(attempts: list[dict[str, Any]]) -> float:
     return float(sum(float(a.get("seconds", 0.0)) for a in attempts))
 
 
+def attempt_end(exc_type: type[BaseException] | None) -> str:
+    """How an attempt that raised ``exc_type`` (None: returned) ended.
+
+    An error (an :class:`Exception`) is ``failed``. A ``SystemExit`` or
+    ``KeyboardInterrupt`` is ``interrupted``, like a SIGKILL: the step was stopped
+    from outside and a re-run resumes it. A Ray worker whose driver died is stopped
+    with SIGTERM, which Ray turns into ``SystemExit``; Ctrl-C is ``KeyboardInterrupt``.
+
+    Example:
+        >>> attempt_end(None), attempt_end(ValueError), attempt_end(KeyboardInterrupt)
+        ('finished', 'failed', 'interrupted')
+    """
+    if exc_type is None:
+        return "finished"
+    return "failed" if issubclass(exc_type, Exception) else "interrupted"
+
+
 class AttemptLog:
     """Context manager timing one attempt at a step in ``work`` (see the module docstring).
 
     Entering marks earlier attempts still logged as ``running`` as ``interrupted``
     (the caller holds the step's lock, so no one else runs it), appends this
-    attempt and starts the heartbeat; leaving stops it and records ``finished``
-    or ``failed`` (an exception) with the final seconds.
+    attempt and starts the heartbeat; leaving stops it and records how it ended
+    (:func:`attempt_end`) with the final seconds.
     """
 
     def __init__(self, work: Path, *, heartbeat: float = HEARTBEAT_SECONDS) -> None:
@@ -94,7 +111,7 @@ class AttemptLog:
         self._stop.set()
         if self._thread is not None:
             self._thread.join()
-        self._write(end="failed" if exc_type is not None else "finished")
+        self._write(end=attempt_end(exc_type))
 
     @property
     def seconds(self) -> float:
