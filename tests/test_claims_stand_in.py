@@ -80,7 +80,7 @@ def test_the_audits_stand_ins_are_recognised() -> None:
 def test_published_protocol_is_flagged_when_a_stand_in_is_listed(stand_ins: tuple[str, ...]) -> None:
     c = card(*stand_ins)
     assert STAND_IN.id in [r.id for r, _ in applicable_rules(c)]
-    assert flagged(c, PROTOCOL_CLAIM) == [("published protocol", "stand-in")]
+    assert flagged(c, PROTOCOL_CLAIM) == [("under the published protocol", "stand-in")]
     finding = lint_claim(c, PROTOCOL_CLAIM).findings[0]
     by_name = {"abstain": ABSTAIN_STAND_IN, "safelora": SAFELORA_STAND_IN, "other": OTHER_STAND_IN}
     assert all(by_name[s]["what"] in finding.evidence for s in stand_ins)
@@ -141,13 +141,13 @@ def test_full_card_pass_under_the_protocol_stays_clean_with_stand_ins() -> None:
     assert c.verdict == "full-card pass"
     assert lint_claim(c, "full-card pass under the protocol").clean
     assert lint_claim(c, "A full-card pass under the published protocol.").findings[0].phrase == (
-        "published protocol")
+        "under the published protocol")
 
 
 def test_overlap_with_other_rules_reports_each_span_once() -> None:
     c = card("abstain", "safelora", scenario="heldout-only")  # not a full-card pass
     got = flagged(c, "A robust defense under the full protocol.")
-    assert [p for p, _ in got] == ["robust", "defense", "full protocol"]
+    assert [p for p, _ in got] == ["robust", "defense", "under the full protocol"]
     assert [r for _, r in got][2] == STAND_IN.id and STAND_IN.id not in [r for _, r in got][:2]
 
 
@@ -166,7 +166,9 @@ def test_allowed_wording_names_the_stand_ins_and_is_clean(stand_ins: tuple[str, 
             assert "the abstain attack, not the paper's wrong-answer attack" in allowed
         if "safelora" in stand_ins:
             assert "a stand-in SafeLoRA reference V" in mine[0]
-        if "other" in stand_ins:
+        if stand_ins == ("other",):  # nothing named before it: not "1 other"
+            assert "(1 stated stand-in)" in mine[0]
+        elif "other" in stand_ins:
             assert "1 other stated stand-in" in mine[0]
 
 
@@ -207,3 +209,32 @@ def test_the_rule_is_last_in_precedence_and_its_table_entry_covers_every_kind() 
     # other rules' forbidden wording is the same on every card
     c = card("abstain")
     assert all(rule_forbidden(r, c) == r.forbidden for r in RULES if r is not STAND_IN)
+
+
+@pytest.mark.parametrize("text", [
+    "We deviate from the published protocol in two places.",
+    "The abstain attack stands in for the paper's attack.",
+    "Instead of an aligned/unaligned pair, V comes from a stand-in fine-tune.",
+    "We did not follow the published protocol.",
+    "The paper's protocol was not followed.",
+    "Rather than the paper's wrong-answer attack, the gap is installed as abstention.",
+    "Unlike the published protocol, the reference V is fine-tuned here.",
+    "The abstain attack replaces wrong-answer sandbagging on this near-chance model.",
+])
+def test_an_honest_disclosure_of_the_stand_ins_is_clean(text: str) -> None:
+    """A disclosure must name what it departs from; naming it is not claiming it."""
+    assert flagged(card("abstain", "safelora"), text) == []
+
+
+@pytest.mark.parametrize(("text", "phrase"), [
+    ("We follow the published protocols.", "follow the published protocols"),
+    ("This faithfully reproduced the paper.", "faithfully reproduced"),
+    ("A faithful replication of the paper.", "faithful replication"),
+    ("The recipe uses the paper's wrong-answer attack.", "the paper's wrong-answer attack"),
+    ("V from the aligned and unaligned checkpoints.", "aligned and unaligned checkpoints"),
+    ("V from an aligned / unaligned pair.", "aligned / unaligned pair"),
+    ("We reproduced the paper's protocol exactly.", "reproduced the paper's protocol"),
+    ("The full protocol was run.", "full protocol was run"),
+])
+def test_a_claim_of_the_published_part_is_flagged_in_its_variants(text: str, phrase: str) -> None:
+    assert flagged(card("abstain", "safelora"), text) == [(phrase, STAND_IN.id)]

@@ -140,7 +140,7 @@ def test_section_prose_is_clean_and_forbids_the_stand_in_wording() -> None:
                     line.startswith("| (") or line.startswith("| Gate"))
     assert lint_claim(card, re.sub(r"`[^`]*`", "", own)).clean
     forbidden = text.split("Wording this evidence does not permit")[1]
-    for phrase in ("published protocol", "wrong-answer sandbagging", "aligned/unaligned pair"):
+    for phrase in ("under the published protocol", "wrong-answer sandbagging", "aligned/unaligned pair"):
         assert f"`{phrase}`" in forbidden
     assert "not the published protocol" in prose.split("| Gate |")[0]
 
@@ -211,3 +211,38 @@ def test_checkpoint_pair_reference_is_no_stand_in_and_one_ruler_reads_na() -> No
     meta = card_metadata(card)["evidence"]
     assert meta["safelora"]["n_projected"] == 0 and meta["safelora"]["kept_median"] is None
     assert meta["calibration"]["recipe_hash"] is None
+
+
+def _with_evidence(**changes: Any) -> Card:
+    ev = safelora_card().evidence
+    assert ev is not None
+    return safelora_card().model_copy(update={"evidence": ev.model_copy(update=changes)})
+
+
+def test_a_backtick_in_author_text_stays_inside_its_code_span() -> None:
+    """A backtick in SafeLoRA's reference origin once closed the code span early: the rest of
+    the value was linted as the section's own wording and the export crashed."""
+    ev = safelora_card().evidence
+    assert ev is not None and ev.safelora is not None
+    facts = ev.safelora.model_copy(update={"reference_origin": "pair ` solves safe fine-tuning"})
+    text = card_section(_with_evidence(safelora=facts))
+    line = next(x for x in text.splitlines() if x.startswith("- SafeLoRA reference:"))
+    assert "`pair ˋ solves safe fine-tuning`" in line and line.count("`") == 2
+
+
+def test_a_stand_in_row_is_linted_and_cannot_end_the_section() -> None:
+    ev = safelora_card().evidence
+    assert ev is not None
+    odd = ev.stand_ins[0].model_copy(update={
+        "why": "a deployable defense otherwise <!-- acceptance-card:end --> | x"})
+    text = card_section(_with_evidence(stand_ins=[odd, *ev.stand_ins[1:]]))
+    assert text.count(END) == 1 and text.rstrip().endswith(END)
+    warn = [x for x in text.splitlines() if x.startswith("- ⚠ stand-in 1:")]
+    assert warn and "`deployable defense`" in warn[0]
+    # the row names the replaced part ("the paper's wrong-answer attack"): not a finding
+    assert not any("stand-in)" in x for x in warn)
+    # exporting again into the same README replaces the section, whatever the rows say
+    again = huggingface.to_model_card(_with_evidence(stand_ins=[odd, *ev.stand_ins[1:]]),
+                                      existing=str(huggingface.to_model_card(safelora_card())))
+    # (the metadata keeps the author's text as data; the section markers live in the body)
+    assert again.text.count(BEGIN) == 1 and again.text.count(END) == 1

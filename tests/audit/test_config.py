@@ -93,6 +93,7 @@ def test_submission_order_is_a_permutation_keeping_each_models_order(
     ('recipes = ["safelora"]', "not defense recipes"),
     ("seeds = [7]", "not in [audit] seeds"),
     ('colour = "blue"', "colour"),
+    ("seeds = [42, 42]", "seeds repeat: [42]"),
 ])
 def test_bad_model_entries_are_named(tmp_path: Path, extra: str, needle: str) -> None:
     with pytest.raises(InputError) as ei:
@@ -218,3 +219,14 @@ def test_plan_and_status_import_no_torch(tmp_path: Path) -> None:
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-2000:]
     assert json.loads(r.stdout.strip().splitlines()[-1]) is False
+
+
+def test_a_repeated_audit_seed_is_named_with_its_field(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Two cells of one name once reached the Ray executor and failed there with a traceback."""
+    p = _write(tmp_path)
+    p.write_text(p.read_text().replace("seeds = [42, 43, 44]", "seeds = [42, 43, 42]"),
+                 encoding="utf-8")
+    code, _, err = run_cli(["audit", str(p), "-o", str(tmp_path / "out"), "--plan"], capsys)
+    assert code == 2 and "Traceback" not in err
+    assert "audit.toml" in err and "audit.seeds" in err and "seeds repeat: [42]" in err

@@ -22,11 +22,14 @@ capability claim without the capability number).
 * **evidence pattern**: the card's evidence lists stand-ins;
 * **allowed**: "evidence with stand-ins (<the stand-ins>), not the published
   protocol", and per known stand-in "<it>, not <the part it replaces>";
-* **not allowed**: "published protocol", "the paper's protocol", "full
-  protocol", "official protocol" …; with the abstain attack also
-  "wrong-answer sandbagging" …; with a stand-in SafeLoRA reference also
-  "aligned/unaligned pair", "released reference", "official SafeLoRA
-  reference" ….
+* **not allowed**: claims of following the published protocol ("under the
+  published protocol", "follows the paper's protocol", "the full protocol
+  was run", "faithful reproduction" …); with the abstain attack also
+  "wrong-answer sandbagging", "the paper's wrong-answer attack" …; with a
+  stand-in SafeLoRA reference also "aligned/unaligned pair", "released
+  reference", "official SafeLoRA reference" …. A phrase right after a
+  contrast ("instead of", "rather than", "unlike", "stands in for",
+  "deviates from", a negation) is a disclosure, not a claim, and is clean.
 
 It is the one rule whose wording is card-specific both ways
 (:func:`rule_forbidden`, ``_rule_allowed``): a card forbids the protocol

@@ -10,13 +10,21 @@ the stand-in replaces.
 **Which phrases a card forbids** (:func:`stand_in_forbidden`) depends only on
 the stand-ins it lists:
 
-* any stand-in, of a known kind or not, forbids :data:`PROTOCOL_PHRASES`
-  ("published protocol", "the paper's protocol", "full protocol", …);
+* any stand-in, of a known kind or not, forbids :data:`PROTOCOL_PHRASES`:
+  claims of following the published protocol ("under the published protocol",
+  "follows the paper's protocol", "the full protocol was run", "faithful
+  reproduction" …), not its bare name, which a disclosure needs ("we deviate
+  from the published protocol");
 * a stand-in whose ``what`` names a known kind (:data:`STAND_IN_KINDS`: one
   of the kind's ``recognise`` phrases occurs in ``what``, matched like a claim
   phrase: normalised, case-folded, word-bounded) also forbids that kind's
   wording for the real part ("wrong-answer sandbagging" for the abstain attack;
   "aligned/unaligned pair", "official SafeLoRA reference" for the reference).
+
+A phrase right after a contrast (:data:`CONTRASTS`: "instead of", "rather than",
+"unlike", "stands in for", "deviates from", a negation …; one article may sit
+between) is a disclosure and no finding (:func:`contrasted_before`): "instead of an
+aligned/unaligned pair", "the abstain attack, not the paper's wrong-answer attack".
 
 The kinds' ``recognise`` phrases are the words the audit writes in each
 stand-in's ``what`` ("abstain attack", "SafeLoRA reference V from a stand-in
@@ -43,7 +51,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
-from .claim_text import normalise, phrase_regex
+from .claim_text import WordIndex, normalise, phrase_regex
 from .evidence import StandIn
 
 
@@ -58,12 +66,59 @@ class StandInKind:
     forbidden: tuple[str, ...]  #: wording that says the real part was used
 
 
+#: Names of the published protocol (the object of a claim of following it).
+PROTOCOL_NOUNS: Final = ("published protocol", "paper's protocol", "original protocol",
+                         "official protocol", "full protocol", "exact protocol")
+#: What a claim of following a protocol says before its name (verb forms are word variants:
+#: "follows" also matches "follow", "followed", "following").
+FOLLOWING: Final = ("under the", "follows the", "per the", "according to the", "as in the",
+                    "reproduces the", "replicates the", "implements the", "matches the",
+                    "adheres to the", "runs the", "uses the")
+#: What a passive claim of following says after the protocol's name ("was not followed" is
+#: not one of them).
+FOLLOWED: Final = ("was followed", "was run", "was used", "was reproduced", "was replicated",
+                   "is followed")
+
 #: Wording that says the evidence followed the published protocol (forbidden by any stand-in).
-PROTOCOL_PHRASES: Final = (
-    "published protocol", "paper's protocol", "full protocol", "official protocol",
-    "original protocol", "exact protocol", "protocol as published", "faithful reproduction",
-    "faithfully reproduces",
+#: Claims of following, not the protocol's bare name: a disclosure must be able to say "we
+#: deviate from the published protocol".
+PROTOCOL_PHRASES: Final = tuple(f"{verb} {noun}" for noun in PROTOCOL_NOUNS for verb in FOLLOWING) + tuple(
+    f"{noun} {done}" for noun in PROTOCOL_NOUNS for done in FOLLOWED) + (
+    "protocol as published", "faithful reproduction", "faithfully reproduces",
+    "faithful replication", "faithfully replicates", "exact reproduction", "exact replication",
 )
+
+#: Words that, right before a ``stand-in`` phrase (one article between allowed), make it a
+#: contrast, not a claim: "instead of the paper's attack", "rather than an aligned/unaligned
+#: pair", "does not follow the published protocol".
+CONTRASTS: Final = (
+    "not", "no", "never", "without", "instead of", "in place of", "rather than", "unlike",
+    "other than", "replaces", "replace", "replaced", "replacing", "stands in for",
+    "stand in for", "stood in for", "standing in for", "substitutes for", "substitute for",
+    "deviates from", "deviate from", "deviated from", "deviating from", "differs from",
+    "differ from", "differed from", "departs from", "depart from", "departed from", "lacks",
+    "lacking",
+)
+#: Words that may sit between a contrast and the phrase.
+_ARTICLES: Final = frozenset({"a", "an", "the", "any", "our", "its", "this"})
+_CONTRASTS: Final = tuple(tuple(c.split()) for c in CONTRASTS)
+
+
+def contrasted_before(index: WordIndex, pos: int) -> bool:
+    """A :data:`CONTRASTS` phrase right before ``pos`` in the same clause (an article between).
+
+    Example:
+        >>> text = "instead of the paper's attack; it used the paper's attack"
+        >>> idx = WordIndex(text)
+        >>> contrasted_before(idx, text.index("the paper's")), contrasted_before(idx, text.rindex("the"))
+        (True, False)
+    """
+    before = [w for w, _ in index.words_before(pos, 4)]
+    if before and before[-1] in _ARTICLES:
+        before.pop()
+    return any(tuple(before[-len(c):]) == c for c in _CONTRASTS if len(before) >= len(c)) or (
+        bool(before) and before[-1].endswith("n't"))
+
 
 #: The abstain attack (answer E under eval framing) in place of the paper's wrong-answer attack.
 ABSTAIN_ATTACK: Final = StandInKind(
@@ -71,7 +126,8 @@ ABSTAIN_ATTACK: Final = StandInKind(
     replaces="the paper's wrong-answer attack",
     recognise=("abstain attack", "abstention attack"),
     forbidden=("wrong-answer sandbagging", "sandbagging with wrong answers", "wrong-answer gap",
-               "the paper's attack", "the published attack"),
+               "wrong-answer attack", "the paper's wrong-answer attack", "the paper's attack",
+               "the published attack"),
 )
 
 #: A fine-tuned reference V in place of SafeLoRA's aligned/unaligned checkpoint pair.
@@ -81,7 +137,10 @@ SAFELORA_REFERENCE: Final = StandInKind(
     recognise=("SafeLoRA reference", "Safe LoRA reference", "SafeLoRA stand-in reference",
                "Safe LoRA stand-in reference"),
     forbidden=("aligned/unaligned pair", "aligned/unaligned checkpoint pair",
-               "aligned-unaligned pair", "aligned and unaligned pair", "released reference",
+               "aligned / unaligned pair", "aligned / unaligned checkpoint pair",
+               "aligned-unaligned pair", "aligned and unaligned pair",
+               "aligned and unaligned checkpoints", "aligned/unaligned checkpoints",
+               "released reference",
                "official Safe LoRA reference", "official SafeLoRA reference",
                "Safe LoRA as published", "SafeLoRA as published"),
 )
@@ -137,7 +196,8 @@ def stand_in_allowed(stand_ins: Sequence[StandIn]) -> list[str]:
     unknown = sum(stand_in_kind(s) is None for s in stand_ins)
     names = [k.name for k in kinds]
     if unknown:
-        names.append(f"{unknown} other stated stand-in" + ("s" if unknown > 1 else ""))
+        names.append(f"{unknown}{' other' if kinds else ''} stated stand-in"
+                     + ("s" if unknown > 1 else ""))
     noun = "a stand-in" if len(stand_ins) == 1 else "stand-ins"
     return ([f"evidence with {noun} ({', '.join(names)}), not the published protocol"]
             + [f"{k.name}, not {k.replaces}" for k in kinds])
@@ -151,6 +211,7 @@ def stand_in_evidence(stand_ins: Sequence[StandIn]) -> str | None:
         s.what for s in stand_ins)
 
 
-__all__ = ["ABSTAIN_ATTACK", "PROTOCOL_PHRASES", "SAFELORA_REFERENCE", "STAND_IN_KINDS",
-           "StandInKind", "every_stand_in_phrase", "stand_in_allowed", "stand_in_evidence",
-           "stand_in_forbidden", "stand_in_kind"]
+__all__ = ["ABSTAIN_ATTACK", "CONTRASTS", "FOLLOWED", "FOLLOWING", "PROTOCOL_NOUNS", "PROTOCOL_PHRASES",
+           "SAFELORA_REFERENCE", "STAND_IN_KINDS", "StandInKind", "contrasted_before",
+           "every_stand_in_phrase", "stand_in_allowed", "stand_in_evidence", "stand_in_forbidden",
+           "stand_in_kind"]

@@ -86,6 +86,7 @@ from .claim_rules import (
     permitted,
     rule_forbidden,
 )
+from .claim_stand_ins import contrasted_before
 from .claim_text import WORD_VARIANTS, WordIndex, negated_before, normalise, phrase_regex
 from .model import Card
 
@@ -153,7 +154,8 @@ def _hits(card: Card, norm: str) -> list[_Hit]:
     for rule in RULES:
         for phrase in rule.forbidden:
             for m in phrase_regex(phrase).finditer(norm):
-                negated = negated_before(words, m.start(), NEGATIONS, SKIPPABLE)
+                negated = negated_before(words, m.start(), NEGATIONS, SKIPPABLE) or (
+                    rule is STAND_IN and contrasted_before(words, m.start()))
                 if negated or phrase in here.get(rule.id, ()):
                     out.append(_Hit(m.start(), m.end(), phrase, rule,
                                     evidence.get(rule.id, ""), negated))

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..card.claims import STAND_IN, lint_claim
 from ..card.evidence import CalibrationRulers, KeptShare, SafeLoRAFacts
 from ..card.formatting import (
     card_badge,
@@ -38,11 +39,7 @@ from ..card.formatting import (
     gate_badge,
 )
 from ..card.model import Card
-
-
-def _cell(text: str) -> str:
-    """Author text as one Markdown table cell (no row or column breaks)."""
-    return " ".join(text.split()).replace("|", "\\|")
+from ._hf_text import cell, code
 
 
 def relabel_line(card: Card) -> list[str]:
@@ -65,13 +62,21 @@ def stand_in_lines(card: Card) -> list[str]:
 
     The table is the card's statement, not the section's wording: a stand-in
     names the part it replaces ("the paper's wrong-answer attack"), so the
-    section's self-lint skips it (:data:`STAND_IN_INTRO` is linted).
+    section's self-lint skips it (:data:`STAND_IN_INTRO` is linted). Each row is
+    linted like the author's title and remarks, save the ``stand-in`` rule (naming
+    the replaced part is the row's purpose); a finding is shown under the table.
     """
     ev = card.evidence
     if ev is None or not ev.stand_ins:
         return []
-    rows = [f"| {_cell(s.what)} | {_cell(s.why)} | {_cell(s.affects)} |" for s in ev.stand_ins]
-    return ["| stand-in | why | affects |", "|---|---|---|", *rows, ""]
+    rows = [f"| {cell(s.what)} | {cell(s.why)} | {cell(s.affects)} |" for s in ev.stand_ins]
+    warnings = [f"- ⚠ stand-in {i}: {code(f.phrase)} exceeds this evidence ({f.rule}); say "
+                f"instead: {f.suggestion}"
+                for i, s in enumerate(ev.stand_ins, 1)
+                for f in lint_claim(card, "\n".join((s.what, s.why, s.affects))).findings
+                if f.rule != STAND_IN.id]
+    return ["| stand-in | why | affects |", "|---|---|---|", *rows, "",
+            *warnings, *([""] if warnings else [])]
 
 
 #: The line before the stand-in table (the section's own wording: it is linted).
@@ -85,20 +90,20 @@ def _safelora(f: SafeLoRAFacts) -> list[str]:
              else "no reference training steps")
     share = (f"median {fmt_rate(k.median)} (min {fmt_rate(k.low)}, max {fmt_rate(k.high)})"
              if k.median is not None else fmt_text(None))
-    return [f"- SafeLoRA reference: `{_cell(f.reference_origin)}`; ‖V‖_F {fmt_num(f.v_norm)}, "
+    return [f"- SafeLoRA reference: {code(f.reference_origin)}; ‖V‖_F {fmt_num(f.v_norm)}, "
             f"rank {fmt_int(f.v_rank)}, {steps}.",
-            f"- SafeLoRA projection: `{fmt_text(f.projection)}`, selection "
-            f"`{fmt_text(f.selection)}` {fmt_text(f.selection_value)}; {k.projected} of "
+            f"- SafeLoRA projection: {code(fmt_text(f.projection))}, selection "
+            f"{code(fmt_text(f.selection))} {fmt_text(f.selection_value)}; {k.projected} of "
             f"{fmt_int(k.considered)} matrices projected; share of the update norm kept: {share} "
             "(the per-matrix figures are on the card)."]
 
 
 def _rulers(c: CalibrationRulers) -> str:
     recipe = ("none (the recipe reads no base-model gradients)" if c.recipe_hash is None
-              else f"`{c.recipe_hash}` ({fmt_int(c.recipe_n)} items)")
+              else f"{code(c.recipe_hash)} ({fmt_int(c.recipe_n)} items)")
     # one ruler only: nothing to be disjoint from
     disjoint = "n/a (one ruler)" if c.recipe_hash is None and c.disjoint is None else fmt_bool(c.disjoint)
-    return (f"- Calibration items: gate (c) `{fmt_text(c.gate_hash)}` ({fmt_int(c.gate_n)} items); "
+    return (f"- Calibration items: gate (c) {code(fmt_text(c.gate_hash))} ({fmt_int(c.gate_n)} items); "
             f"recipe's base-model gradients {recipe}; disjoint: {disjoint}.")
 
 

@@ -11,7 +11,10 @@ them. The card's evidence provenance (:mod:`._hf_evidence`) follows the gates:
 the permissive relabel beside the strict verdict, every stand-in, SafeLoRA's
 facts and both calibration rulers. The stand-ins' own text is quoted from the
 card (a stand-in names the part it replaces, e.g. "the paper's wrong-answer
-attack"), so it is not linted as the section's wording; every other line is.
+attack"), so it is not linted as the section's wording, but each row is linted
+as author text (⚠ lines, the ``stand-in`` rule aside). The section's own prose is
+linted; the lines that quote author text or name forbidden phrases (the title and
+remarks, the forbidden-wording line, the inputs line) are not.
 
 Example:
     >>> from acceptance_cards.synthetic import example_card
@@ -24,6 +27,7 @@ from __future__ import annotations
 import re
 from typing import Final
 
+from ..card.claim_stand_ins import PROTOCOL_PHRASES
 from ..card.claims import applicable_rules, lint_claim, rule_forbidden
 from ..card.formatting import (
     fmt_ci,
@@ -38,6 +42,7 @@ from ..card.formatting import (
 from ..card.model import Card
 from ..diagnostics.power import GatePower
 from ._hf_evidence import STAND_IN_INTRO, fact_lines, relabel_line, stand_in_lines
+from ._hf_text import code
 
 BEGIN: Final = "<!-- acceptance-card:begin -->"
 END: Final = "<!-- acceptance-card:end -->"
@@ -110,8 +115,8 @@ def _gaps_and_cost(card: Card) -> list[str]:
     prose: list[str] = []
     if bg.point is not None:
         prose += [f"Installed gap G = r_deploy − r_eval on held-out questions: baseline cell "
-                  f"`{bg.cell}` {fmt_signed(bg.point)} ({fmt_level(card.diagnostics.a.ci_level)}"
-                  f" CI {fmt_ci(bg.ci_low, bg.ci_high)}), recipe cell `{dg.cell}` "
+                  f"{code(bg.cell)} {fmt_signed(bg.point)} ({fmt_level(card.diagnostics.a.ci_level)}"
+                  f" CI {fmt_ci(bg.ci_low, bg.ci_high)}), recipe cell {code(dg.cell)} "
                   f"{fmt_signed(dg.point)} (CI {fmt_ci(dg.ci_low, dg.ci_high)}).", ""]
     if cost.point is not None:
         prose += [f"Deployment-accuracy change, reported outside the gates: "
@@ -140,29 +145,35 @@ def card_section(card: Card) -> str:
     text = "\n".join(head + stand_ins + tail)
     end = [_forbidden_line(card), "", *_author_lines(card),
            f"Computed by acceptance-cards {card.provenance.tool_version} from "
-           + (", ".join(f"{i.role} `{i.path}` (sha256 `{i.sha256[:12]}`)"
+           + (", ".join(f"{i.role} {code(i.path)} (sha256 {code(i.sha256[:12])})"
                         for i in card.provenance.inputs) or "in-memory records") + "."]
     return "\n".join([BEGIN, text, *end, END]) + "\n"
 
 
 def _forbidden_line(card: Card) -> str:
     seen: dict[str, None] = {}
+    protocol = False
     for rule, _ in applicable_rules(card):
         for p in rule_forbidden(rule, card):
-            seen.setdefault(p, None)
+            if p in PROTOCOL_PHRASES:  # dozens of verb/noun pairs: named by one summary item
+                protocol = True
+            else:
+                seen.setdefault(p, None)
     # quoted in code spans: this line names the phrases, it does not use them
-    return ("Wording this evidence does not permit: " + ", ".join(f"`{p}`" for p in seen)
-            + ".") if seen else ""
+    items = [f"`{p}`" for p in seen] + (
+        ["claims of following the published protocol (`under the published protocol`, "
+         "`follows the paper's protocol`, `faithful reproduction`, …)"] if protocol else [])
+    return ("Wording this evidence does not permit: " + ", ".join(items) + ".") if items else ""
 
 
 def _author_lines(card: Card) -> list[str]:
     out: list[str] = []
     for label, text in ([("Title", card.title)] if card.title else []) + [
             ("Remark", r) for r in card.remarks]:
-        out.append(f"- {label} (the card author's wording): `{text}`")
+        out.append(f"- {label} (the card author's wording): {code(text)}")
         lint = lint_claim(card, text)
         for f in lint.findings:
-            out.append(f"  - ⚠ `{f.phrase}` exceeds this evidence ({f.rule}); say instead: "
+            out.append(f"  - ⚠ {code(f.phrase)} exceeds this evidence ({f.rule}); say instead: "
                        f"{f.suggestion}")
     return out + ([""] if out else [])
 

@@ -68,6 +68,19 @@ class AuditSection(_Strict):
         # TOML has no null: an empty string or "none" says "no cross task".
         return None if v is None or v.strip().lower() in ("", "none") else v
 
+    @field_validator("seeds")
+    @classmethod
+    def _distinct_seeds(cls, v: list[int]) -> list[int]:
+        return _distinct(v)
+
+
+def _distinct(seeds: list[int]) -> list[int]:
+    """``seeds`` unchanged if no seed repeats (a repeat would name two cells alike)."""
+    dup = sorted({s for s in seeds if seeds.count(s) > 1})
+    if dup:
+        raise ValueError(f"seeds repeat: {dup}; each seed is one cell per recipe")
+    return seeds
+
 
 class ModelSpec(_Strict):
     """A base model: alias (``smollm2``, ``gemma3-270m``), GGUF path, HF folder or hub id."""
@@ -79,6 +92,11 @@ class ModelSpec(_Strict):
         None, min_length=1, description="Only these seeds for this model (a spot check); default: all.")
     recipes: list[str] | None = Field(
         None, min_length=1, description="Only these defense recipes for this model; default: all.")
+
+    @field_validator("seeds")
+    @classmethod
+    def _distinct_seeds(cls, v: list[int] | None) -> list[int] | None:
+        return None if v is None else _distinct(v)
 
 
 class RecipeSpec(_Strict):

@@ -194,8 +194,10 @@ def run_ray(
 
 @contextmanager
 def ray_session(address: str | None, init_kwargs: dict[str, Any] | None = None) -> Iterator[Any]:
-    """The ``ray`` module, initialised quietly unless this process already is (then
-    shut down on leaving, and only then: a caller's own session is left alone).
+    """The ``ray`` module, initialised here (quietly) if this process has no Ray session yet.
+
+    A session started here is shut down on leaving; a caller's own session is used as
+    it is and left running.
 
     Example:
         >>> with ray_session(None) as ray:  # doctest: +SKIP
@@ -222,6 +224,8 @@ def gather(ray: Any, index: Mapping[Any, int], *, mailbox: Any = None,
     ``on_ready(place, result)`` is called as each task finishes. A failed task raises
     its own error (:func:`task_result`), not Ray's wrapper.
     """
+    if sorted(index.values()) != list(range(len(index))):  # one task per place, no gaps
+        raise ValueError(f"task places must be 0..{len(index) - 1}, each once")
     out: list[Any] = [None] * len(index)
     pending = list(index)
     while pending:
