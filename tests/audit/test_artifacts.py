@@ -145,19 +145,26 @@ _TIMED_CHILD = textwrap.dedent("""
 """)
 
 
-def test_resumed_step_records_the_time_of_every_attempt(tmp_path: Path) -> None:
-    from acceptance_cards.audit.run.attempts import read_attempts
-
-    script = tmp_path / "child.py"
-    script.write_text(_TIMED_CHILD)
-    root = tmp_path / "store"
+def _stop_child(tmp_path: Path, source: str, *, at_chunk: int, sig: int,
+                exit_code: int | None = None) -> tuple[Path, Path]:
+    """Run ``source`` on a store, send ``sig`` once it printed chunk ``at_chunk``; (script, store)."""
+    script, root = tmp_path / "child.py", tmp_path / "store"
+    script.write_text(source)
     p = subprocess.Popen([sys.executable, str(script), str(root)], stdout=subprocess.PIPE, text=True)
     assert p.stdout is not None
     for line in p.stdout:
-        if line.startswith("chunk 20"):
+        if line.startswith(f"chunk {at_chunk}"):
             break
-    os.kill(p.pid, signal.SIGKILL)
-    p.wait()
+    os.kill(p.pid, sig)
+    code = p.wait()
+    assert exit_code is None or code == exit_code
+    return script, root
+
+
+def test_resumed_step_records_the_time_of_every_attempt(tmp_path: Path) -> None:
+    from acceptance_cards.audit.run.attempts import read_attempts
+
+    script, root = _stop_child(tmp_path, _TIMED_CHILD, at_chunk=20, sig=signal.SIGKILL)
     store, key = Store(root), step_key("slow", {"i": 1})
     killed = read_attempts(store.work_dir("slow", key))
     # the killed attempt's time is on disk up to its last heartbeat (~1 s of 20 chunks)
@@ -204,16 +211,8 @@ def test_an_attempt_stopped_from_outside_is_interrupted_not_failed(
 def test_a_sigterm_stopped_step_resumes_as_interrupted(tmp_path: Path) -> None:
     """A Ray worker whose driver died gets SIGTERM, raised in Python as SystemExit: its attempt
     was stopped, not failed, and the re-run's log says so."""
-    script = tmp_path / "child.py"
-    script.write_text(_SIGTERM_CHILD)
-    root = tmp_path / "store"
-    p = subprocess.Popen([sys.executable, str(script), str(root)], stdout=subprocess.PIPE, text=True)
-    assert p.stdout is not None
-    for line in p.stdout:
-        if line.startswith("chunk 5"):
-            break
-    os.kill(p.pid, signal.SIGTERM)
-    assert p.wait() == 143
+    script, root = _stop_child(tmp_path, _SIGTERM_CHILD, at_chunk=5, sig=signal.SIGTERM,
+                               exit_code=143)
     subprocess.run([sys.executable, str(script), str(root)], capture_output=True, check=True)
     done = Store(root).lookup("slow", step_key("slow", {"i": 1}))
     assert done is not None
