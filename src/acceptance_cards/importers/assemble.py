@@ -325,10 +325,21 @@ def _ordered(rec: dict[str, Any]) -> dict[str, Any]:
 
 
 def records_jsonl(result: ImportResult) -> str:
-    """The records as JSONL text (one object per line)."""
-    import json
+    """The records as JSONL text (one object per line), standard JSON throughout.
 
-    return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in result.records)
+    A non-finite number in a carried-over field (a log's NaN score metadata) is
+    written as ``null``: Python's ``NaN`` token is not JSON, and other readers of
+    the file would refuse it.
+
+    Example:
+        >>> r = ImportResult(records=({"question_id": "q", "extra": float("nan")},), n_samples=1,
+        ...                  cell="c", task="t", model=None)
+        >>> records_jsonl(r)
+        '{"question_id": "q", "extra": null}\\n'
+    """
+    from .._util.files import dumps_json
+
+    return "".join(dumps_json(r, ensure_ascii=False) + "\n" for r in result.records)
 
 
 @dataclass(frozen=True)
