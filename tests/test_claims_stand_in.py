@@ -80,7 +80,7 @@ def test_the_audits_stand_ins_are_recognised() -> None:
 def test_published_protocol_is_flagged_when_a_stand_in_is_listed(stand_ins: tuple[str, ...]) -> None:
     c = card(*stand_ins)
     assert STAND_IN.id in [r.id for r, _ in applicable_rules(c)]
-    assert flagged(c, PROTOCOL_CLAIM) == [("under the published protocol", "stand-in")]
+    assert flagged(c, PROTOCOL_CLAIM) == [("published protocol", "stand-in")]
     finding = lint_claim(c, PROTOCOL_CLAIM).findings[0]
     by_name = {"abstain": ABSTAIN_STAND_IN, "safelora": SAFELORA_STAND_IN, "other": OTHER_STAND_IN}
     assert all(by_name[s]["what"] in finding.evidence for s in stand_ins)
@@ -141,13 +141,13 @@ def test_full_card_pass_under_the_protocol_stays_clean_with_stand_ins() -> None:
     assert c.verdict == "full-card pass"
     assert lint_claim(c, "full-card pass under the protocol").clean
     assert lint_claim(c, "A full-card pass under the published protocol.").findings[0].phrase == (
-        "under the published protocol")
+        "published protocol")
 
 
 def test_overlap_with_other_rules_reports_each_span_once() -> None:
     c = card("abstain", "safelora", scenario="heldout-only")  # not a full-card pass
     got = flagged(c, "A robust defense under the full protocol.")
-    assert [p for p, _ in got] == ["robust", "defense", "under the full protocol"]
+    assert [p for p, _ in got] == ["robust", "defense", "full protocol"]
     assert [r for _, r in got][2] == STAND_IN.id and STAND_IN.id not in [r for _, r in got][:2]
 
 
@@ -225,6 +225,12 @@ def test_the_rule_is_last_in_precedence_and_its_table_entry_covers_every_kind() 
     "Rather than the paper's wrong-answer attack, the gap is installed as abstention.",
     "Unlike the published protocol, the reference V is fine-tuned here.",
     "The abstain attack replaces wrong-answer sandbagging on this near-chance model.",
+    "We did not use the paper's wrong-answer attack.",
+    "The paper's wrong-answer attack was not used.",
+    "We didn't use the released reference.",
+    "The official SafeLoRA reference was unavailable.",
+    "We were unable to run the published protocol.",
+    "We failed to follow the published protocol.",
 ])
 def test_an_honest_disclosure_of_the_stand_ins_is_clean(text: str) -> None:
     """A disclosure must name what it departs from; naming it is not claiming it."""
@@ -232,14 +238,31 @@ def test_an_honest_disclosure_of_the_stand_ins_is_clean(text: str) -> None:
 
 
 @pytest.mark.parametrize(("text", "phrase"), [
-    ("We follow the published protocols.", "follow the published protocols"),
+    ("We follow the published protocols.", "published protocols"),
     ("This faithfully reproduced the paper.", "faithfully reproduced"),
     ("A faithful replication of the paper.", "faithful replication"),
     ("The recipe uses the paper's wrong-answer attack.", "the paper's wrong-answer attack"),
     ("V from the aligned and unaligned checkpoints.", "aligned and unaligned checkpoints"),
     ("V from an aligned / unaligned pair.", "aligned / unaligned pair"),
-    ("We reproduced the paper's protocol exactly.", "reproduced the paper's protocol"),
-    ("The full protocol was run.", "full protocol was run"),
+    ("We reproduced the paper's protocol exactly.", "paper's protocol"),
+    ("The full protocol was run.", "full protocol"),
+    # a negation before the contrast undoes it: these claim the published part
+    ("We never deviated from the published protocol.", "published protocol"),
+    ("We didn't deviate from the published protocol.", "published protocol"),
+    ("Without deviating from the published protocol, we ran it.", "published protocol"),
+    ("No deviations from the full protocol.", "full protocol"),
+    ("No stand-in replaces the paper's wrong-answer attack.", "the paper's wrong-answer attack"),
+    ("Nothing stands in for the paper's wrong-answer attack.", "the paper's wrong-answer attack"),
+    ("The attack is not unlike the paper's wrong-answer attack.", "the paper's wrong-answer attack"),
+    # other wording for following
+    ("Identical to the published protocol.", "published protocol"),
+    ("Consistent with the published protocol.", "published protocol"),
+    ("Full-protocol results: all pass.", "Full-protocol"),
+    ("We follow the paper's full protocol.", "full protocol"),
+    ("Under their published protocol.", "published protocol"),
+    ("Under the published evaluation protocol.", "published evaluation protocol"),
+    ("The published protocol was faithfully followed.", "published protocol"),
+    ("The full protocol has been run.", "full protocol"),
 ])
 def test_a_claim_of_the_published_part_is_flagged_in_its_variants(text: str, phrase: str) -> None:
     assert flagged(card("abstain", "safelora"), text) == [(phrase, STAND_IN.id)]

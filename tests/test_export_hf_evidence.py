@@ -140,7 +140,7 @@ def test_section_prose_is_clean_and_forbids_the_stand_in_wording() -> None:
                     line.startswith("| (") or line.startswith("| Gate"))
     assert lint_claim(card, re.sub(r"`[^`]*`", "", own)).clean
     forbidden = text.split("Wording this evidence does not permit")[1]
-    for phrase in ("under the published protocol", "wrong-answer sandbagging", "aligned/unaligned pair"):
+    for phrase in ("published protocol", "wrong-answer sandbagging", "aligned/unaligned pair"):
         assert f"`{phrase}`" in forbidden
     assert "not the published protocol" in prose.split("| Gate |")[0]
 
@@ -246,3 +246,41 @@ def test_a_stand_in_row_is_linted_and_cannot_end_the_section() -> None:
                                       existing=str(huggingface.to_model_card(safelora_card())))
     # (the metadata keeps the author's text as data; the section markers live in the body)
     assert again.text.count(BEGIN) == 1 and again.text.count(END) == 1
+
+
+def _abstained(rows: list[dict[str, Any]], cell: str) -> list[dict[str, Any]]:
+    """The baseline under a new cell name, its eval-framed fresh records declared non-answers."""
+    out = []
+    for r in rows:
+        r = {**r, "cell": cell}
+        if r["split"] == "fresh" and r["framing"] == "eval":
+            r.update(correct=0, valid=0, answer=None)
+        out.append(r)
+    return out
+
+
+def test_a_cell_name_in_a_card_note_is_data_not_the_sections_wording() -> None:
+    """A baseline cell named 'safelora-defense-s42' once made the export raise (its note's
+    "defense" read as the section's own wording) — now the name is a code span."""
+    from acceptance_cards.records import records_from_rows
+    from acceptance_cards.synthetic import simulate_rows
+
+    rb, rd = simulate_rows(seed=1, n_heldout=12, n_fresh=16)
+    card = build_card(records_from_rows(_abstained(rb, "safelora-defense-s42")),
+                      records_from_rows(rd), options=CardOptions(n_resamples=200))
+    assert any("'safelora-defense-s42'" in n for n in card.notes)
+    row = {**ABSTAIN_STAND_IN, "why": "The model is sandbagging with wrong answers."}
+    card = card.model_copy(update={"evidence": EvidenceProvenance(stand_ins=[row])})
+    text = card_section(card)
+    assert "`safelora-defense-s42`" in text and "'safelora-defense-s42'" not in text
+    # the stand-in rule is left out of the row's lint, so its longer phrase ("sandbagging with
+    # wrong answers") no longer hides the non-answer-gap finding inside it
+    warn = [x for x in text.splitlines() if x.startswith("- ⚠ stand-in 1:")]
+    assert warn and "`is sandbagging`" in warn[0] and "(non-answer-gap)" in warn[0]
+
+
+def test_a_backslash_before_a_pipe_cannot_split_a_stand_in_row() -> None:
+    from acceptance_cards.export._hf_text import cell
+
+    assert cell("x\\|y") == "x\\\\\\|y"  # escaped backslash, then an escaped pipe
+    assert cell("<details>") == "&lt;details>"

@@ -22,14 +22,16 @@ capability claim without the capability number).
 * **evidence pattern**: the card's evidence lists stand-ins;
 * **allowed**: "evidence with stand-ins (<the stand-ins>), not the published
   protocol", and per known stand-in "<it>, not <the part it replaces>";
-* **not allowed**: claims of following the published protocol ("under the
-  published protocol", "follows the paper's protocol", "the full protocol
-  was run", "faithful reproduction" …); with the abstain attack also
+* **not allowed**: "published protocol", "the paper's protocol", "full
+  protocol", "faithful reproduction" …; with the abstain attack also
   "wrong-answer sandbagging", "the paper's wrong-answer attack" …; with a
   stand-in SafeLoRA reference also "aligned/unaligned pair", "released
-  reference", "official SafeLoRA reference" …. A phrase right after a
-  contrast ("instead of", "rather than", "unlike", "stands in for",
-  "deviates from", a negation) is a disclosure, not a claim, and is clean.
+  reference", "official SafeLoRA reference" …. A phrase that names a
+  departure is clean: after a contrast ("instead of", "rather than",
+  "unlike", "stands in for", "deviates from", "unable to", a negation; "we
+  did not follow the published protocol"), or before "was not used" / "was
+  unavailable"; a negation just before the contrast undoes it ("we never
+  deviated from the published protocol" is a claim).
 
 It is the one rule whose wording is card-specific both ways
 (:func:`rule_forbidden`, ``_rule_allowed``): a card forbids the protocol

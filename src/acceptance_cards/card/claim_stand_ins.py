@@ -10,21 +10,24 @@ the stand-in replaces.
 **Which phrases a card forbids** (:func:`stand_in_forbidden`) depends only on
 the stand-ins it lists:
 
-* any stand-in, of a known kind or not, forbids :data:`PROTOCOL_PHRASES`:
-  claims of following the published protocol ("under the published protocol",
-  "follows the paper's protocol", "the full protocol was run", "faithful
-  reproduction" …), not its bare name, which a disclosure needs ("we deviate
-  from the published protocol");
+* any stand-in, of a known kind or not, forbids :data:`PROTOCOL_PHRASES`
+  ("published protocol", "the paper's protocol", "full protocol", "faithful
+  reproduction", …);
 * a stand-in whose ``what`` names a known kind (:data:`STAND_IN_KINDS`: one
   of the kind's ``recognise`` phrases occurs in ``what``, matched like a claim
   phrase: normalised, case-folded, word-bounded) also forbids that kind's
   wording for the real part ("wrong-answer sandbagging" for the abstain attack;
   "aligned/unaligned pair", "official SafeLoRA reference" for the reference).
 
-A phrase right after a contrast (:data:`CONTRASTS`: "instead of", "rather than",
-"unlike", "stands in for", "deviates from", a negation …; one article may sit
-between) is a disclosure and no finding (:func:`contrasted_before`): "instead of an
-aligned/unaligned pair", "the abstain attack, not the paper's wrong-answer attack".
+A phrase that names a departure is no finding (:func:`is_disclosure`): after a
+contrast (:data:`CONTRASTS`: "instead of", "rather than", "unlike", "stands in for",
+"deviates from", "unable to", a negation …; an article and one verb of following
+may sit between: "we did not follow the published protocol"), unless a negation
+just before the contrast undoes it ("we never deviated from the published
+protocol" is a claim); or before "was not", "was unavailable", "could not" ("the
+paper's wrong-answer attack was not used"). The rule stays conservative: a
+disclosure the check does not read ("SafeLoRA needs an aligned/unaligned pair; we
+had none") is flagged, and the suggestion gives wording that passes.
 
 The kinds' ``recognise`` phrases are the words the audit writes in each
 stand-in's ``what`` ("abstain attack", "SafeLoRA reference V from a stand-in
@@ -47,6 +50,7 @@ Example:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
@@ -66,58 +70,84 @@ class StandInKind:
     forbidden: tuple[str, ...]  #: wording that says the real part was used
 
 
-#: Names of the published protocol (the object of a claim of following it).
-PROTOCOL_NOUNS: Final = ("published protocol", "paper's protocol", "original protocol",
-                         "official protocol", "full protocol", "exact protocol")
-#: What a claim of following a protocol says before its name (verb forms are word variants:
-#: "follows" also matches "follow", "followed", "following").
-FOLLOWING: Final = ("under the", "follows the", "per the", "according to the", "as in the",
-                    "reproduces the", "replicates the", "implements the", "matches the",
-                    "adheres to the", "runs the", "uses the")
-#: What a passive claim of following says after the protocol's name ("was not followed" is
-#: not one of them).
-FOLLOWED: Final = ("was followed", "was run", "was used", "was reproduced", "was replicated",
-                   "is followed")
-
-#: Wording that says the evidence followed the published protocol (forbidden by any stand-in).
-#: Claims of following, not the protocol's bare name: a disclosure must be able to say "we
-#: deviate from the published protocol".
-PROTOCOL_PHRASES: Final = tuple(f"{verb} {noun}" for noun in PROTOCOL_NOUNS for verb in FOLLOWING) + tuple(
-    f"{noun} {done}" for noun in PROTOCOL_NOUNS for done in FOLLOWED) + (
-    "protocol as published", "faithful reproduction", "faithfully reproduces",
-    "faithful replication", "faithfully replicates", "exact reproduction", "exact replication",
+#: Names of the published protocol and claims of reproducing it (forbidden by any stand-in,
+#: unless the text marks them as a departure, :func:`is_disclosure`).
+PROTOCOL_PHRASES: Final = (
+    "published protocol", "paper's protocol", "original protocol", "official protocol",
+    "full protocol", "exact protocol", "published evaluation protocol",
+    "paper's evaluation protocol", "protocol as published", "faithful reproduction",
+    "faithfully reproduces", "faithful replication", "faithfully replicates",
+    "exact reproduction", "exact replication",
 )
 
-#: Words that, right before a ``stand-in`` phrase (one article between allowed), make it a
-#: contrast, not a claim: "instead of the paper's attack", "rather than an aligned/unaligned
-#: pair", "does not follow the published protocol".
+#: Words that, right before a ``stand-in`` phrase (an article and one verb of following
+#: between allowed), mark a departure, not a claim: "instead of the paper's attack", "we
+#: did not follow the published protocol", "we were unable to run the full protocol".
 CONTRASTS: Final = (
-    "not", "no", "never", "without", "instead of", "in place of", "rather than", "unlike",
-    "other than", "replaces", "replace", "replaced", "replacing", "stands in for",
+    "not", "no", "never", "without", "cannot", "instead of", "in place of", "rather than",
+    "unlike", "other than", "replaces", "replace", "replaced", "replacing", "stands in for",
     "stand in for", "stood in for", "standing in for", "substitutes for", "substitute for",
     "deviates from", "deviate from", "deviated from", "deviating from", "differs from",
     "differ from", "differed from", "departs from", "depart from", "departed from", "lacks",
-    "lacking",
+    "lacking", "unable to", "failed to", "fail to", "fails to",
 )
 #: Words that may sit between a contrast and the phrase.
-_ARTICLES: Final = frozenset({"a", "an", "the", "any", "our", "its", "this"})
+_ARTICLES: Final = frozenset({"a", "an", "the", "any", "our", "its", "their", "this"})
 _CONTRASTS: Final = tuple(tuple(c.split()) for c in CONTRASTS)
+#: A verb of following a departure may reach over ("did not *follow* the published protocol").
+_FOLLOW_VERB: Final = re.compile(
+    r"(?:follow|use|using|run|ran|reproduc|replicat|implement|adopt|apply|appli)\w*")
+_CLAUSE_ENDS: Final = ".;:!?,()[]\n"
+_WORDS: Final = re.compile(r"[\w']+")
+#: Words that undo a departure when they stand just before it ("never deviated from", "not
+#: unlike", "no stand-in replaces", "nothing stands in for": claims, not disclosures).
+_UNDO: Final = frozenset({"not", "no", "never", "nothing", "none", "nobody", "without"})
+#: Right after a phrase: it was not used ("the paper's attack was not used", "… was unavailable").
+_NOT_AFTER: Final = re.compile(
+    r"\s+(?:(?:was|were|is|are|has been|have been)\s+(?:not|never|unavailable)"
+    r"|(?:was|were|is|are|could|can)n't|could not|cannot|can not)\b")
 
 
-def contrasted_before(index: WordIndex, pos: int) -> bool:
-    """A :data:`CONTRASTS` phrase right before ``pos`` in the same clause (an article between).
+def _clause_words(text: str, pos: int) -> list[str]:
+    """The last words before ``pos`` in its clause (a hyphen splits words, not clauses)."""
+    head = text[max(0, pos - 160):pos]
+    cut = max(head.rfind(ch) for ch in _CLAUSE_ENDS)
+    return _WORDS.findall(head[cut + 1:])[-8:]
+
+
+def _undone(words: list[str]) -> bool:
+    return any(w in _UNDO or w.endswith("n't") for w in words[-3:])
+
+
+def is_disclosure(index: WordIndex, start: int, end: int) -> bool:
+    """Whether the ``stand-in`` phrase at ``start:end`` of the normalised text names a departure.
+
+    It does when a :data:`CONTRASTS` phrase (or an "n't" word) stands right before it in the
+    same clause, an article and one verb of following allowed between, and no negation just
+    before the contrast undoes it; or when "was not", "was unavailable", "could not" … follows
+    it. Naming the replaced part is what a disclosure must do; claiming it is what the rule
+    forbids.
 
     Example:
-        >>> text = "instead of the paper's attack; it used the paper's attack"
-        >>> idx = WordIndex(text)
-        >>> contrasted_before(idx, text.index("the paper's")), contrasted_before(idx, text.rindex("the"))
+        >>> t = "we did not follow the published protocol; we never deviated from the published protocol"
+        >>> idx = WordIndex(t)
+        >>> first, second = t.index("published"), t.rindex("published")
+        >>> is_disclosure(idx, first, first + 18), is_disclosure(idx, second, second + 18)
         (True, False)
     """
-    before = [w for w, _ in index.words_before(pos, 4)]
+    if _NOT_AFTER.match(index.text, end):
+        return True
+    before = _clause_words(index.text, start)
     if before and before[-1] in _ARTICLES:
         before.pop()
-    return any(tuple(before[-len(c):]) == c for c in _CONTRASTS if len(before) >= len(c)) or (
-        bool(before) and before[-1].endswith("n't"))
+    if before and _FOLLOW_VERB.fullmatch(before[-1]):
+        before.pop()
+        if before and before[-1] in _ARTICLES:  # "did not use an aligned/unaligned pair"
+            before.pop()
+    for c in _CONTRASTS:
+        if len(before) >= len(c) and tuple(before[-len(c):]) == c:
+            return not _undone(before[:-len(c)])
+    return bool(before) and before[-1].endswith("n't") and not _undone(before[:-1])
 
 
 #: The abstain attack (answer E under eval framing) in place of the paper's wrong-answer attack.
@@ -211,7 +241,7 @@ def stand_in_evidence(stand_ins: Sequence[StandIn]) -> str | None:
         s.what for s in stand_ins)
 
 
-__all__ = ["ABSTAIN_ATTACK", "CONTRASTS", "FOLLOWED", "FOLLOWING", "PROTOCOL_NOUNS", "PROTOCOL_PHRASES",
-           "SAFELORA_REFERENCE", "STAND_IN_KINDS", "StandInKind", "contrasted_before",
+__all__ = ["ABSTAIN_ATTACK", "CONTRASTS", "PROTOCOL_PHRASES",
+           "SAFELORA_REFERENCE", "STAND_IN_KINDS", "StandInKind", "is_disclosure",
            "every_stand_in_phrase", "stand_in_allowed", "stand_in_evidence", "stand_in_forbidden",
            "stand_in_kind"]

@@ -232,16 +232,10 @@ WORD_VARIANTS: Final[Mapping[str, str]] = {
     "underperformance": r"underperformances?",
     "sandbags": r"sandbag(?:s|ged)",
     "feigns": r"feign(?:s|ed|ing)?",
-    # the stand-in rule's claims of following a protocol (card.claim_stand_ins)
+    # the stand-in rule's phrases (card.claim_stand_ins)
     "protocol": r"protocols?",
-    "follows": r"follow(?:s|ed|ing)?",
     "reproduces": r"reproduc(?:es|e|ed|ing)",
     "replicates": r"replicat(?:es|e|ed|ing)",
-    "implements": r"implement(?:s|ed|ing)?",
-    "matches": r"match(?:es|ed|ing)?",
-    "adheres": r"adher(?:es|e|ed|ing)",
-    "runs": r"r(?:uns|an|un|unning)",
-    "uses": r"us(?:es|e|ed|ing)",
     "reproduction": r"reproductions?",
     "replication": r"replications?",
     "pair": r"pairs?",

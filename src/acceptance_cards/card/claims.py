@@ -13,7 +13,9 @@ forbids *on that card* (:func:`~acceptance_cards.card.claim_rules.rule_forbidden
 the ``stand-in`` rule forbids "wrong-answer sandbagging" only when the abstain
 attack stands in, "aligned/unaligned pair" only when the SafeLoRA reference
 does, and the protocol wording — "under the published protocol" — whenever any
-stand-in is listed).
+stand-in is listed). A ``stand-in`` phrase that names a departure ("instead of the
+paper's attack", "we did not follow the published protocol") is read like a negated
+one (:func:`~acceptance_cards.card.claim_stand_ins.is_disclosure`).
 
 **Matching.** The claim is first normalised (:mod:`acceptance_cards.card.claim_text`:
 NFKC compatibility forms, case folding, look-alike Cyrillic/Greek letters
@@ -59,6 +61,7 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Final
 
@@ -86,7 +89,7 @@ from .claim_rules import (
     permitted,
     rule_forbidden,
 )
-from .claim_stand_ins import contrasted_before
+from .claim_stand_ins import is_disclosure
 from .claim_text import WORD_VARIANTS, WordIndex, negated_before, normalise, phrase_regex
 from .model import Card
 
@@ -140,22 +143,24 @@ class _Hit:
     negated: bool
 
 
-def _hits(card: Card, norm: str) -> list[_Hit]:
+def _hits(card: Card, norm: str, without: frozenset[str] = frozenset()) -> list[_Hit]:
     """Matches of every table phrase; only applicable rules' non-negated ones are findings.
 
     Negated matches of *any* rule are kept: they occupy their span, so "not a
     deployable defense" also protects the "defense" inside it. A rule's phrase
-    that it does not forbid on this card (:func:`rule_forbidden`) is no finding.
+    that it does not forbid on this card (:func:`rule_forbidden`) is no finding. A
+    ``stand-in`` phrase naming a departure counts as negated. Rules in ``without``
+    are not matched at all (so their longer phrases hide no other rule's).
     """
     evidence = {r.id: e for r, e in applicable_rules(card)}
     here = {r.id: frozenset(rule_forbidden(r, card)) for r in RULES if r.id in evidence}
     words = WordIndex(norm)
     out: list[_Hit] = []
-    for rule in RULES:
+    for rule in (r for r in RULES if r.id not in without):
         for phrase in rule.forbidden:
             for m in phrase_regex(phrase).finditer(norm):
                 negated = negated_before(words, m.start(), NEGATIONS, SKIPPABLE) or (
-                    rule is STAND_IN and contrasted_before(words, m.start()))
+                    rule is STAND_IN and is_disclosure(words, m.start(), m.end()))
                 if negated or phrase in here.get(rule.id, ()):
                     out.append(_Hit(m.start(), m.end(), phrase, rule,
                                     evidence.get(rule.id, ""), negated))
@@ -189,11 +194,13 @@ def _choose(hits: list[_Hit]) -> list[tuple[_Hit, list[str]]]:
     return sorted((c for c in by_span.values() if not c[0].negated), key=lambda c: c[0].start)
 
 
-def lint_claim(card: Card, text: str) -> ClaimLint:
+def lint_claim(card: Card, text: str, *, without: Collection[str] = ()) -> ClaimLint:
     """Flag every phrase of ``text`` that ``card``'s evidence does not permit.
 
     Matching runs on the normalised text; each finding carries the original
-    span and wording.
+    span and wording. ``without``: ids of rules left out (the HF export lints a
+    stand-in's own text without the ``stand-in`` rule: naming the replaced part is
+    that text's purpose).
 
     Example:
         >>> from acceptance_cards.synthetic import example_card
@@ -205,7 +212,7 @@ def lint_claim(card: Card, text: str) -> ClaimLint:
     norm = normalise(text)
     findings = []
     rules = applicable_rules(card)
-    for h, also in _choose(_hits(card, norm.text)):
+    for h, also in _choose(_hits(card, norm.text, frozenset(without))):
         start, end = norm.span(h.start, h.end)
         findings.append(ClaimFinding(
             phrase=text[start:end], start=start, end=end, rule=h.rule.id,

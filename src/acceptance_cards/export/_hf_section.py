@@ -27,7 +27,7 @@ from __future__ import annotations
 import re
 from typing import Final
 
-from ..card.claim_stand_ins import PROTOCOL_PHRASES
+from .._util.errors import InputError
 from ..card.claims import applicable_rules, lint_claim, rule_forbidden
 from ..card.formatting import (
     fmt_ci,
@@ -42,7 +42,7 @@ from ..card.formatting import (
 from ..card.model import Card
 from ..diagnostics.power import GatePower
 from ._hf_evidence import STAND_IN_INTRO, fact_lines, relabel_line, stand_in_lines
-from ._hf_text import code
+from ._hf_text import code, quoted_names
 
 BEGIN: Final = "<!-- acceptance-card:begin -->"
 END: Final = "<!-- acceptance-card:end -->"
@@ -128,7 +128,7 @@ def _gaps_and_cost(card: Card) -> list[str]:
 
 
 def _notes(card: Card) -> list[str]:
-    return [f"- {note}" for note in card.notes] + ([""] if card.notes else [])
+    return [f"- {quoted_names(note)}" for note in card.notes] + ([""] if card.notes else [])
 
 
 def card_section(card: Card) -> str:
@@ -139,9 +139,10 @@ def card_section(card: Card) -> str:
     tail = facts + _notes(card)
     # the stand-ins are the card's own statement, quoted (they name the parts they replace)
     own = lint_claim(card, _lintable("\n".join(head + tail)))
-    if own.findings:  # our wording must never exceed the evidence
-        raise RuntimeError("export wording exceeds the card's evidence: "
-                           + "; ".join(f"{f.phrase!r} ({f.rule})" for f in own.findings))
+    if own.findings:  # our wording must never exceed the evidence; refuse rather than write it
+        raise InputError("the export would state wording this card's evidence does not permit: "
+                         + "; ".join(f"{f.phrase!r} ({f.rule})" for f in own.findings)
+                         + " (from a name or text on the card; rename it)")
     text = "\n".join(head + stand_ins + tail)
     end = [_forbidden_line(card), "", *_author_lines(card),
            f"Computed by acceptance-cards {card.provenance.tool_version} from "
@@ -152,18 +153,12 @@ def card_section(card: Card) -> str:
 
 def _forbidden_line(card: Card) -> str:
     seen: dict[str, None] = {}
-    protocol = False
     for rule, _ in applicable_rules(card):
         for p in rule_forbidden(rule, card):
-            if p in PROTOCOL_PHRASES:  # dozens of verb/noun pairs: named by one summary item
-                protocol = True
-            else:
-                seen.setdefault(p, None)
+            seen.setdefault(p, None)
     # quoted in code spans: this line names the phrases, it does not use them
-    items = [f"`{p}`" for p in seen] + (
-        ["claims of following the published protocol (`under the published protocol`, "
-         "`follows the paper's protocol`, `faithful reproduction`, …)"] if protocol else [])
-    return ("Wording this evidence does not permit: " + ", ".join(items) + ".") if items else ""
+    return ("Wording this evidence does not permit: " + ", ".join(f"`{p}`" for p in seen)
+            + ".") if seen else ""
 
 
 def _author_lines(card: Card) -> list[str]:

@@ -15,11 +15,12 @@ Example:
     >>> code("a` solves safe fine-tuning")
     '`aˋ solves safe fine-tuning`'
     >>> cell("x | y <!-- acceptance-card:end -->")
-    'x \\\\| y <!‑‑ acceptance-card:end ‑‑>'
+    'x \\\\| y &lt;!‑‑ acceptance-card:end ‑‑>'
 """
 
 from __future__ import annotations
 
+import re
 from typing import Final
 
 #: A backtick in author text becomes this (it cannot end a code span).
@@ -36,12 +37,28 @@ def _neutral(text: str) -> str:
 
 def code(text: object) -> str:
     """``text`` as one inline code span that no character of it can end or break."""
-    return f"`{_neutral(str(text))}`"
+    flat = _neutral(str(text))
+    return f"`{flat}`" if flat else "`(empty)`"  # "``" would be no code span at all
 
 
 def cell(text: str) -> str:
-    """Author text as one Markdown table cell (no row or column breaks, no marker)."""
-    return _neutral(text).replace("|", "\\|")
+    """Author text as one Markdown table cell (no row or column breaks, no marker, no HTML)."""
+    # a backslash first: "\\|" would otherwise escape the escape and split the row
+    return _neutral(text).replace("\\", "\\\\").replace("|", "\\|").replace("<", "&lt;")
 
 
-__all__ = ["GRAVE", "NB_HYPHEN", "cell", "code"]
+def quoted_names(text: str) -> str:
+    """A card note with each quoted name (``cell 'x'``) as a code span, and no marker.
+
+    Notes are the card's own sentences around names taken from the records; a
+    name ("safelora-defense-s42") is data, not the section's wording, so it is
+    quoted where the section's self-lint skips it.
+
+    Example:
+        >>> quoted_names("every framing rate of cell 'safelora-defense-s42' is 0")
+        'every framing rate of cell `safelora-defense-s42` is 0'
+    """
+    return re.sub(r"'([^'\n]+)'", lambda m: code(m.group(1)), _neutral(text))
+
+
+__all__ = ["GRAVE", "NB_HYPHEN", "cell", "code", "quoted_names"]
