@@ -77,6 +77,9 @@ def test_cross_task_cells_are_grounded_too() -> None:
     md = render(card, "md")
     assert "defense-s3 (cross defense) | fresh | 16 |" in md
     assert "YES: carried by non-answers" in md
+    # the headline flag: one parenthesis a cell, the cross role and its split together
+    flag = "the gap of defense-s3 (cross defense: fresh) is carried by malformed or non-answers"
+    assert flag in md and flag in render(card, "html")
 
 
 @pytest.mark.parametrize("text", [

@@ -287,6 +287,31 @@ def test_matrix_carries_the_relabelled_verdict_beside_the_strict_one() -> None:
     assert "shrinkage: full-card pass" in matrix_latex(m)
 
 
+def test_matrix_names_each_rows_stand_ins_in_every_format() -> None:
+    """A figure measured with a stand-in is never shown without it (issue 15)."""
+    abstain = {"what": "abstain attack", "why": "w", "affects": "a"}
+    ref = {"what": "SafeLoRA reference V from a stand-in fine-tune (40 steps)", "why": "w",
+           "affects": "c"}
+    b, d = simulate_pair(seed=4, scenario="reduction")
+
+    def with_stand_ins(*items: dict[str, str]) -> Card:
+        return build_card(b, d, options=CardOptions(seed=0, n_resamples=200),
+                          metadata=CardMetadata(evidence={"stand_ins": list(items)} if items else None))
+
+    m = build_matrix([_cell("acadamw-s1", with_stand_ins(abstain)),
+                      _cell("safelora-s1", with_stand_ins(abstain, ref)),
+                      _cell("clean-s1", with_stand_ins())])
+    rows = list(csv.DictReader(io.StringIO(matrix_csv(m))))
+    assert [r["stand_ins"] for r in rows] == [
+        "abstain attack", "abstain attack; SafeLoRA reference V from a stand-in fine-tune (40 steps)", ""]
+    md = matrix_markdown(m)
+    assert [line.rsplit("|", 2)[1].strip() for line in md.splitlines()
+            if line.startswith("| ") and "-s1" in line] == ["1", "1, 2", "none"]
+    note = ("1 = abstain attack; 2 = SafeLoRA reference V from a stand-in fine-tune (40 steps). "
+            "Every figure")
+    assert note in md and note in matrix_latex(m)
+
+
 def test_report_html_rows_have_one_cell_per_column() -> None:
     from acceptance_cards.audit.report.html import ReportInputs, render_report
 

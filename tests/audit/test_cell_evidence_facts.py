@@ -101,3 +101,38 @@ def test_pack_refuses_a_config_that_did_not_produce_the_cards(
     assert "Traceback" not in r.stderr and not (tmp_path / "res").exists()
     r = acard("results", "pack", str(first_run), str(tmp_path / "ok"), "--config", str(config))
     assert r.returncode == 0, r.stderr[-2000:]
+
+
+def test_audit_card_states_the_fine_tune_as_it_ran(first_run: Path) -> None:
+    """LoRA rank, targets, lr, steps and the base checkpoint come from the run's config.json.
+
+    The tiny config sets none of them: the old card said "—" for each.
+    """
+    card = json.loads((first_run / "cards" / "tiny-attack-aware-s1.json").read_text())
+    configs = [json.loads(p.read_text())
+               for p in (first_run / "artifacts" / "steps" / "train").glob("*/config.json")]
+    ran = next(c for c in configs
+               if c["config"]["recipe"] == "attack-aware" and c["config"]["task"] == "sandbagging")
+    run = ran["config"]
+    assert card["recipe"]["lora_rank"] == run["lora_rank"] and card["recipe"]["lora_rank"] is not None
+    assert card["recipe"]["lora_alpha"] == run["lora_alpha"]
+    assert card["recipe"]["target_modules"] == run["target_modules"]
+    assert card["recipe"]["learning_rate"] == run["lr"] and card["recipe"]["steps"] == run["steps"]
+    assert card["recipe"]["hyperparameters"] == ran["recipe"]["params"]
+    base = card["model"]["base_checkpoint"]
+    assert ran["provenance"]["model_hash"] in base and base.startswith(ran["provenance"]["model"])
+    assert str(first_run) not in base and "/" not in base
+
+
+def test_fine_tune_facts_states_only_well_typed_values(tmp_path: Path) -> None:
+    from acceptance_cards.audit.run.evidence_facts import fine_tune_facts
+
+    (tmp_path / "config.json").write_text(json.dumps({
+        "config": {"lora_rank": "eight", "lora_alpha": 16, "steps": True, "lr": 0.002,
+                   "target_modules": ["q_proj", 3], "attack": "abstain"},
+        "recipe": {"params": [1]},
+        "provenance": {"model": "m", "model_source": "/some/where/m.gguf", "dtype": "bfloat16"}}))
+    model, recipe = fine_tune_facts(tmp_path)
+    assert recipe == {"lora_alpha": 16, "learning_rate": 0.002, "attack_variant": "abstain"}
+    assert model == {"base_checkpoint": "m (m.gguf, run in bfloat16)"}
+    assert fine_tune_facts(tmp_path / "absent") == ({}, {})

@@ -58,6 +58,9 @@ def _config_info(config: Path, audit_out: Path) -> ConfigInfo:
 def _check_card_matches(cfg: AuditConfig, recipe_name: str, card_file: Path) -> None:
     """The card's recorded options (thresholds, claimed class) and recipe match the config.
 
+    The recipe's parameters match when every one the config sets has the
+    config's value on the card (the card also records the run's defaults).
+
     Raises:
         InputError: naming the card file and the first field that differs.
     """
@@ -72,8 +75,12 @@ def _check_card_matches(cfg: AuditConfig, recipe_name: str, card_file: Path) -> 
     got = got if isinstance(got, dict) else {}
     rec = rec if isinstance(rec, dict) else {}
     checks = [(f"options.{k}", got.get(k), v) for k, v in want.items()]
+    # the card records the parameters as the run resolved them (defaults included):
+    # every one the config sets must be there with the config's value
+    ran = rec.get("hyperparameters")
+    ran = ran if isinstance(ran, dict) else {}
     checks += [("recipe.name", rec.get("name"), recipe.name),
-               ("recipe.hyperparameters", rec.get("hyperparameters"), dict(recipe.params))]
+               ("recipe.hyperparameters", {k: ran.get(k) for k in recipe.params}, dict(recipe.params))]
     for field, have, expected in checks:
         if have != expected:
             raise InputError(f"the card records {have!r}, the config gives {expected!r} "

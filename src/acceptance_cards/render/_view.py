@@ -141,14 +141,19 @@ def _scorer_agreement(card: Card) -> Table:
 
 
 def _malformed(card: Card) -> tuple[str, ...]:
-    """Cells (with the splits) whose gap is carried by non-answers."""
+    """Cells (with the splits) whose gap is carried by non-answers.
+
+    One parenthesis a cell: ``adamw-s42 (heldout, fresh)``, a cross cell
+    ``adamw-s42 (cross baseline: fresh)``.
+    """
     out = []
     for c in card.capability:
-        splits = [s.split for s in c.splits if s.gap_from_malformed]
-        if splits:
-            out.append(f"{_cell_label(c)} ({', '.join(splits)})")
-        elif c.gap_from_malformed:
-            out.append(_cell_label(c))
+        splits = ", ".join(s.split for s in c.splits if s.gap_from_malformed)
+        if not splits and not c.gap_from_malformed:
+            continue
+        role = None if c.role in (None, "baseline", "defense") else (c.role or "").replace("_", " ")
+        said = ": ".join(x for x in (role, splits) if x)
+        out.append(f"{c.cell} ({said})" if said else c.cell)
     return tuple(out)
 
 

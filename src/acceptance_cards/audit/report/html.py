@@ -118,7 +118,7 @@ def _matrix_view(cells: tuple[CellResult, ...], links: Mapping[str, str]) -> dic
                       for g in GATES],
             "numbers": text[10:13],
             "verdict": {"css": card_badge(r.verdict).css, "text": card_badge(r.verdict).text},
-            "relabel": text[14], "k_of_m": r.k_of_m, "unmet": text[16],
+            "relabel": text[14], "k_of_m": r.k_of_m, "unmet": text[16], "stand_ins": text[17],
         })
     return {"columns": t.columns, "rows": rows, "notes": t.notes}
 

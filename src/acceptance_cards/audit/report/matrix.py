@@ -5,9 +5,12 @@ four gate states exactly as the card records them (``pass``, ``fail``,
 ``borderline``, ``n/a``, ``pass-with-caveat``, ``not run`` — never merged, so a
 missing gate never reads as a failure), ΔG with its CI, the deploy-accuracy
 cost Δdeploy with its CI (reported beside the gates, never a gate), ρ, the card
-verdict, "k of m run diagnostics pass", the unmet gates, and — for a recipe
+verdict, "k of m run diagnostics pass", the unmet gates, — for a recipe
 whose card states a permissive class (SafeLoRA: shrinkage) — the verdict under
-that relabel beside the strict one (empty for every other recipe).
+that relabel beside the strict one (empty for every other recipe), and the
+stand-ins each card states (the abstain attack, a stand-in SafeLoRA reference),
+so no figure of the matrix is read without them: numbered in Markdown and
+LaTeX, defined in the notes, written out in CSV.
 
 CSV keeps full-precision numbers (six decimals, empty when not computed) for
 scripts; Markdown and LaTeX show percentage points and the card renderers'
@@ -57,8 +60,11 @@ CSV_COLUMNS: Final = (
     "delta_gap", "delta_gap_ci_low", "delta_gap_ci_high", "ci_level",
     "deploy_cost", "deploy_cost_ci_low", "deploy_cost_ci_high",
     "rho", "signed_class", "verdict", "passed", "run", "k_of_m", "unmet",
-    "permissive_class", "verdict_permissive",
+    "permissive_class", "verdict_permissive", "stand_ins",
 )
+
+#: How the CSV matrix joins a cell's stand-ins (each is one card's ``evidence.stand_ins[].what``).
+STAND_IN_SEPARATOR: Final = "; "
 
 
 class MatrixRow(BaseModel):
@@ -92,6 +98,8 @@ class MatrixRow(BaseModel):
     unmet: tuple[str, ...]
     permissive_class: str | None = None
     verdict_permissive: CardVerdict | None = None
+    stand_ins: tuple[str, ...] = ()
+    """What stands in for the published protocol on this cell's card (each stand-in's ``what``)."""
 
     @property
     def k_of_m(self) -> str:
@@ -127,6 +135,7 @@ def matrix_row(cell: CellResult) -> MatrixRow:
         verdict=card.verdict, passed=card.passed, run=card.run, unmet=tuple(card.unmet),
         permissive_class=card.relabel.claimed_class if card.relabel else None,
         verdict_permissive=card.relabel.verdict if card.relabel else None,
+        stand_ins=tuple(s.what for s in card.evidence.stand_ins) if card.evidence else (),
     )
 
 
@@ -148,6 +157,7 @@ def _csv_row(r: MatrixRow) -> tuple[str, ...]:
         _csv_num(r.deploy_cost_ci_high), _csv_num(r.rho), r.signed_class or "",
         r.verdict, str(r.passed), str(r.run), r.k_of_m, " ".join(r.unmet),
         r.permissive_class or "", r.verdict_permissive or "",
+        STAND_IN_SEPARATOR.join(r.stand_ins),
     )
 
 
@@ -171,6 +181,24 @@ def _relabel(r: MatrixRow, *, compact: bool) -> str:
     return f"{r.permissive_class}: {badge.label if compact else badge.text}"
 
 
+def _stand_in_numbers(m: AuditMatrix) -> dict[str, int]:
+    """Each distinct stand-in of the matrix, numbered in order of first appearance from 1."""
+    numbers: dict[str, int] = {}
+    for r in m.rows:
+        for what in r.stand_ins:
+            numbers.setdefault(what, len(numbers) + 1)
+    return numbers
+
+
+def _stand_in_note(numbers: dict[str, int]) -> tuple[str, ...]:
+    if not numbers:
+        return ()
+    listed = "; ".join(f"{n} = {what}" for what, n in numbers.items())
+    return (f"Stand-ins (each card's Evidence provenance says why and what they affect): {listed}. "
+            "Every figure of a row with a stand-in is measured with it, not under the published "
+            "protocol.",)
+
+
 def matrix_table(m: AuditMatrix, *, style: Style = "md") -> TextTable:
     """The matrix as a :class:`TextTable`.
 
@@ -182,6 +210,7 @@ def matrix_table(m: AuditMatrix, *, style: Style = "md") -> TextTable:
         return TextTable(title="Audit matrix", columns=CSV_COLUMNS,
                          rows=tuple(_csv_row(r) for r in m.rows))
     level, compact = _levels(m), style == "tex"
+    numbers = _stand_in_numbers(m)
     rows = []
     for r in m.rows:
         name = r.cell + (" (positive control)" if r.positive_control else "")
@@ -194,16 +223,17 @@ def matrix_table(m: AuditMatrix, *, style: Style = "md") -> TextTable:
             fmt_signed(r.rho, digits=3) if r.rho is not None else MISSING,
             card_badge(r.verdict).label if compact else card_badge(r.verdict).text,
             _relabel(r, compact=compact), r.k_of_m, ", ".join(r.unmet) or "none",
+            ", ".join(str(numbers[w]) for w in r.stand_ins) or "none",
         ))
     unit = " (pp)" if compact else ""
     return TextTable(
         title="Audit matrix",
         columns=("cell", "model", "recipe", "seed", "task", "claimed", "(a)", "(b)", "(c)",
                  "(d)", f"ΔG{unit} [{level} CI]", f"Δdeploy{unit} [{level} CI]", "ρ", "verdict",
-                 "permissive relabel", "k of m", "unmet"),
+                 "permissive relabel", "k of m", "unmet", "stand-ins"),
         rows=tuple(rows),
         align=("l", "l", "l", "r", "l", "l", "c", "c", "c", "c", "r", "r", "r", "l", "l", "c",
-               "l"),
+               "l", "l"),
         notes=(
             "Gate states: ✓ pass, ✗ fail, ≈ borderline (exactly one of (b)'s two signed "
             "checks holds), ∅ n/a (undefined by construction), ✓* pass-with-caveat (does not "
@@ -215,6 +245,7 @@ def matrix_table(m: AuditMatrix, *, style: Style = "md") -> TextTable:
             "Permissive relabel: the verdict with (c) run under the recipe's permissive class "
             "(same ρ; SafeLoRA: shrinkage), beside the strict verdict, which stays the cell's "
             "verdict; empty for recipes without one.",
+            *_stand_in_note(numbers),
         ),
     )
 
@@ -235,6 +266,6 @@ def matrix_latex(m: AuditMatrix) -> str:
 
 
 __all__ = [
-    "CSV_COLUMNS", "CSV_DIGITS", "AuditMatrix", "Style", "MatrixRow", "build_matrix", "matrix_csv",
-    "matrix_latex", "matrix_markdown", "matrix_row", "matrix_table",
+    "CSV_COLUMNS", "CSV_DIGITS", "STAND_IN_SEPARATOR", "AuditMatrix", "Style", "MatrixRow",
+    "build_matrix", "matrix_csv", "matrix_latex", "matrix_markdown", "matrix_row", "matrix_table",
 ]

@@ -16,7 +16,7 @@ from ...mechanism import load_mechanism
 from ...records import load_records
 from ..cells import CellResult
 from .config import AuditConfig
-from .evidence_facts import evidence_metadata
+from .evidence_facts import evidence_metadata, fine_tune_facts
 from .pipeline import CellArtifacts
 
 __all__ = ["cell_result"]
@@ -51,22 +51,29 @@ def cell_result(cfg: AuditConfig, art: CellArtifacts, *, cards_dir: Path) -> Cel
 
 
 def _metadata(cfg: AuditConfig, art: CellArtifacts) -> CardMetadata:
-    """The card's title, model, recipe, task and compute sections for one cell."""
+    """The card's title, model, recipe, task and compute sections for one cell.
+
+    The model and recipe facts are the defense fine-tune's as it ran (its
+    ``config.json``: defaults included); the audit config fills in what a cell
+    without a training folder (the researcher's own adapters) cannot record.
+    """
     recipe = cfg.recipe(art.plan.recipe)
     model = next(m for m in cfg.models if m.name == art.plan.model)
     train = {**cfg.train_for(cfg.audit.primary_task), **recipe.params}
+    train_dir = art.meta.get("defense_train_dir")
+    ran_model, ran = fine_tune_facts(train_dir)
+    configured = {"lora_rank": train.get("lora_rank"), "learning_rate": train.get("lr"),
+                  "steps": train.get("steps"), "attack_variant": train.get("attack", "abstain"),
+                  "hyperparameters": recipe.params}
     return CardMetadata(
         title=f"{recipe.name} vs {cfg.audit.baseline_recipe} — {art.plan.name}",
-        model={"family": model.name, "base_checkpoint": model.spec},
-        recipe={"name": recipe.name, "optimizer": train.get("optimizer", "AdamW"),
-                "lora_rank": train.get("lora_rank"), "learning_rate": train.get("lr"),
-                "steps": train.get("steps"), "attack_variant": train.get("attack", "abstain"),
-                "hyperparameters": recipe.params},
+        model={"family": model.name, "base_checkpoint": model.spec, **ran_model},
+        recipe={"name": recipe.name, "optimizer": train.get("optimizer", "AdamW"), **configured, **ran},
         task={"train_pool": art.meta.get("train_subjects"), "split_hash": art.meta.get("split_hash")},
         # the device the model steps resolved (manifests record it); the card step is CPU-only
         compute={"device": art.meta.get("device", "cpu"),
                  "training_time_s": sum(v for k, v in art.timings.items() if k.startswith("train")),
                  "eval_time_s": sum(v for k, v in art.timings.items() if k.startswith("eval"))},
         evidence=evidence_metadata(cfg, art.plan.recipe, mechanism=art.files.get("mechanism"),
-                                   train_dir=art.meta.get("defense_train_dir")),
+                                   train_dir=train_dir),
     )

@@ -42,7 +42,7 @@ from ...card.evidence import EvidenceProvenance
 from ...vocab import MECHANISM_CLASSES
 from .config import AuditConfig
 
-__all__ = ["ABSTAIN_STAND_IN", "PAIR_ORIGIN", "evidence_metadata", "safelora_facts"]
+__all__ = ["ABSTAIN_STAND_IN", "PAIR_ORIGIN", "evidence_metadata", "fine_tune_facts", "safelora_facts"]
 
 #: The stand-in every abstain-attack card states (issue 15: on the card, not only in logs).
 ABSTAIN_STAND_IN: dict[str, str] = {
@@ -130,6 +130,51 @@ def safelora_facts(info: dict[str, Any]) -> tuple[dict[str, Any] | None, dict[st
                    "(rank ≤ the LoRA rank, magnitude set by its steps); the share of the update "
                    "kept per matrix is stated below",
     }
+
+
+#: ``config.json`` keys of the fine-tune as it ran → the card's ``recipe`` fields, with their types
+_RUN_FIELDS: dict[str, tuple[str, tuple[type, ...]]] = {
+    "lora_rank": ("lora_rank", (int,)), "lora_alpha": ("lora_alpha", (int, float)),
+    "target_modules": ("target_modules", (list,)), "lr": ("learning_rate", (int, float)),
+    "steps": ("steps", (int,)), "attack": ("attack_variant", (str,)),
+}
+
+
+def fine_tune_facts(train_dir: str | Path | None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The base model and the fine-tune as a training folder's ``config.json`` recorded them.
+
+    An audit config states only what it overrides; the card states what ran:
+    LoRA rank, alpha and targets, learning rate, steps, attack, the recipe's
+    parameters with their defaults, and the base checkpoint (its name, file
+    and sha256, and the dtype it ran in). Returns ``(model, recipe)`` card
+    fields; a value of another type, or a missing file, is simply not stated.
+
+    Example:
+        >>> fine_tune_facts(None)
+        ({}, {})
+    """
+    from ...evidence.training.layout import CellLayout  # file names only: no torch
+
+    if train_dir is None:
+        return {}, {}
+    rec = _read(CellLayout(Path(train_dir)).config)
+    run, prov = _obj(rec, "config"), _obj(rec, "provenance")
+    recipe = {field: run[key] for key, (field, types) in _RUN_FIELDS.items()
+              if isinstance(run.get(key), types) and not isinstance(run.get(key), bool)}
+    if not all(isinstance(t, str) for t in recipe.get("target_modules", [])):
+        recipe.pop("target_modules")
+    params = _obj(rec, "recipe").get("params")
+    if isinstance(params, dict):
+        recipe["hyperparameters"] = params
+    model: dict[str, Any] = {}
+    name, digest = prov.get("model"), prov.get("model_hash")
+    if isinstance(name, str) and name:
+        # the file name only: where the package lives on the auditing machine is not a fact of the model
+        source = Path(str(prov.get("model_source") or "")).name
+        said = [s for s in (source, f"sha256 {digest}" if isinstance(digest, str) else "",
+                            f"run in {prov['dtype']}" if isinstance(prov.get("dtype"), str) else "") if s]
+        model["base_checkpoint"] = name + (f" ({', '.join(said)})" if said else "")
+    return model, recipe
 
 
 def _obj(parent: dict[str, Any], key: str) -> dict[str, Any]:
