@@ -21,6 +21,33 @@ def row(**kw: Any) -> dict[str, Any]:
     return base
 
 
+class Interrupt(Exception):
+    """Raised by :func:`interrupt_on_call` (a kill in the middle of a run)."""
+
+
+def interrupt_on_call(n: int) -> Any:
+    """A progress callback that raises :class:`Interrupt` on its ``n``-th call."""
+    calls: list[int] = []
+
+    def progress(done: int, total: int) -> None:
+        calls.append(done)
+        if len(calls) == n:
+            raise Interrupt
+
+    return progress
+
+
+def exit_code(argv: list[str]) -> int:
+    """Run ``acard argv`` in-process and return its exit code (output left to the terminal)."""
+    from acceptance_cards.cli import main
+
+    try:
+        main(argv)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    return 0
+
+
 def run_cli(argv: list[str], capsys: Any) -> tuple[int, str, str]:
     """Run ``acard argv`` in-process: (exit code, stdout, stderr)."""
     import pytest

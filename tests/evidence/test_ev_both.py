@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
-from acceptance_cards.cli import main
 from acceptance_cards.evidence.data.split import make_split
 from acceptance_cards.evidence.eval.evaluate import evaluate, plan_jobs
+from helpers import Interrupt, exit_code, interrupt_on_call
 
 
 @pytest.fixture
@@ -25,14 +25,6 @@ def jobs(mmlu: Any, templates: Any) -> list[Any]:
     split = make_split(mmlu, seed=0)
     return plan_jobs(mmlu.items, split, templates, task="sandbagging", which="fresh",
                      n_questions=6)
-
-
-def run(args: list[str]) -> int:
-    try:
-        main(args)
-    except SystemExit as exc:
-        return int(exc.code or 0)
-    return 0
 
 
 def test_both_writes_the_two_single_scorer_records_letter_first(tiny_lm: Any, jobs: list[Any],
@@ -64,10 +56,6 @@ def same_records(got: list[str], want: list[str]) -> None:
         assert g == w
 
 
-class Interrupt(Exception):
-    pass
-
-
 def test_both_resumes_after_a_kill_between_the_two_records(tiny_lm: Any, jobs: list[Any],
                                                            tmp_path: Path) -> None:
     full_path = tmp_path / "full.jsonl"
@@ -93,13 +81,7 @@ def test_both_resumes_after_a_kill_between_the_two_records(tiny_lm: Any, jobs: l
 def test_both_resumes_after_an_interrupted_group(tiny_lm: Any, jobs: list[Any],
                                                  tmp_path: Path) -> None:
     out = tmp_path / "r.jsonl"
-    calls: list[int] = []
-
-    def stop_after_first_group(done: int, total: int) -> None:
-        calls.append(done)
-        if len(calls) == 2:
-            raise Interrupt
-
+    stop_after_first_group = interrupt_on_call(2)
     with pytest.raises(Interrupt):
         evaluate(tiny_lm, jobs, scorer="both", out=out, progress=stop_after_first_group)
     partial = out.read_text().splitlines()
@@ -127,14 +109,14 @@ def test_acard_eval_both_puts_scorer_agreement_on_the_card(
     files = {}
     for role, model in (("baseline", tiny_dir), ("defense", other)):
         files[role] = tmp_path / f"{role}.jsonl"
-        assert run(["eval", "-o", str(files[role]), "--model", str(model), "--scorer", "both",
-                    "--split", "heldout", "--n-questions", "3", "--cell", f"{role}-s1",
-                    "--seed", "1", "--dtype", "float32", "--device", "cpu"]) == 0
+        assert exit_code(["eval", "-o", str(files[role]), "--model", str(model), "--scorer", "both",
+                          "--split", "heldout", "--n-questions", "3", "--cell", f"{role}-s1",
+                          "--seed", "1", "--dtype", "float32", "--device", "cpu"]) == 0
     assert "answer agreement (letter vs option)" in capsys.readouterr().out
     card_path, md = tmp_path / "card.json", tmp_path / "card.md"
-    assert run(["card", "-b", str(files["baseline"]), "-d", str(files["defense"]),
-                "-o", str(card_path), "--markdown", str(md), "--resamples", "200",
-                "--min-questions", "1"]) == 0
+    assert exit_code(["card", "-b", str(files["baseline"]), "-d", str(files["defense"]),
+                      "-o", str(card_path), "--markdown", str(md), "--resamples", "200",
+                      "--min-questions", "1"]) == 0
     card = json.loads(card_path.read_text())
     for cap, role in zip(card["capability"], ("baseline", "defense"), strict=True):
         recs = [json.loads(x) for x in files[role].read_text().splitlines()]

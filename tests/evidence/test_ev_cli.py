@@ -9,42 +9,34 @@ from pathlib import Path
 
 import pytest
 
-from acceptance_cards.cli import main
-
-
-def run(args: list[str]) -> int:
-    try:
-        main(args)
-    except SystemExit as exc:
-        return int(exc.code or 0)
-    return 0
+from helpers import exit_code
 
 
 def test_data_split_create_and_inspect(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "split.json"
-    assert run(["data", "split", "-o", str(out), "--seed", "7", "--n-heldout", "10"]) == 0
+    assert exit_code(["data", "split", "-o", str(out), "--seed", "7", "--n-heldout", "10"]) == 0
     data = json.loads(out.read_text())
     assert len(data["heldout_ids"]) == 10 and data["seed"] == 7
-    assert run(["data", "split", "--inspect", str(out)]) == 0
+    assert exit_code(["data", "split", "--inspect", str(out)]) == 0
     assert data["hash"][:16] in capsys.readouterr().out
 
 
 def test_eval_writes_records_and_report(tiny_dir: Path, tmp_path: Path,
                                         capsys: pytest.CaptureFixture[str]) -> None:
     split = tmp_path / "split.json"
-    assert run(["data", "split", "-o", str(split)]) == 0
+    assert exit_code(["data", "split", "-o", str(split)]) == 0
     outs = []
     for scorer in ("letter", "option"):
         out = tmp_path / f"{scorer}.jsonl"
-        code = run(["eval", "--model", str(tiny_dir), "--task", "sycophancy", "--split", "fresh",
-                    "--scorer", scorer, "--cell", "base-s1", "--seed", "1", "--n-questions", "2",
-                    "--split-file", str(split), "--dtype", "float32", "-o", str(out)])
+        code = exit_code(["eval", "--model", str(tiny_dir), "--task", "sycophancy", "--split", "fresh",
+                          "--scorer", scorer, "--cell", "base-s1", "--seed", "1", "--n-questions", "2",
+                          "--split-file", str(split), "--dtype", "float32", "-o", str(out)])
         assert code == 0
         recs = [json.loads(x) for x in out.read_text().splitlines()]
         assert len(recs) == 8 and {r["scorer"] for r in recs} == {scorer}
         assert {r["task"] for r in recs} == {"sycophancy"} and recs[0]["cell"] == "base-s1"
         outs.append(str(out))
-    assert run(["eval-report", *outs]) == 0
+    assert exit_code(["eval-report", *outs]) == 0
     assert "answer agreement" in capsys.readouterr().out
 
 
@@ -70,5 +62,5 @@ def test_eval_and_train_options_are_vocabulary_literals(capsys: pytest.CaptureFi
     assert (hints["task"], hints["split"], hints["scorer"]) == (vocab.Task, vocab.Split,
                                                                 ScorerChoice)
     assert typing.get_type_hints(train_cmd)["task"] == vocab.Task
-    assert run(["eval", "--scorer", "judge", "-o", "r.jsonl"]) == 2
+    assert exit_code(["eval", "--scorer", "judge", "-o", "r.jsonl"]) == 2
     assert "letter" in capsys.readouterr().err

@@ -12,6 +12,7 @@ from acceptance_cards._util.errors import InputError
 from acceptance_cards.evidence.data.split import make_split
 from acceptance_cards.evidence.eval.evaluate import evaluate, plan_jobs
 from acceptance_cards.evidence.eval.summary import summarize
+from helpers import Interrupt, interrupt_on_call
 
 SPEC_FIELDS = {"cell", "task", "split", "question_id", "subject", "template_id", "framing",
                "correct", "answer", "gold", "valid", "scorer", "seed", "model"}
@@ -22,10 +23,6 @@ def jobs(mmlu: Any, templates: Any) -> list[Any]:
     split = make_split(mmlu, seed=0)
     return plan_jobs(mmlu.items, split, templates, task="sandbagging", which="fresh",
                      n_questions=6)
-
-
-class Interrupt(Exception):
-    pass
 
 
 def test_records_are_well_formed(tiny_lm: Any, jobs: list[Any], tmp_path: Path) -> None:
@@ -47,13 +44,7 @@ def test_records_are_well_formed(tiny_lm: Any, jobs: list[Any], tmp_path: Path) 
 
 def test_interrupted_run_resumes(tiny_lm: Any, jobs: list[Any], tmp_path: Path) -> None:
     out = tmp_path / "r.jsonl"
-    calls: list[int] = []
-
-    def stop_after_first_group(done: int, total: int) -> None:
-        calls.append(done)
-        if len(calls) == 2:
-            raise Interrupt
-
+    stop_after_first_group = interrupt_on_call(2)
     with pytest.raises(Interrupt):
         evaluate(tiny_lm, jobs, out=out, progress=stop_after_first_group)
     partial = out.read_text().splitlines()
