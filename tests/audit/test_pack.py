@@ -287,6 +287,11 @@ def test_tiny_model_audit_packs_and_verifies(tmp_path: Path) -> None:
     assert r.returncode == 0, r.stdout[-3000:]
     assert r.stdout.count("verified: the card matches its inputs") == len(cards) == 2
     print(acard("results", "sizes", str(tmp_path / "res")).stdout)
+    # a results folder is committed and shared: no file in it names where the audit ran
+    for f in (tmp_path / "res").rglob("*"):
+        if f.is_file():
+            data = gzip.decompress(f.read_bytes()) if f.suffix == ".gz" else f.read_bytes()
+            assert str(tmp_path / "out").encode() not in data, f
 
 
 def test_config_whose_cells_have_no_card_is_refused(audit: Path, tmp_path: Path,
