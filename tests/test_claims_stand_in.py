@@ -231,6 +231,9 @@ def test_the_rule_is_last_in_precedence_and_its_table_entry_covers_every_kind() 
     "The official SafeLoRA reference was unavailable.",
     "We were unable to run the published protocol.",
     "We failed to follow the published protocol.",
+    # a minimiser in another clause leaves the deviation disclosed
+    "Our attack differs from the paper's attack: only abstention is installed.",
+    "The evidence deviates from the published protocol in its attack and its SafeLoRA reference.",
 ])
 def test_an_honest_disclosure_of_the_stand_ins_is_clean(text: str) -> None:
     """A disclosure must name what it departs from; naming it is not claiming it."""
@@ -263,6 +266,11 @@ def test_an_honest_disclosure_of_the_stand_ins_is_clean(text: str) -> None:
     ("Under the published evaluation protocol.", "published evaluation protocol"),
     ("The published protocol was faithfully followed.", "published protocol"),
     ("The full protocol has been run.", "full protocol"),
+    # a minimiser in the clause shrinks a deviation to a claim of closeness
+    ("Our attack differs from the paper's attack only in its seed.", "the paper's attack"),
+    ("The run deviates from the published protocol only slightly.", "published protocol"),
+    ("We depart from the published protocol in one detail only.", "published protocol"),
+    ("It differs from the full protocol merely in the seed, so the figures hold.", "full protocol"),
 ])
 def test_a_claim_of_the_published_part_is_flagged_in_its_variants(text: str, phrase: str) -> None:
     assert flagged(card("abstain", "safelora"), text) == [(phrase, STAND_IN.id)]

@@ -24,8 +24,10 @@ contrast (:data:`CONTRASTS`: "instead of", "rather than", "unlike", "stands in f
 "deviates from", "unable to", a negation …; an article and one verb of following
 may sit between: "we did not follow the published protocol"), unless a negation
 just before the contrast undoes it ("we never deviated from the published
-protocol" is a claim); or before "was not", "was unavailable", "could not" ("the
-paper's wrong-answer attack was not used"). The rule stays conservative: a
+protocol" is a claim) or a minimiser later in the clause shrinks a deviation to
+nothing ("differs from the paper's attack only in its seed" is a claim); or
+before "was not", "was unavailable", "could not" ("the paper's wrong-answer
+attack was not used"). The rule stays conservative: a
 disclosure the check does not read ("SafeLoRA needs an aligned/unaligned pair; we
 had none") is flagged, and the suggestion gives wording that passes.
 
@@ -108,6 +110,22 @@ _NOT_AFTER: Final = re.compile(
     r"|(?:was|were|is|are|could|can)n't|could not|cannot|can not)\b")
 
 
+#: Contrasts that say how far the evidence is from the protocol: a minimiser in their clause
+#: ("differs from the paper's attack only in its seed") turns them into a claim of closeness.
+_DEVIATION: Final = ("deviat", "differ", "depart")
+#: Words that shrink a deviation to nothing worth disclosing.
+_MINIMISERS: Final = frozenset({
+    "only", "merely", "just", "solely", "barely", "slightly", "hardly", "minimally", "marginally",
+    "trivially", "negligibly", "cosmetically", "superficially"})
+
+
+def _minimised(text: str, end: int) -> bool:
+    """Whether the rest of the clause after ``end`` shrinks the deviation ("… only in its seed")."""
+    tail = text[end:end + 160]
+    cut = min((i for i in (tail.find(ch) for ch in _CLAUSE_ENDS) if i >= 0), default=len(tail))
+    return any(w in _MINIMISERS for w in _WORDS.findall(tail[:cut]))
+
+
 def _clause_words(text: str, pos: int) -> list[str]:
     """The last words before ``pos`` in its clause (a hyphen splits words, not clauses)."""
     head = text[max(0, pos - 160):pos]
@@ -123,10 +141,11 @@ def is_disclosure(index: WordIndex, start: int, end: int) -> bool:
     """Whether the ``stand-in`` phrase at ``start:end`` of the normalised text names a departure.
 
     It does when a :data:`CONTRASTS` phrase (or an "n't" word) stands right before it in the
-    same clause, an article and one verb of following allowed between, and no negation just
-    before the contrast undoes it; or when "was not", "was unavailable", "could not" … follows
-    it. Naming the replaced part is what a disclosure must do; claiming it is what the rule
-    forbids.
+    same clause, an article and one verb of following allowed between, no negation just
+    before the contrast undoes it, and no minimiser ("only", "merely", "slightly" …) later in
+    the clause shrinks a "deviates / differs / departs from" to nothing; or when "was not",
+    "was unavailable", "could not" … follows it. Naming the replaced part is what a
+    disclosure must do; claiming it is what the rule forbids.
 
     Example:
         >>> t = "we did not follow the published protocol; we never deviated from the published protocol"
@@ -146,6 +165,8 @@ def is_disclosure(index: WordIndex, start: int, end: int) -> bool:
             before.pop()
     for c in _CONTRASTS:
         if len(before) >= len(c) and tuple(before[-len(c):]) == c:
+            if c[0].startswith(_DEVIATION) and _minimised(index.text, end):
+                return False
             return not _undone(before[:-len(c)])
     return bool(before) and before[-1].endswith("n't") and not _undone(before[:-1])
 
