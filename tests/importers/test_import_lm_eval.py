@@ -133,3 +133,15 @@ def test_not_a_samples_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     code, _, err = run(["import", "lm-eval", str(tmp_path / "none.jsonl"), "-o",
                         str(tmp_path / "o.jsonl")], capsys)
     assert code == 2 and "no such samples file" in err
+
+
+def test_an_empty_samples_file_is_named(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    empty, other = tmp_path / "empty.jsonl", tmp_path / "other.jsonl"
+    empty.write_text("")
+    other.write_text("\n")
+    code, _, err = run(["import", "lm-eval", str(empty), "-o", str(tmp_path / "o.jsonl")], capsys)
+    assert code == 2 and f"{empty}: the file holds no samples" in err and "Traceback" not in err
+    code, _, err = run(["import", "lm-eval", str(empty), str(other), "-o",
+                        str(tmp_path / "o.jsonl")], capsys)
+    assert code == 2 and f"{empty}, {other}: none of these 2 files holds any samples" in err
+    assert not (tmp_path / "o.jsonl").exists()

@@ -31,7 +31,7 @@ Example:
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -293,15 +293,21 @@ def _check_questions(records: list[tuple[SampleView, dict[str, Any]]],
 
 
 def assemble(samples: Iterable[SampleView], mapping: FieldMapping, *,
-             progress: ProgressFn | None = None) -> ImportResult:
-    """Resolve, check and convert sample views into records (log order kept)."""
+             progress: ProgressFn | None = None,
+             sources: Sequence[str | Path] = ()) -> ImportResult:
+    """Resolve, check and convert sample views into records (log order kept).
+
+    ``sources``: the files the samples came from (named when they hold none).
+    """
     resolved: list[tuple[SampleView, dict[str, Any]]] = []
     for n, s in enumerate(samples, 1):
         resolved.append((s, _resolve(s, mapping)))
         if progress is not None:
             progress(n)
     if not resolved:
-        raise InputError("the log holds no samples")
+        raise InputError("the file holds no samples" if len(sources) < 2 else
+                         f"none of these {len(sources)} files holds any samples",
+                         path=", ".join(str(p) for p in sources) or None)
     model = _single(resolved, "model")
     cell = _single(resolved, "cell")
     task = _single(resolved, "task")

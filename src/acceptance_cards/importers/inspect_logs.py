@@ -270,7 +270,7 @@ def import_inspect(
     """
     consts = {"cell": cell, "task": task, "split": split}
     mapping, views = _prepare(logs, consts, scorer, overrides)
-    return assemble(views(), mapping, progress=progress)
+    return assemble(views(), mapping, progress=progress, sources=logs)
 
 
 def preview_inspect(
