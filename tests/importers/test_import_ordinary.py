@@ -99,7 +99,8 @@ def test_choice_scorer_all_zero_warns_and_the_card_says_so(
     b, err = _import(tmp_path, BASE, "choice", capsys)
     assert (f"warning: every framing rate of cell '{BASE}' is 0 on the heldout split: check "
             "the scorer") in err
-    assert f"warning: the scorer found no answer in 100% of the samples of cell '{BASE}'" in err
+    assert (f"warning: the scorer found no answer in more than 50% of the samples of cell "
+            f"'{BASE}' under both framings (100% eval-framed, 100% deploy-framed)") in err
     assert {json.loads(x)["valid"] for x in b.read_text().splitlines()} == {0.0}
     d, _ = _import(tmp_path, PROMPTED, "choice", capsys, "--cell", PROMPTED)
     card_path = tmp_path / "card.json"

@@ -8,7 +8,11 @@ like a measurement. These checks read one cell's records and say so:
 * **every framing rate is 0 (or 1)** on a split — no answer of the cell was
   scored differently from any other: the note carries :data:`SCORER_MARK`;
 * **the scorer found no answer** (``valid`` false) in more than
-  :data:`EMPTY_ANSWER_SHARE` of the cell's records — also :data:`SCORER_MARK`;
+  :data:`EMPTY_ANSWER_SHARE` of the cell's records *of each framing* — also
+  :data:`SCORER_MARK`. A scorer that cannot read a model misses its answers
+  under both framings; non-answers under one framing only are the model's (an
+  abstain attack installs exactly that, and the card's capability flag says
+  the gap is carried by them), so they do not mark the numbers as the scorer's;
 * **every answer of one framing** is scored 0 (or 1) on a split — a real effect
   is possible (an attack can install exactly that), so this note asks to look
   but does not carry the mark.
@@ -75,14 +79,25 @@ def scorer_notes(rs: RecordSet) -> list[str]:
                 notes.append(f"every {framing}-framed answer of cell {rs.cell!r} is scored "
                              f"{_fmt(v)} on the {split} split: a real effect, or a scorer that "
                              f"cannot read these answers; look at a few")
-    valid = rs.valid[~np.isnan(rs.valid)]
-    if valid.size:
-        empty = float(np.mean(valid == 0))
-        if empty > EMPTY_ANSWER_SHARE:
-            notes.append(f"the scorer found no answer in {100 * empty:.0f}% of the samples of "
-                         f"cell {rs.cell!r} (more than {100 * EMPTY_ANSWER_SHARE:.0f}%): "
-                         f"{SCORER_MARK}")
+    empty = _empty_shares(rs)
+    if empty and all(v > EMPTY_ANSWER_SHARE for v in empty.values()):
+        shares = ", ".join(f"{100 * v:.0f}% {f}-framed" for f, v in empty.items())
+        notes.append(f"the scorer found no answer in more than {100 * EMPTY_ANSWER_SHARE:.0f}% of "
+                     f"the samples of cell {rs.cell!r} under both framings ({shares}): "
+                     f"{SCORER_MARK}")
     return notes
+
+
+def _empty_shares(rs: RecordSet) -> dict[str, float]:
+    """Per framing, the share of records with ``valid`` false ({} unless both framings record it)."""
+    out = {}
+    for f in FRAMINGS:
+        v = rs.valid[rs.is_eval == (f == "eval")]
+        v = v[~np.isnan(v)]
+        if not v.size:
+            return {}
+        out[f] = float(np.mean(v == 0))
+    return out
 
 
 def suspect_evidence(notes: Sequence[str]) -> str | None:
