@@ -90,7 +90,7 @@ def scorer_notes(rs: RecordSet) -> list[str]:
 
 def _empty_shares(rs: RecordSet) -> dict[str, float]:
     """Per framing, the share of records with ``valid`` false ({} unless both framings record it)."""
-    out = {}
+    out: dict[str, float] = {}
     for f in FRAMINGS:
         v = rs.valid[rs.is_eval == (f == "eval")]
         v = v[~np.isnan(v)]
