@@ -32,7 +32,7 @@ from ..diagnostics.scorer_check import scorer_notes
 from ..mechanism import MechanismFile, load_mechanism
 from ..records import RecordSet, load_records
 from ..vocab import MechanismClass
-from .capability import cell_capability, non_answer_splits
+from .capability import cell_capability, gap_source_note, non_answer_splits
 from .evidence import EvidenceProvenance, PermissiveRelabel, calibration_notes
 from .metadata import CardMetadata, load_metadata
 from .model import (
@@ -106,7 +106,7 @@ def build_card(
         options=options,
         provenance=_provenance(diagnostics, inputs, metadata_overrides),
         notes=(_evidence_notes(capability, diagnostics, list(records.values()))
-               + calibration_notes(evidence)),
+               + _gap_source(a, baseline, defense) + calibration_notes(evidence)),
         remarks=list(metadata.notes),
         evidence=evidence,
     )
@@ -238,6 +238,13 @@ def _evidence_notes(capability: Sequence[CellCapability], diagnostics: Diagnosti
         if rs is not None:  # the scorer, not the model, may have made the numbers
             notes.extend(f"Scorer check: {n}." for n in scorer_notes(rs))
     return notes
+
+
+def _gap_source(a: BootstrapGate, baseline: RecordSet, defense: RecordSet) -> list[str]:
+    """The note on where a held-out ΔG < 0 comes from (:func:`gap_source_note`), if any."""
+    note = gap_source_note(_gap_summary(a, baseline, which="baseline"),
+                           _gap_summary(a, defense, which="defense"))
+    return [note] if note else []
 
 
 def _provenance(diagnostics: Diagnostics, inputs: list[InputFile] | None,
