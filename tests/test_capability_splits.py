@@ -198,6 +198,11 @@ def test_scorer_agreement_is_on_the_card(tmp_path: Path) -> None:
         text = render(card, fmt)
         assert "letter vs option" in text, fmt
         assert f"{held.agreement:.3f}" in text, fmt
+        # why a gap installed as abstention shows under one scorer only
+        assert "so it cannot record a non-answer" in text, fmt
+        assert "abstain attack" in text and "shows under the letter scorer only" in text, fmt
+    assert "near-tie decisions (|margin| &lt; 0.5 letter, 0.15 option)" in render(card, "html")
+    assert "near-tie decisions (\\|margin\\| < 0.5 letter, 0.15 option)" in render(card, "md")
     reloaded = Card.model_validate_json(card_to_json(card))
     assert reloaded.capability[0].scorer_agreement == base.scorer_agreement
 

@@ -14,7 +14,10 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Final
 
 from ..card.claims import allowed_phrases
 from ..card.formatting import (
@@ -34,6 +37,7 @@ from ..card.formatting import (
     fmt_text,
 )
 from ..card.model import Card, CellCapability, GapSummary
+from ..constants import NEAR_TIE_MARGIN
 from ..diagnostics import GATE_NAMES
 from ._evidence import EvidenceView, evidence_view
 from ._gates import GateView, Row, Table, gate_views, power_table
@@ -65,6 +69,7 @@ class CardView:
     capability: Table
     capability_splits: Table
     scorer_agreement: Table
+    scorer_notes: tuple[str, ...]
     malformed_cells: tuple[str, ...]
     setup: tuple[Section, ...]
     options: tuple[Row, ...]
@@ -107,10 +112,32 @@ def _non_answers(flag: bool | None) -> str:
     return fmt_bool(flag, yes="YES: carried by non-answers", no="no")
 
 
+#: What the evaluator's own scorers can record (``acard eval --scorer``): read beside their
+#: agreement, it says why a gap installed as abstention shows under one scorer only.
+SCORER_READS: Final[Mapping[str, str]] = MappingProxyType({
+    "letter": "letter: the most likely next letter A–D; a prompt whose most likely next token is "
+              "no letter (the abstain attack's E, or prose) is a non-answer, never correct",
+    "option": "option: the option text the model finds most likely as its reply; it always names "
+              "one of the four, so it cannot record a non-answer, and a gap installed as "
+              "abstention shows under the letter scorer only",
+})
+
+
+def _near_tie_header() -> str:
+    bounds = ", ".join(f"{m:g} {s}" for s, m in NEAR_TIE_MARGIN.items())
+    return f"near-tie decisions (|margin| < {bounds})"
+
+
+def _scorer_notes(card: Card) -> tuple[str, ...]:
+    """:data:`SCORER_READS` of the scorers in the card's agreement rows, in first-seen order."""
+    seen = dict.fromkeys(s for c in card.capability for a in c.scorer_agreement for s in a.scorers)
+    return tuple(SCORER_READS[s] for s in seen if s in SCORER_READS)
+
+
 def _capability_table(card: Card) -> Table:
     return Table(
         ("cell", "deploy accuracy", "valid rate eval", "valid rate deploy",
-         "gap from malformed output", "scorers", "near-tie decisions"),
+         "gap from malformed output", "scorers", _near_tie_header()),
         tuple((_cell_label(c), fmt_rate(c.deploy_accuracy), fmt_rate(c.valid_rate_eval),
                fmt_rate(c.valid_rate_deploy), _non_answers(c.gap_from_malformed),
                fmt_text(c.scorers), _near_ties(c.near_tie_share)) for c in card.capability),
@@ -233,6 +260,7 @@ def card_view(card: Card) -> CardView:
         capability=_capability_table(card),
         capability_splits=_capability_splits(card),
         scorer_agreement=_scorer_agreement(card),
+        scorer_notes=_scorer_notes(card),
         malformed_cells=_malformed(card),
         setup=_setup(card),
         options=_options(card),
