@@ -197,6 +197,19 @@ def test_matrix_rows_keep_every_state_distinct(cells: list[CellResult]) -> None:
         assert label in md
 
 
+def test_the_positive_control_card_says_it_is_synthetic(tmp_path: Path) -> None:
+    from acceptance_cards.card.verify import verify_card
+    from acceptance_cards.render import render
+
+    control = positive_control_cell(card_dir=tmp_path)
+    card = control.card
+    assert card.title is not None and card.title.startswith("Positive control: synthetic")
+    assert card.model.family == "synthetic (no model)" and card.recipe.name == "positive-control"
+    assert any("measures no model and no recipe" in r for r in card.remarks)
+    assert "measures no model and no recipe" in render(card, "md")
+    assert verify_card(card, card_dir=tmp_path).ok  # the stated facts are part of the card
+
+
 def test_filter_counts_match_the_definition(cells: list[CellResult]) -> None:
     control = positive_control_cell()
     f = progressive_filter([*cells, control])

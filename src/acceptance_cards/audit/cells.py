@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Final
 
 from ..card.build import ROLES, build_card, build_card_from_files
+from ..card.metadata import CardMetadata
 from ..card.model import Card, CardOptions
 from ..constants import DEFAULT_SEED
 from ..mechanism import MechanismFile
@@ -57,6 +58,16 @@ POSITIVE_CONTROL_INPUTS = "positive-control-inputs"
 POSITIVE_CONTROL_RESAMPLES: Final = 1_000
 
 
+#: What the positive control's card says it is: no model, no recipe, constructed records.
+POSITIVE_CONTROL_METADATA: Final = CardMetadata(
+    title="Positive control: synthetic records constructed to pass every gate",
+    model={"family": "synthetic (no model)"}, recipe={"name": "positive-control"},
+    notes=("Synthetic: its records are simulated and its mechanism file is constructed so that "
+           "all four gates pass. It shows that this pipeline can produce a full-card pass; it "
+           "measures no model and no recipe.",),
+)
+
+
 def positive_control_cell(*, seed: int = DEFAULT_SEED, n_resamples: int = POSITIVE_CONTROL_RESAMPLES,
                           card_dir: Path | None = None) -> CellResult:
     """The synthetic cell constructed to pass all four gates (SPEC §6).
@@ -73,14 +84,15 @@ def positive_control_cell(*, seed: int = DEFAULT_SEED, n_resamples: int = POSITI
     if card_dir is None:
         b, d = simulate_pair(seed=seed + 1)
         xb, xd = simulate_pair(seed=seed + 2, task="sycophancy")
-        card = build_card(b, d, cross_baseline=xb, cross_defense=xd, mechanism=mech, options=opts)
+        card = build_card(b, d, cross_baseline=xb, cross_defense=xd, mechanism=mech, options=opts,
+                          metadata=POSITIVE_CONTROL_METADATA)
     else:
         files = _write_positive_control_inputs(Path(card_dir) / POSITIVE_CONTROL_INPUTS,
                                                seed=seed, mechanism=mech)
         card = build_card_from_files(
             files["baseline"], files["defense"], cross_baseline=files["cross_baseline"],
             cross_defense=files["cross_defense"], mechanism=files["mechanism"], options=opts,
-            relative_to=card_dir)
+            metadata=POSITIVE_CONTROL_METADATA, relative_to=card_dir)
         b, d, xb, xd = (load_records(files[r]) for r in ROLES[:4])
     return CellResult(
         name="positive-control", model="synthetic", recipe="positive-control", seed=seed,
