@@ -312,6 +312,31 @@ def test_matrix_names_each_rows_stand_ins_in_every_format() -> None:
     assert note in md and note in matrix_latex(m)
 
 
+def test_report_header_names_each_stand_in_with_its_cells() -> None:
+    from acceptance_cards.audit.report.html import ReportInputs, render_report
+
+    b, d = simulate_pair(seed=4, scenario="reduction")
+    abstain = {"what": "abstain attack", "why": "w", "affects": "a"}
+    ref = {"what": "SafeLoRA reference V from a stand-in fine-tune", "why": "w", "affects": "c"}
+
+    def cell(name: str, *items: dict[str, str]) -> CellResult:
+        card = build_card(b, d, options=CardOptions(seed=0, n_resamples=200),
+                          metadata=CardMetadata(evidence={"stand_ins": list(items)}))
+        return _cell(name, card)
+
+    html = render_report(ReportInputs(cells=(cell("acadamw-s1", abstain),
+                                             cell("safelora-s1", abstain, ref)),
+                                      card_links={}, figures={}))
+    header = html[html.index('<div id="stand-ins"'):]
+    header = header[:header.index("</div>")]
+    assert "<li>abstain attack — every audited cell</li>" in header
+    assert "<li>SafeLoRA reference V from a stand-in fine-tune — safelora-s1</li>" in header
+    plain = render_report(ReportInputs(cells=(_cell("x-s1", card_for(None, claimed="shrinkage",
+                                                                       permissive=None)),),
+                                       card_links={}, figures={}))
+    assert 'id="stand-ins"' not in plain
+
+
 def test_report_html_rows_have_one_cell_per_column() -> None:
     from acceptance_cards.audit.report.html import ReportInputs, render_report
 

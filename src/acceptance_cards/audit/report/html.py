@@ -170,6 +170,17 @@ def _template() -> jinja2.Template:
     return install_palette(env).get_template("report.html.j2")
 
 
+def _stand_in_view(cells: tuple[CellResult, ...]) -> list[dict[str, Any]]:
+    """Each stand-in the cards state, with the cells measured with it (first-seen order)."""
+    by_what: dict[str, list[str]] = {}
+    for c in cells:
+        for s in (c.card.evidence.stand_ins if c.card.evidence else ()):
+            by_what.setdefault(s.what, []).append(c.name)
+    n = sum(not c.positive_control for c in cells)
+    return [{"what": w, "cells": "every audited cell" if len(names) == n else ", ".join(names)}
+            for w, names in by_what.items()]
+
+
 def render_report(inputs: ReportInputs) -> str:
     """The audit report as one standalone HTML5 document (deterministic; no timestamps)."""
     cells = inputs.cells
@@ -186,6 +197,7 @@ def render_report(inputs: ReportInputs) -> str:
         "unfinished": list(inputs.unfinished),
         "counts": _counts(cells),
         "controls": _control_view(cells, inputs.card_links),
+        "stand_ins": _stand_in_view(cells),
         "matrix": _matrix_view(cells, inputs.card_links),
         "filter": _table_view(filter_table(flt)),
         "figures": figures,
