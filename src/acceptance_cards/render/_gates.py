@@ -12,6 +12,7 @@ Example:
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from ..card.formatting import (
@@ -169,9 +170,48 @@ def _gate_b(g: FreshGate) -> GateView:
                     g.rule, g.reason)
 
 
+_LAYER = re.compile(r"(?<=\.)(\d+)(?=\.)")
+
+
+def _ranges(nums: list[int]) -> str:
+    """``[0, 1, 2, 5]`` → ``"0–2, 5"``."""
+    out, start = [], nums[0]
+    for prev, cur in zip(nums, [*nums[1:], None], strict=True):
+        if cur != prev + 1:
+            out.append(str(start) if start == prev else f"{start}\u2013{prev}")
+            start = cur if cur is not None else start
+    return ", ".join(out)
+
+
+def fmt_slice(names: list[str] | None) -> str:
+    """A parameter slice, layers folded: one line per module pattern with its layer ranges.
+
+    Example:
+        >>> fmt_slice([f"model.layers.{i}.self_attn.{m}.weight" for i in (0, 1, 2, 7)
+        ...            for m in ("q_proj", "v_proj")])[-38:]
+        'v_proj.weight (8 matrices; N = 0–2, 7)'
+    """
+    if not names or len(names) == 1:
+        return fmt_text(names)
+    layers: dict[str, set[int]] = {}
+    for name in names:
+        nums = _LAYER.findall(name)
+        if len(nums) != 1:  # no single layer index to fold: list it as it is
+            layers.setdefault(name, set())
+            continue
+        layers.setdefault(_LAYER.sub("N", name), set()).add(int(nums[0]))
+    spans = {frozenset(v) for v in layers.values() if v}
+    if len(spans) != 1 or any(len(v) < 2 for v in layers.values()):
+        return fmt_text(names)  # patterns over different layers or one layer: nothing to fold
+    (span,) = spans
+    return f"{', '.join(layers)} ({len(names)} matrices; N = {_ranges(sorted(span))})"
+
+
 def _gate_c(g: SignatureGate) -> GateView:
+    # the bootstrap resamples calibration items: it says nothing of the spread over training seeds
     rho_ci = MISSING if g.rho_ci is None else (
-        f"{fmt_level(g.rho_ci_level)} CI {fmt_ci(*g.rho_ci)}")
+        f"{fmt_level(g.rho_ci_level)} CI {fmt_ci(*g.rho_ci)} (calibration items resampled; "
+        "not over training seeds)")
     headline = (f"claimed {g.claimed_class}" if g.rho is None else
                 f"\u03c1 = {fmt_signed(g.rho)}: signed {g.signed_class}, claimed {g.claimed_class}")
     stats = _rows(
@@ -186,7 +226,7 @@ def _gate_c(g: SignatureGate) -> GateView:
         ("\u2016\u0394W\u2016", fmt_num(g.norm_dw)),
         ("signed class", fmt_text(g.signed_class)),
         ("claimed class", g.claimed_class),
-        ("slice (declared)", fmt_text(g.slice)),
+        ("slice (declared)", fmt_slice(g.slice)),
         ("calibration items", fmt_int(g.n_calibration)),
     )
     thresholds = _rows(("\u03c4", f"{g.tau:g}"),
