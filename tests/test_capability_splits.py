@@ -56,7 +56,9 @@ def test_fresh_only_non_answer_gap_is_flagged_noted_and_linted() -> None:
     fresh = next(s for s in base.splits if s.split == "fresh")
     assert fresh.valid_rate_eval == 0.0 and fresh.valid_rate_deploy == 1.0
     assert fresh.eval_accuracy == 0.0 and fresh.n_questions == 16
-    assert any("fresh gap of cell 'adamw-s1'" in n and "non-answers" in n for n in card.notes)
+    assert [n for n in card.notes if "non-answers" in n] == [
+        "The gap is carried mostly by non-answers (malformed or abstaining output under eval "
+        "framing), not by wrong answers (SPEC §8), in: cell 'adamw-s1' (fresh)."]
     lint = lint_claim(card, WITHHELD)
     assert [(f.phrase, f.rule) for f in lint.findings] == [("withholds knowledge", "non-answer-gap")]
     assert "the gap is carried by non-answers, not by wrong answers" in allowed_phrases(card)
@@ -72,7 +74,8 @@ def test_cross_task_cells_are_grounded_too() -> None:
                                                  "cross_defense"]
     cross_def = card.capability[3]
     assert [s.split for s in cross_def.splits if s.gap_from_malformed] == ["fresh"]
-    assert any("(cross-task records)" in n for n in card.notes)
+    (note,) = [n for n in card.notes if "non-answers" in n]  # one note for every flagged cell
+    assert note.endswith("in: cell 'defense-s3' (cross-task records, fresh).")
     assert lint_claim(card, WITHHELD).findings[0].rule == "non-answer-gap"
     md = render(card, "md")
     assert "defense-s3 (cross defense) | fresh | 16 |" in md

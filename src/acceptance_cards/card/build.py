@@ -221,16 +221,17 @@ def _evidence_notes(capability: Sequence[CellCapability], diagnostics: Diagnosti
                     records: Sequence[RecordSet | None]) -> list[str]:
     """Caveats the reader must see: non-answer gaps, a cross task that is the primary, the scorer."""
     notes: list[str] = []
+    where = []
     for cap in capability:
         flagged = non_answer_splits(cap)
         if flagged:
             # no role word in the note: notes are prose an export lints ("defense" would trip it)
-            cross = " (cross-task records)" if (cap.role or "").startswith("cross") else ""
-            notes.append(
-                f"The {' and '.join(flagged)} gap of cell {cap.cell!r}{cross} is carried mostly by "
-                "non-answers (malformed or abstaining output under eval framing), not by wrong "
-                "answers (SPEC §8)."
-            )
+            cross = "cross-task records, " if (cap.role or "").startswith("cross") else ""
+            where.append(f"cell {cap.cell!r} ({cross}{' and '.join(flagged)})")
+    if where:  # one note for every flagged cell: the card's headline flag lists them too
+        notes.append("The gap is carried mostly by non-answers (malformed or abstaining output "
+                     "under eval framing), not by wrong answers (SPEC §8), in: "
+                     + "; ".join(where) + ".")
     if diagnostics.d.same_task:
         notes.append("The cross-task evidence is the primary task again (same task name or the "
                      "same records): (d) does not test transfer and is n/a.")

@@ -207,7 +207,8 @@ def _setup(card: Card) -> tuple[Section, ...]:
             Row("train pool", fmt_text(t.train_pool)),
             Row("held-out subjects (a)", fmt_text(t.heldout_subjects)),
             Row("fresh subjects (b, d)", fmt_text(t.fresh_subjects)),
-            Row("subject overlap, fresh vs held-out", fmt_text(t.subject_overlap) if t.subject_overlap else "none"),
+            Row("subject overlap, fresh vs held-out",
+                fmt_text(t.subject_overlap) if t.subject_overlap else "none"),
             Row("split hash", fmt_text(t.split_hash)),
         )),
         Section("compute", (
