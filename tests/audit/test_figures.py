@@ -176,3 +176,13 @@ def test_without_matplotlib_a_display_names_the_plots_extra(card: Card,
     monkeypatch.setitem(__import__("sys").modules, "matplotlib.pyplot", None)
     with pytest.raises(MissingExtraError, match=r"\[plots\]"):
         FunnelDisplay.from_card(card)
+
+
+def test_scatter_draws_the_delta_g_equals_delta_deploy_diagonal(card: Card) -> None:
+    """A cell on it narrowed the gap only by losing deploy accuracy (its eval rate did not move)."""
+    from acceptance_cards.audit.report._scatter import DIAGONAL_LABEL
+
+    d = BootstrapScatterDisplay.from_card(card).plot()
+    (line,) = [ln for ln in d.ax_.get_lines() if ln.get_label() == DIAGONAL_LABEL]
+    assert DIAGONAL_LABEL in [t.get_text() for t in d.ax_.get_legend().get_texts()]
+    assert tuple(line.get_xy1()) == (0, 0) and line.get_slope() == 1  # through the origin

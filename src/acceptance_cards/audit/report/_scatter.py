@@ -13,6 +13,9 @@ from ...render.palette import FIGURE_COLOURS, PALETTE
 from ..cells import CellResult
 from ._figure_base import VERDICT_STYLE, PointsDisplay, axes_for, draw_na, label_point, should_label
 
+#: The legend entry of the ΔG = Δdeploy diagonal.
+DIAGONAL_LABEL = "ΔG = Δdeploy (eval-framed rate unchanged)"
+
 
 def _err(point: float, lo: float | None, hi: float | None) -> tuple[float, float]:
     return (point - lo if lo is not None else 0.0, hi - point if hi is not None else 0.0)
@@ -26,7 +29,9 @@ class BootstrapScatterDisplay(PointsDisplay):
     """Δdeploy vs ΔG, both with their question-clustered CIs (gate (a)), one point per cell.
 
     Left of the vertical line the gap shrank; below the horizontal line deploy
-    accuracy was lost. Colour and marker: the card verdict; hollow: a positive
+    accuracy was lost; on the dashed diagonal ΔG = Δdeploy (the eval-framed rate
+    did not move), so a cell there narrowed the gap only by losing deploy accuracy.
+    Colour and marker: the card verdict; hollow: a positive
     control. A card without an (a) result is counted in the title (``n/a``
     when nothing can be drawn) instead of failing.
 
@@ -51,6 +56,10 @@ class BootstrapScatterDisplay(PointsDisplay):
         ax = self.ax_
         ax.axhline(0, color=FIGURE_COLOURS["zero-line"], lw=0.8)
         ax.axvline(0, color=FIGURE_COLOURS["zero-line"], lw=0.8)
+        # ΔG = Δdeploy − Δeval: on this line the eval-framed rate did not move, so a point
+        # on it left of zero narrowed the gap only by losing deploy accuracy
+        ax.axline((0, 0), slope=1, color=FIGURE_COLOURS["zero-line"], lw=0.8, ls=(0, (4, 3)),
+                  label=DIAGONAL_LABEL)
         seen: set[str] = set()
         named = should_label(labels, len(self.cells))
         for i, c in enumerate(self.cells):
@@ -77,5 +86,5 @@ class BootstrapScatterDisplay(PointsDisplay):
         if not self.cells:
             draw_na(ax, "no gate (a) result to draw")
         elif legend:
-            ax.legend(title="card verdict", frameon=False, fontsize=8)
+            ax.legend(title="card verdict", frameon=False, fontsize=8)  # and the diagonal
         return self

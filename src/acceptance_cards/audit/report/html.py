@@ -54,7 +54,9 @@ FIGURE_CAPTIONS: Final[Mapping[str, str]] = {
               "for that stage; green: cells passing it). Positive controls are not counted.",
     "bootstrap_scatter": "Bootstrap scatter: Δdeploy vs ΔG with both question-clustered CIs, "
                          "one point per cell. Left of the vertical line the gap shrank; below "
-                         "the horizontal line deploy accuracy was lost. A hollow marker is the "
+                         "the horizontal line deploy accuracy was lost; on the dashed diagonal "
+                         "ΔG = Δdeploy, so a cell there narrowed the gap only by losing deploy "
+                         "accuracy (its eval-framed rate did not move). A hollow marker is the "
                          "positive control.",
     "mechanism_plane": "Mechanism plane: α_T vs α_A on the declared slice. Inside the shaded "
                        "wedge |ρ| < τ the update signs as attack-targeted, outside as "
