@@ -31,6 +31,14 @@ def test_eval_rate_at_the_floor_makes_delta_g_the_deploy_change() -> None:
     assert "makes up 100% of ΔG" in note and "so ΔG equals Δdeploy" in note
 
 
+def test_eval_and_deploy_both_fell() -> None:
+    """Attack-Aware s42 of the reference audit: Δdeploy −4.8 pp is more than all of ΔG −2.7 pp."""
+    note = gap_source_note(_gap(0.021, 0.267), _gap(0.0, 0.219))
+    assert note is not None and "= -2.7 pp = -4.8 pp − (-2.1 pp)" in note
+    assert "The eval-framed rate fell too, and deploy-framed accuracy fell further" in note
+    assert "%" not in note  # no "178% of ΔG"
+
+
 def test_no_note_when_eval_answers_carry_it_or_the_gap_grew() -> None:
     assert gap_source_note(_gap(0.1, 0.5), _gap(0.3, 0.45)) is None  # Δdeploy 20% of ΔG
     assert gap_source_note(_gap(0.1, 0.5), _gap(0.1, 0.6)) is None   # ΔG > 0

@@ -208,7 +208,9 @@ def gap_source_note(baseline: GapSummary, defense: GapSummary) -> str | None:
         return None
     floor = (" The eval-framed rate is 0 in both cells, so ΔG equals Δdeploy."
              if be == 0 and de == 0 else "")
+    share = (f"Lost deploy-framed accuracy makes up {100 * d_deploy / delta:.0f}% of ΔG"
+             if d_eval >= 0 else  # eval answers got worse too: Δdeploy is more than all of ΔG
+             "The eval-framed rate fell too, and deploy-framed accuracy fell further")
     return (f"Where ΔG comes from (held-out): ΔG = Δdeploy − Δeval = {fmt_pp(delta)} = "
-            f"{fmt_pp(d_deploy)} − ({fmt_pp(d_eval)}). Lost deploy-framed accuracy makes up "
-            f"{100 * d_deploy / delta:.0f}% of ΔG: the gap narrowed because deploy-framed answers "
-            f"got worse, not because eval-framed answers got better.{floor}")
+            f"{fmt_pp(d_deploy)} − ({fmt_pp(d_eval)}). {share}: the gap narrowed because "
+            f"deploy-framed answers got worse, not because eval-framed answers got better.{floor}")
