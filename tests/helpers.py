@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,7 @@ class Interrupt(Exception):
     """Raised by :func:`interrupt_on_call` (a kill in the middle of a run)."""
 
 
-def interrupt_on_call(n: int) -> Any:
+def interrupt_on_call(n: int) -> Callable[[int, int], None]:
     """A progress callback that raises :class:`Interrupt` on its ``n``-th call."""
     calls: list[int] = []
 

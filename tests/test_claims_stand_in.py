@@ -271,6 +271,9 @@ def test_an_honest_disclosure_of_the_stand_ins_is_clean(text: str) -> None:
     ("The run deviates from the published protocol only slightly.", "published protocol"),
     ("We depart from the published protocol in one detail only.", "published protocol"),
     ("It differs from the full protocol merely in the seed, so the figures hold.", "full protocol"),
+    ("Our evidence merely deviates from the published protocol.", "published protocol"),
+    ("It only slightly deviates from the published protocol.", "published protocol"),
+    ("It deviates from the published protocol, but only in its seed.", "published protocol"),
 ])
 def test_a_claim_of_the_published_part_is_flagged_in_its_variants(text: str, phrase: str) -> None:
     assert flagged(card("abstain", "safelora"), text) == [(phrase, STAND_IN.id)]

@@ -406,9 +406,9 @@ def test_a_slice_folds_its_layers_only_when_every_pattern_spans_the_same_ones() 
 
     full = [f"model.layers.{i}.self_attn.{m}.weight" for i in range(30) for m in ("q_proj", "v_proj")]
     assert fmt_slice(full) == ("model.layers.N.self_attn.q_proj.weight, "
-                               "model.layers.N.self_attn.v_proj.weight (60 matrices; N = 0–29)")
+                               "model.layers.N.self_attn.v_proj.weight (60 tensors; N = 0–29)")
     gappy = [f"model.layers.{i}.mlp.up_proj.weight" for i in (0, 1, 2, 5, 9, 10)]
-    assert fmt_slice(gappy).endswith("(6 matrices; N = 0–2, 5, 9–10)")
+    assert fmt_slice(gappy).endswith("(6 tensors; N = 0–2, 5, 9–10)")
     one_layer = ["model.layers.15.self_attn.q_proj", "model.layers.15.self_attn.v_proj"]
     assert fmt_slice(one_layer) == ", ".join(one_layer)  # nothing to fold
     uneven = ["a.1.x", "a.2.x", "b.1.y"]  # b spans other layers than a: no single N

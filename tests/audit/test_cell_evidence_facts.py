@@ -87,6 +87,8 @@ def test_audit_card_states_the_recipe_facts_of_its_training_folder(first_run: Pa
     (("n_resamples = 200", "n_resamples = 300"), "options.n_resamples"),
     (('claimed_class = "attack-targeted"', 'claimed_class = "shrinkage"'), "options.claimed_class"),
     (("alpha = 1.0", "alpha = 2.0"), "recipe.hyperparameters"),
+    (("alpha = 1.0 }", "}"), "recipe.hyperparameters"),  # a parameter left to its default
+    (("[train]\nsteps = 3\n", "[train]\nsteps = 7\n"), "recipe.steps"),  # not the run's
 ])
 def test_pack_refuses_a_config_that_did_not_produce_the_cards(
         config: Path, first_run: Path, tmp_path: Path, edit: tuple[str, str], field: str) -> None:
@@ -118,7 +120,7 @@ def test_audit_card_states_the_fine_tune_as_it_ran(first_run: Path) -> None:
     assert card["recipe"]["lora_alpha"] == run["lora_alpha"]
     assert card["recipe"]["target_modules"] == run["target_modules"]
     assert card["recipe"]["learning_rate"] == run["lr"] and card["recipe"]["steps"] == run["steps"]
-    assert card["recipe"]["hyperparameters"] == ran["recipe"]["params"]
+    assert card["recipe"]["hyperparameters"] == {"alpha": 1.0}  # as configured: pack checks it
     base = card["model"]["base_checkpoint"]
     assert ran["provenance"]["model_hash"] in base and base.startswith(ran["provenance"]["model"])
     assert str(first_run) not in base and "/" not in base
@@ -130,7 +132,6 @@ def test_fine_tune_facts_states_only_well_typed_values(tmp_path: Path) -> None:
     (tmp_path / "config.json").write_text(json.dumps({
         "config": {"lora_rank": "eight", "lora_alpha": 16, "steps": True, "lr": 0.002,
                    "target_modules": ["q_proj", 3], "attack": "abstain"},
-        "recipe": {"params": [1]},
         "provenance": {"model": "m", "model_source": "/some/where/m.gguf", "dtype": "bfloat16"}}))
     model, recipe = fine_tune_facts(tmp_path)
     assert recipe == {"lora_alpha": 16, "learning_rate": 0.002, "attack_variant": "abstain"}

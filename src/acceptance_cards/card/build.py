@@ -28,7 +28,7 @@ from ..diagnostics import (
     run_fresh_reevaluation,
     run_parameter_signature,
 )
-from ..diagnostics.scorer_check import scorer_notes
+from ..diagnostics.scorer_check import scorer_notes, suspect_evidence
 from ..mechanism import MechanismFile, load_mechanism
 from ..records import RecordSet, load_records
 from ..vocab import MechanismClass
@@ -82,6 +82,7 @@ def build_card(
     records = dict(zip(ROLES[:4], (baseline, defense, cross_baseline, cross_defense), strict=True))
     capability = [cell_capability(rs, role=role) for role, rs in records.items() if rs is not None]
     evidence = _evidence(metadata)
+    gaps = (_gap_summary(a, baseline, which="baseline"), _gap_summary(a, defense, which="defense"))
     card = Card(
         title=metadata.title,
         verdict=concl.verdict,
@@ -94,8 +95,8 @@ def build_card(
         model=ModelInfo(**dict(metadata.model or {})),
         recipe=RecipeInfo(**dict(metadata.recipe or {})),
         task=_task_info(baseline, cross_baseline, metadata.task or {}),
-        baseline_gap=_gap_summary(a, baseline, which="baseline"),
-        defense_gap=_gap_summary(a, defense, which="defense"),
+        baseline_gap=gaps[0],
+        defense_gap=gaps[1],
         diagnostics=diagnostics,
         deploy_cost=DeployCost(
             point=a.deploy_cost, ci_low=a.deploy_cost_ci_low, ci_high=a.deploy_cost_ci_high,
@@ -105,8 +106,7 @@ def build_card(
         compute=Compute(**dict(metadata.compute or {})),
         options=options,
         provenance=_provenance(diagnostics, inputs, metadata_overrides),
-        notes=(_evidence_notes(capability, diagnostics, list(records.values()))
-               + _gap_source(a, baseline, defense) + calibration_notes(evidence)),
+        notes=_notes(capability, diagnostics, list(records.values()), gaps, evidence),
         remarks=list(metadata.notes),
         evidence=evidence,
     )
@@ -241,11 +241,17 @@ def _evidence_notes(capability: Sequence[CellCapability], diagnostics: Diagnosti
     return notes
 
 
-def _gap_source(a: BootstrapGate, baseline: RecordSet, defense: RecordSet) -> list[str]:
-    """The note on where a held-out ΔG < 0 comes from (:func:`gap_source_note`), if any."""
-    note = gap_source_note(_gap_summary(a, baseline, which="baseline"),
-                           _gap_summary(a, defense, which="defense"))
-    return [note] if note else []
+def _notes(capability: Sequence[CellCapability], diagnostics: Diagnostics,
+           records: Sequence[RecordSet | None], gaps: tuple[GapSummary, GapSummary],
+           evidence: EvidenceProvenance | None) -> list[str]:
+    """The card's notes: evidence caveats, where ΔG comes from, the calibration rulers.
+
+    The ΔG source note is left out when a scorer check marks the numbers as the
+    scorer's: then no ΔG is read as the model's.
+    """
+    notes = _evidence_notes(capability, diagnostics, records)
+    source = None if suspect_evidence(notes) else gap_source_note(*gaps)
+    return notes + ([source] if source else []) + calibration_notes(evidence)
 
 
 def _provenance(diagnostics: Diagnostics, inputs: list[InputFile] | None,

@@ -119,10 +119,18 @@ _MINIMISERS: Final = frozenset({
     "trivially", "negligibly", "cosmetically", "superficially"})
 
 
-def _minimised(text: str, end: int) -> bool:
-    """Whether the rest of the clause after ``end`` shrinks the deviation ("… only in its seed")."""
+#: Where a minimiser's reach ends after the phrase: the sentence, not a comma ("deviates from
+#: the published protocol, but only in its seed" is a claim of closeness).
+_SENTENCE_ENDS: Final = ".;:!?\n"
+
+
+def _minimised(text: str, end: int, before: list[str]) -> bool:
+    """Whether a minimiser shrinks the deviation: just before it ("merely deviates from") or
+    later in its sentence ("deviates from the paper's attack only in its seed")."""
+    if any(w in _MINIMISERS for w in before[-3:]):
+        return True
     tail = text[end:end + 160]
-    cut = min((i for i in (tail.find(ch) for ch in _CLAUSE_ENDS) if i >= 0), default=len(tail))
+    cut = min((i for i in (tail.find(ch) for ch in _SENTENCE_ENDS) if i >= 0), default=len(tail))
     return any(w in _MINIMISERS for w in _WORDS.findall(tail[:cut]))
 
 
@@ -165,7 +173,7 @@ def is_disclosure(index: WordIndex, start: int, end: int) -> bool:
             before.pop()
     for c in _CONTRASTS:
         if len(before) >= len(c) and tuple(before[-len(c):]) == c:
-            if c[0].startswith(_DEVIATION) and _minimised(index.text, end):
+            if c[0].startswith(_DEVIATION) and _minimised(index.text, end, before[:-len(c)]):
                 return False
             return not _undone(before[:-len(c)])
     return bool(before) and before[-1].endswith("n't") and not _undone(before[:-1])

@@ -58,13 +58,14 @@ def _config_info(config: Path, audit_out: Path) -> ConfigInfo:
 def _check_card_matches(cfg: AuditConfig, recipe_name: str, card_file: Path) -> None:
     """The card's recorded options (thresholds, claimed class) and recipe match the config.
 
-    The recipe's parameters match when every one the config sets has the
-    config's value on the card (the card also records the run's defaults).
+    The fine-tune's facts the card records from its run (LoRA rank, learning
+    rate, steps, attack …) must equal what the config sets for them.
 
     Raises:
         InputError: naming the card file and the first field that differs.
     """
     from .._util.files import read_json_object
+    from ..audit.run.evidence_facts import TRAIN_FIELDS
 
     card = read_json_object(card_file)
     recipe = cfg.recipe(recipe_name)
@@ -75,12 +76,12 @@ def _check_card_matches(cfg: AuditConfig, recipe_name: str, card_file: Path) -> 
     got = got if isinstance(got, dict) else {}
     rec = rec if isinstance(rec, dict) else {}
     checks = [(f"options.{k}", got.get(k), v) for k, v in want.items()]
-    # the card records the parameters as the run resolved them (defaults included):
-    # every one the config sets must be there with the config's value
-    ran = rec.get("hyperparameters")
-    ran = ran if isinstance(ran, dict) else {}
     checks += [("recipe.name", rec.get("name"), recipe.name),
-               ("recipe.hyperparameters", {k: ran.get(k) for k in recipe.params}, dict(recipe.params))]
+               ("recipe.hyperparameters", rec.get("hyperparameters"), dict(recipe.params))]
+    # the fine-tune as it ran (its config.json): what the config sets must be what ran
+    train = {**cfg.train_for(cfg.audit.primary_task), **recipe.params}
+    checks += [(f"recipe.{field}", rec.get(field), train[key])
+               for key, field in TRAIN_FIELDS.items() if key in train and field in rec]
     for field, have, expected in checks:
         if have != expected:
             raise InputError(f"the card records {have!r}, the config gives {expected!r} "

@@ -270,7 +270,7 @@ def import_inspect(
     """
     consts = {"cell": cell, "task": task, "split": split}
     mapping, views = _prepare(logs, consts, scorer, overrides)
-    return assemble(views(), mapping, progress=progress, sources=logs)
+    return assemble(views(), mapping, progress=progress, sources=distinct_files(Path(log) for log in logs))
 
 
 def preview_inspect(

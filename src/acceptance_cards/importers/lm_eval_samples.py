@@ -245,7 +245,7 @@ def import_lm_eval(
     """
     consts = {"cell": cell, "task": task, "split": split}
     mapping, views = _prepare(files, consts, metric, filter_name, overrides)
-    return assemble(views(), mapping, progress=progress, sources=files)
+    return assemble(views(), mapping, progress=progress, sources=distinct_files(Path(f) for f in files))
 
 
 def preview_lm_eval(

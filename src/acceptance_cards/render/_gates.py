@@ -188,8 +188,8 @@ def fmt_slice(names: list[str] | None) -> str:
 
     Example:
         >>> fmt_slice([f"model.layers.{i}.self_attn.{m}.weight" for i in (0, 1, 2, 7)
-        ...            for m in ("q_proj", "v_proj")])[-38:]
-        'v_proj.weight (8 matrices; N = 0–2, 7)'
+        ...            for m in ("q_proj", "v_proj")])[-37:]
+        'v_proj.weight (8 tensors; N = 0–2, 7)'
     """
     if not names or len(names) == 1:
         return fmt_text(names)
@@ -204,7 +204,7 @@ def fmt_slice(names: list[str] | None) -> str:
     if len(spans) != 1 or any(len(v) < 2 for v in layers.values()):
         return fmt_text(names)  # patterns over different layers or one layer: nothing to fold
     (span,) = spans
-    return f"{', '.join(layers)} ({len(names)} matrices; N = {_ranges(sorted(span))})"
+    return f"{', '.join(layers)} ({len(set(names))} tensors; N = {_ranges(sorted(span))})"
 
 
 def _gate_c(g: SignatureGate) -> GateView:

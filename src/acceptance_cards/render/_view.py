@@ -124,6 +124,7 @@ SCORER_READS: Final[Mapping[str, str]] = MappingProxyType({
 
 
 def _near_tie_header() -> str:
+    """The near-tie column's header, with each scorer's margin bound (constants.NEAR_TIE_MARGIN)."""
     bounds = ", ".join(f"{m:g} {s}" for s, m in NEAR_TIE_MARGIN.items())
     return f"near-tie decisions (|margin| < {bounds})"
 

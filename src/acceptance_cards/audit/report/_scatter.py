@@ -30,7 +30,8 @@ class BootstrapScatterDisplay(PointsDisplay):
 
     Left of the vertical line the gap shrank; below the horizontal line deploy
     accuracy was lost; on the dashed diagonal ΔG = Δdeploy (the eval-framed rate
-    did not move), so a cell there narrowed the gap only by losing deploy accuracy.
+    did not move), so a cell on it left of zero narrowed the gap only by losing
+    deploy accuracy.
     Colour and marker: the card verdict; hollow: a positive
     control. A card without an (a) result is counted in the title (``n/a``
     when nothing can be drawn) instead of failing.
@@ -86,5 +87,5 @@ class BootstrapScatterDisplay(PointsDisplay):
         if not self.cells:
             draw_na(ax, "no gate (a) result to draw")
         elif legend:
-            ax.legend(title="card verdict", frameon=False, fontsize=8)  # and the diagonal
+            ax.legend(frameon=False, fontsize=8)  # the verdicts and the diagonal: no one title
         return self

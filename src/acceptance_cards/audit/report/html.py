@@ -55,9 +55,9 @@ FIGURE_CAPTIONS: Final[Mapping[str, str]] = {
     "bootstrap_scatter": "Bootstrap scatter: Δdeploy vs ΔG with both question-clustered CIs, "
                          "one point per cell. Left of the vertical line the gap shrank; below "
                          "the horizontal line deploy accuracy was lost; on the dashed diagonal "
-                         "ΔG = Δdeploy, so a cell there narrowed the gap only by losing deploy "
-                         "accuracy (its eval-framed rate did not move). A hollow marker is the "
-                         "positive control.",
+                         "ΔG = Δdeploy (the eval-framed rate did not move), so a cell on it left "
+                         "of zero narrowed the gap only by losing deploy accuracy. A hollow "
+                         "marker is the positive control.",
     "mechanism_plane": "Mechanism plane: α_T vs α_A on the declared slice. Inside the shaded "
                        "wedge |ρ| < τ the update signs as attack-targeted, outside as "
                        "shrinkage; colour = the class the card claims, marker = (c) verdict.",
@@ -178,9 +178,9 @@ def _stand_in_view(cells: tuple[CellResult, ...]) -> list[dict[str, Any]]:
     for c in cells:
         for s in (c.card.evidence.stand_ins if c.card.evidence else ()):
             by_what.setdefault(s.what, []).append(c.name)
-    n = sum(not c.positive_control for c in cells)
-    return [{"what": w, "cells": "every audited cell" if len(names) == n else ", ".join(names)}
-            for w, names in by_what.items()]
+    audited = {c.name for c in cells if not c.positive_control}
+    return [{"what": w, "cells": "every audited cell" if set(names) == audited
+             else ", ".join(dict.fromkeys(names))} for w, names in by_what.items()]
 
 
 def render_report(inputs: ReportInputs) -> str:

@@ -191,6 +191,7 @@ def _stand_in_numbers(m: AuditMatrix) -> dict[str, int]:
 
 
 def _stand_in_note(numbers: dict[str, int]) -> tuple[str, ...]:
+    """The note defining the stand-in numbers of the matrix (none when no row has one)."""
     if not numbers:
         return ()
     listed = "; ".join(f"{n} = {what}" for what, n in numbers.items())

@@ -31,8 +31,10 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from types import MappingProxyType
+from typing import Any, Final
 
 from pydantic import ValidationError
 
@@ -42,7 +44,8 @@ from ...card.evidence import EvidenceProvenance
 from ...vocab import MECHANISM_CLASSES
 from .config import AuditConfig
 
-__all__ = ["ABSTAIN_STAND_IN", "PAIR_ORIGIN", "evidence_metadata", "fine_tune_facts", "safelora_facts"]
+__all__ = ["ABSTAIN_STAND_IN", "PAIR_ORIGIN", "TRAIN_FIELDS", "evidence_metadata", "fine_tune_facts",
+           "safelora_facts"]
 
 #: The stand-in every abstain-attack card states (issue 15: on the card, not only in logs).
 ABSTAIN_STAND_IN: dict[str, str] = {
@@ -132,21 +135,23 @@ def safelora_facts(info: dict[str, Any]) -> tuple[dict[str, Any] | None, dict[st
     }
 
 
-#: ``config.json`` keys of the fine-tune as it ran → the card's ``recipe`` fields, with their types
-_RUN_FIELDS: dict[str, tuple[str, tuple[type, ...]]] = {
-    "lora_rank": ("lora_rank", (int,)), "lora_alpha": ("lora_alpha", (int, float)),
-    "target_modules": ("target_modules", (list,)), "lr": ("learning_rate", (int, float)),
-    "steps": ("steps", (int,)), "attack": ("attack_variant", (str,)),
-}
+#: ``[train]`` / ``config.json`` keys of the fine-tune as it ran → the card's ``recipe`` fields.
+TRAIN_FIELDS: Final[Mapping[str, str]] = MappingProxyType({
+    "lora_rank": "lora_rank", "lora_alpha": "lora_alpha", "target_modules": "target_modules",
+    "lr": "learning_rate", "steps": "steps", "attack": "attack_variant"})
+_TYPES: Final[Mapping[str, tuple[type, ...]]] = MappingProxyType({
+    "lora_rank": (int,), "lora_alpha": (int, float), "target_modules": (list,),
+    "lr": (int, float), "steps": (int,), "attack": (str,)})
 
 
 def fine_tune_facts(train_dir: str | Path | None) -> tuple[dict[str, Any], dict[str, Any]]:
     """The base model and the fine-tune as a training folder's ``config.json`` recorded them.
 
     An audit config states only what it overrides; the card states what ran:
-    LoRA rank, alpha and targets, learning rate, steps, attack, the recipe's
-    parameters with their defaults, and the base checkpoint (its name, file
-    and sha256, and the dtype it ran in). Returns ``(model, recipe)`` card
+    LoRA rank, alpha and targets, learning rate, steps, attack, and the base
+    checkpoint (its name, file and sha256, and the dtype it ran in). The
+    recipe's parameters stay as configured (``acard results pack`` checks them
+    against the config exactly). Returns ``(model, recipe)`` card
     fields; a value of another type, or a missing file, is simply not stated.
 
     Example:
@@ -159,13 +164,10 @@ def fine_tune_facts(train_dir: str | Path | None) -> tuple[dict[str, Any], dict[
         return {}, {}
     rec = _read(CellLayout(Path(train_dir)).config)
     run, prov = _obj(rec, "config"), _obj(rec, "provenance")
-    recipe = {field: run[key] for key, (field, types) in _RUN_FIELDS.items()
-              if isinstance(run.get(key), types) and not isinstance(run.get(key), bool)}
+    recipe = {field: run[key] for key, field in TRAIN_FIELDS.items()
+              if isinstance(run.get(key), _TYPES[key]) and not isinstance(run.get(key), bool)}
     if not all(isinstance(t, str) for t in recipe.get("target_modules", [])):
         recipe.pop("target_modules")
-    params = _obj(rec, "recipe").get("params")
-    if isinstance(params, dict):
-        recipe["hyperparameters"] = params
     model: dict[str, Any] = {}
     name, digest = prov.get("model"), prov.get("model_hash")
     if isinstance(name, str) and name:
