@@ -186,3 +186,12 @@ def test_scatter_draws_the_delta_g_equals_delta_deploy_diagonal(card: Card) -> N
     (line,) = [ln for ln in d.ax_.get_lines() if ln.get_label() == DIAGONAL_LABEL]
     assert DIAGONAL_LABEL in [t.get_text() for t in d.ax_.get_legend().get_texts()]
     assert tuple(line.get_xy1()) == (0, 0) and line.get_slope() == 1  # through the origin
+
+
+def test_funnel_first_row_counts_the_cells_and_shows_no_pass(card: Card) -> None:
+    """The audit's own row has no gate: '2 cells', no green bar ('2 pass of 2' misread)."""
+    d = FunnelDisplay.from_cards([card, card], names=["x-s1", "y-s1"])
+    texts = [t.get_text() for t in d.ax_.texts]
+    assert texts[0] == "2 cells" and all(" pass of " in t for t in texts[1:])
+    green = [p.get_width() for p in d.ax_.patches if p.get_height() == 0.5]
+    assert green[0] == 0 and green[1:] == [r.passing for r in d.funnel.rows[1:]]

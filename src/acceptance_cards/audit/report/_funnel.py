@@ -64,11 +64,14 @@ class FunnelDisplay:
         labels = ["all audited cells" if not r.gates else f"pass {r.label}" for r in rows]
         ax.barh(ys, [r.with_result for r in rows], color=FIGURE_COLOURS["bar"],
                 edgecolor=FIGURE_COLOURS["bar-edge"], label="cells with a result")
-        ax.barh(ys, [r.passing for r in rows], color=CARD_VERDICT_COLOURS["full-card pass"],
+        # the first row is the audit itself: no gate, so nothing passes there, it is counted
+        gated = [r.passing if r.gates else 0 for r in rows]
+        ax.barh(ys, gated, color=CARD_VERDICT_COLOURS["full-card pass"],
                 height=0.5, label="cells passing (surviving)")
         for y, r in zip(ys, rows, strict=True):
             ax.text(max(r.with_result, r.passing) + 0.03 * max(f.n_cells, 1), y,
-                    f"{r.passing} pass of {r.with_result}", va="center")
+                    f"{r.passing} pass of {r.with_result}" if r.gates else f"{r.with_result} cells",
+                    va="center")
         ax.set_yticks(ys, labels)
         ax.set_xlim(0, max(f.n_cells, 1) * 1.3)
         ax.xaxis.set_major_locator(require("matplotlib.ticker").MaxNLocator(integer=True))
