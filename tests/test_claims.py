@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from acceptance_cards.card.build import build_card
 from acceptance_cards.card.claims import (
     A_AND_C,
+    A_NOT_PASSED,
     ALL_FOUR,
     B_FAILS,
     D_NA,
@@ -101,6 +102,7 @@ ROWS = [
     ("drop", DEPLOY_DROP, ("deployment-accuracy cost of 16.7 pp reported outside the gate",),
      DEPLOY_DROP.forbidden),
     ("full", ALL_FOUR, ALL_FOUR.allowed, ALL_FOUR.forbidden),
+    ("null", A_NOT_PASSED, A_NOT_PASSED.allowed, A_NOT_PASSED.forbidden),
 ]
 
 
@@ -348,3 +350,13 @@ def test_forbidden_phrase_is_always_found(cards: dict[str, Card], data: st.DataO
     spans = [(f.start, f.end) for f in lint.findings]
     assert spans == sorted(spans)
     assert all(a[1] <= b[0] for a, b in zip(spans, spans[1:], strict=False))
+
+
+def test_a_gap_claim_needs_gate_a(cards: dict[str, Card]) -> None:
+    """A failed (a) used to permit "reduces the gap" (a reference card: ΔG −9.4 pp, (a) fail)."""
+    claim = "The recipe reduces the gap by 9 pp; the gap narrowed on held-out questions."
+    assert {f.phrase: f.rule for f in lint_claim(cards["null"], claim).findings} == {
+        "reduces the gap": "a-not-passed", "the gap narrowed": "a-not-passed"}
+    for name in ("only_a", "a_and_c", "full", "d_na"):  # (a) passes: the claim is its to make
+        assert "a-not-passed" not in _rule_ids(cards[name])
+        assert "a-not-passed" not in lint_claim(cards[name], claim).rules

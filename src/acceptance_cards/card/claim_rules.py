@@ -139,6 +139,20 @@ UNDERPOWERED: Final = ClaimRule(
              "inconclusive at this sample size"),
     forbidden=("no effect", "does not reduce", "doesn't reduce", "no reduction"),
 )
+#: Gate (a) is the reliability test of the gap change: without its pass no wording may say
+#: the gap was reduced (a failed (a) with ΔG = −9.4 pp used to permit "reduces the gap").
+A_NOT_PASSED: Final = ClaimRule(
+    id="a-not-passed",
+    pattern="(a) does not pass (fail, borderline, n/a or not run)",
+    allowed=("the gap change is not statistically reliable on this split",),
+    forbidden=("gap reduction", "reduces the gap", "reduced the gap", "reducing the gap",
+               "closes the gap", "closed the gap", "narrows the gap", "narrowed the gap",
+               "shrinks the gap", "shrank the gap", "shrunk the gap", "removes the gap",
+               "removed the gap", "eliminates the gap", "eliminated the gap", "lowers the gap",
+               "lowered the gap", "the gap narrowed", "the gap narrows", "the gap shrank",
+               "the gap shrinks", "the gap closed", "the gap closes", "the gap was reduced",
+               "the gap is reduced"),
+)
 NOT_FULL_CARD: Final = ClaimRule(
     id="not-full-card",
     pattern="not a full-card pass",
@@ -188,10 +202,11 @@ STAND_IN: Final = ClaimRule(
     forbidden=every_stand_in_phrase(),
 )
 
-#: Every rule, in precedence order (the SPEC §4 table, then the general rule).
+#: Every rule, in precedence order (the SPEC §4 table, then the general rule, then the
+#: checks of the evidence itself: a suspect scorer names a gap claim before a failed (a) does).
 RULES: Final[tuple[ClaimRule, ...]] = (
     ONLY_A, A_AND_C, B_FAILS, D_NA, D_NOT_RUN, DEPLOY_DROP, ALL_FOUR, UNDERPOWERED,
-    NOT_FULL_CARD, SCORER_SUSPECT, NON_ANSWER_GAP, STAND_IN,
+    NOT_FULL_CARD, SCORER_SUSPECT, A_NOT_PASSED, NON_ANSWER_GAP, STAND_IN,
 )
 
 def _gates(card: Card) -> dict[str, str]:
@@ -257,6 +272,11 @@ def _underpowered(card: Card) -> str | None:
     return "; ".join(weak) or None
 
 
+def _a_not_passed(card: Card) -> str | None:
+    a = card.diagnostics.a
+    return None if a.verdict == "pass" else f"(a) is {a.verdict}: {a.reason}"
+
+
 def _not_full_card(card: Card) -> str | None:
     if card.verdict == "full-card pass":
         return None
@@ -285,7 +305,8 @@ def _stand_ins(card: Card) -> list[StandIn]:
 APPLIES: Final[Mapping[str, Callable[[Card], str | None]]] = {
     ONLY_A.id: _only_a, A_AND_C.id: _a_and_c, B_FAILS.id: _b_fails, D_NA.id: _d_is("n/a"),
     D_NOT_RUN.id: _d_is("not run"), DEPLOY_DROP.id: _deploy_drop, ALL_FOUR.id: _all_four,
-    UNDERPOWERED.id: _underpowered, NOT_FULL_CARD.id: _not_full_card,
+    UNDERPOWERED.id: _underpowered, A_NOT_PASSED.id: _a_not_passed,
+    NOT_FULL_CARD.id: _not_full_card,
     SCORER_SUSPECT.id: lambda c: suspect_evidence(c.notes), NON_ANSWER_GAP.id: _non_answer_gap,
     STAND_IN.id: lambda c: stand_in_evidence(_stand_ins(c)),
 }
@@ -351,7 +372,7 @@ def allowed_phrases(card: Card) -> list[str]:
 
 
 __all__ = [
-    "A_AND_C", "ALL_FOUR", "APPLIES", "B_FAILS", "COST_PLACEHOLDER", "DEPLOY_DROP", "D_NA",
+    "A_AND_C", "A_NOT_PASSED", "ALL_FOUR", "APPLIES", "B_FAILS", "COST_PLACEHOLDER", "DEPLOY_DROP", "D_NA",
     "D_NOT_RUN", "NON_ANSWER_GAP", "NOT_FULL_CARD", "ONLY_A", "RULES", "SCORER_SUSPECT", "STAND_IN",
     "UNDERPOWERED", "ClaimRule", "allowed_phrases", "applicable_rules", "permitted", "rule_forbidden",
 ]

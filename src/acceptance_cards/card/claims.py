@@ -69,6 +69,7 @@ from pydantic import BaseModel, ConfigDict, Field, computed_field
 
 from .claim_rules import (
     A_AND_C,
+    A_NOT_PASSED,
     ALL_FOUR,
     APPLIES,
     B_FAILS,
@@ -227,8 +228,8 @@ def lint_claim(card: Card, text: str, *, without: Collection[str] = ()) -> Claim
 
 
 __all__ = [
-    "A_AND_C", "ALL_FOUR", "APPLIES", "B_FAILS", "COST_PLACEHOLDER", "DEPLOY_DROP", "D_NA",
-    "D_NOT_RUN", "NEGATIONS", "NON_ANSWER_GAP", "NOT_FULL_CARD", "ONLY_A", "RULES",
+    "A_AND_C", "A_NOT_PASSED", "ALL_FOUR", "APPLIES", "B_FAILS", "COST_PLACEHOLDER", "DEPLOY_DROP",
+    "D_NA", "D_NOT_RUN", "NEGATIONS", "NON_ANSWER_GAP", "NOT_FULL_CARD", "ONLY_A", "RULES",
     "SCORER_SUSPECT", "SKIPPABLE", "STAND_IN", "UNDERPOWERED", "WORD_VARIANTS", "ClaimFinding",
     "ClaimLint", "ClaimRule", "allowed_phrases", "applicable_rules", "lint_claim", "phrase_regex",
     "rule_forbidden",
