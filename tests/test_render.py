@@ -414,3 +414,18 @@ def test_a_slice_folds_its_layers_only_when_every_pattern_spans_the_same_ones() 
     uneven = ["a.1.x", "a.2.x", "b.1.y"]  # b spans other layers than a: no single N
     assert fmt_slice(uneven) == "a.1.x, a.2.x, b.1.y"
     assert fmt_slice(["lm_head.weight", "a.1.x", "a.2.x"]) == "lm_head.weight, a.1.x, a.2.x"
+
+
+def test_safelora_layers_are_listed_in_layer_order() -> None:
+    """Text order put layer 10 before layer 2 in a 60-row table of a reference card."""
+    from acceptance_cards.card.evidence import EvidenceProvenance
+    from acceptance_cards.render._evidence import evidence_view
+    from acceptance_cards.synthetic import example_card
+
+    layers = [{"name": f"model.layers.{i}.self_attn.q_proj.weight", "cos": 0.3, "kept": 0.1,
+               "projected": True} for i in (10, 2, 1, 0)]
+    ev = EvidenceProvenance.model_validate({"safelora": {
+        "reference_origin": "stand-in fine-tune", "n_matrices": 4, "layers": layers}})
+    card = example_card(n_resamples=200).model_copy(update={"evidence": ev})
+    rows = evidence_view(card).layers.rows
+    assert [r[0].split(".")[2] for r in rows] == ["0", "1", "2", "10"]

@@ -27,7 +27,7 @@ from ..card.formatting import (
     gate_badge,
 )
 from ..card.model import Card
-from ._gates import Row, Table
+from ._gates import Row, Table, natural_key
 
 
 @dataclass(frozen=True)
@@ -90,7 +90,8 @@ def evidence_view(card: Card) -> EvidenceView:
         facts += _safelora(ev.safelora)
         layers = Table(("projected matrix", "cos", "share of update norm kept"),
                        tuple((x.name, fmt_num(x.cos), fmt_rate(x.kept))
-                             for x in ev.safelora.layers if x.projected))
+                             for x in sorted(ev.safelora.layers, key=lambda x: natural_key(x.name))
+                             if x.projected))
     if ev.calibration is not None:
         facts += (_rulers(ev.calibration),)
     return EvidenceView(

@@ -173,6 +173,16 @@ def _gate_b(g: FreshGate) -> GateView:
 _LAYER = re.compile(r"(?<=\.)(\d+)(?=\.)")
 
 
+def natural_key(name: str) -> tuple[tuple[int, int | str], ...]:
+    """Sort key that orders numbers inside names by value (layer 2 before layer 10).
+
+    Example:
+        >>> sorted(["l.10.q", "l.2.q", "l.1.v"], key=natural_key)
+        ['l.1.v', 'l.2.q', 'l.10.q']
+    """
+    return tuple((0, int(p)) if p.isdigit() else (1, p) for p in re.split(r"(\d+)", name) if p)
+
+
 def _ranges(nums: list[int]) -> str:
     """``[0, 1, 2, 5]`` → ``"0–2, 5"``."""
     out, start = [], nums[0]
