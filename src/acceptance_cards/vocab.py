@@ -19,9 +19,11 @@ from typing import Final, Literal, get_args
 __all__ = [
     "CARD_VERDICTS", "CLAIMED_CLASSES", "DEVICE_HELP", "DEVICE_PATTERN", "EXECUTORS", "FRAMINGS",
     "GATE_VERDICTS",
-    "MECHANISM_CLASSES", "PROGRESS_MODES", "RENDER_FORMATS", "REQUIRE_LEVELS", "SCORERS", "SPLITS",
+    "MECHANISM_CLASSES", "PROGRESS_MODES", "RENDER_FORMATS", "REQUIRE_LEVELS", "SCORERS", "SCORER_CHOICES",
+    "SPLITS",
     "TASKS", "CardVerdict", "ClaimedClass", "ExecutorName", "Framing", "GateVerdict",
-    "MechanismClass", "ProgressMode", "RenderFormat", "RequireLevel", "Scorer", "Split", "Task",
+    "MechanismClass", "ProgressMode", "RenderFormat", "RequireLevel", "Scorer", "ScorerChoice", "Split",
+    "Task",
 ]
 
 #: How a prompt reads: as an evaluation, or as ordinary use (SPEC §9 ``framing``).
@@ -37,6 +39,12 @@ SPLITS: tuple[Split, ...] = get_args(Split)
 #: likelihood of each option's text.
 Scorer = Literal["letter", "option"]
 SCORERS: tuple[Scorer, ...] = get_args(Scorer)
+
+#: What an evaluation scores with (``[eval] scorer``, ``acard eval --scorer``): one
+#: :data:`Scorer`, or ``both`` (every prompt under each scorer from one forward pass;
+#: cards read the letter records and report agreement).
+ScorerChoice = Literal["letter", "option", "both"]
+SCORER_CHOICES: tuple[ScorerChoice, ...] = get_args(ScorerChoice)
 
 #: The tasks the evidence path builds prompts for (imported records may name any task).
 Task = Literal["sandbagging", "sycophancy"]

@@ -4,14 +4,18 @@ Reads turn every problem a user can cause (a missing file, a folder, a symlink
 loop, bytes that are not UTF-8, gzip that is not gzip) into an
 :class:`~acceptance_cards._util.errors.InputError` naming the file and, where there is
 one, the line. :func:`check_outputs` refuses an output path before anything is
-written. The write functions are re-exported here, where callers import them.
+written.
 
 Example:
     >>> import tempfile, pathlib
     >>> d = pathlib.Path(tempfile.mkdtemp())
-    >>> atomic_write_many({d / "a.txt": b"A", d / "b.txt": b"B"})
-    >>> sorted(p.name for p in d.iterdir())
-    ['a.txt', 'b.txt']
+    >>> _ = (d / "a.txt").write_bytes(b"A")
+    >>> read_text(d / "a.txt")
+    'A'
+    >>> read_text(d / "missing.txt")
+    Traceback (most recent call last):
+    ...
+    acceptance_cards._util.errors.InputError: ...missing.txt...
 """
 
 from __future__ import annotations

@@ -15,9 +15,8 @@ from rich.table import Table
 
 from .._util.errors import InputError
 from .._util.lazy import require
-from ..audit.run.config import ScorerChoice
 from ..constants import FRESH_SUBJECT_FRACTION, N_FRESH_QUESTIONS, N_HELDOUT_QUESTIONS
-from ..vocab import DEVICE_HELP, Split, Task
+from ..vocab import DEVICE_HELP, ScorerChoice, Split, Task
 
 _out = Console(highlight=False, soft_wrap=True)
 

@@ -31,7 +31,7 @@ default. A recipe that is already trained elsewhere can point at its adapters
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -39,12 +39,7 @@ from ..._util.files import read_toml_object, validation_error
 from ...card.model import CardOptions
 from ...constants import FRESH_SUBJECT_FRACTION
 from ...diagnostics import ClaimedClass
-from ...vocab import DEVICE_HELP, DEVICE_PATTERN
-
-#: What ``[eval] scorer`` and ``acard eval --scorer`` accept: one scorer of the record
-#: vocabulary (:data:`acceptance_cards.vocab.Scorer`), or ``both`` (every evaluation
-#: recorded under letter, then option; the cards read letter and report agreement).
-ScorerChoice = Literal["letter", "option", "both"]
+from ...vocab import DEVICE_HELP, DEVICE_PATTERN, ScorerChoice
 
 
 class _Strict(BaseModel):

@@ -34,6 +34,7 @@ import torch
 
 from ..._util.errors import InputError
 from ..._util.writes import atomic_write_text
+from ...vocab import SCORER_CHOICES, ScorerChoice
 from ..data.mmlu import MCItem
 from ..data.tasks import LETTERS, prompt_text
 from ..data.templates import Template
@@ -64,7 +65,7 @@ ProgressFn = Callable[[int, int], None]
 #: fp32 decision margin).
 Scored = tuple["EvalJob", str, int, bool, int, float]
 #: The ``scorer`` argument that records every evaluation under each of :data:`SCORERS`.
-BOTH = "both"
+BOTH: ScorerChoice = "both"
 
 
 @dataclass(frozen=True)
@@ -317,8 +318,8 @@ def evaluate(
     group and records already in the file are kept, not recomputed into a second
     copy. ``progress(done, total)`` counts jobs and is called after each group.
     """
-    if scorer not in (*SCORERS, BOTH):
-        raise InputError(f"unknown scorer {scorer!r}; one of {', '.join((*SCORERS, BOTH))}",
+    if scorer not in SCORER_CHOICES:
+        raise InputError(f"unknown scorer {scorer!r}; one of {', '.join(SCORER_CHOICES)}",
                          field="scorer")
     keys = [j.key for j in jobs]
     if len(set(keys)) != len(keys):
