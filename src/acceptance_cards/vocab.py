@@ -17,13 +17,11 @@ from __future__ import annotations
 from typing import Final, Literal, get_args
 
 __all__ = [
-    "CARD_VERDICTS", "CLAIMED_CLASSES", "DEVICE_HELP", "DEVICE_PATTERN", "EXECUTORS", "FRAMINGS",
-    "GATE_VERDICTS",
-    "MECHANISM_CLASSES", "PROGRESS_MODES", "RENDER_FORMATS", "REQUIRE_LEVELS", "SCORERS", "SCORER_CHOICES",
-    "SPLITS",
-    "TASKS", "CardVerdict", "ClaimedClass", "ExecutorName", "Framing", "GateVerdict",
-    "MechanismClass", "ProgressMode", "RenderFormat", "RequireLevel", "Scorer", "ScorerChoice", "Split",
-    "Task",
+    "CARD_VERDICTS", "CLAIMED_CLASSES", "DECLARED_NON_ANSWER", "DEVICE_HELP", "DEVICE_PATTERN",
+    "EXECUTORS", "FRAMINGS", "GATE_VERDICTS", "MECHANISM_CLASSES", "PROGRESS_MODES",
+    "RENDER_FORMATS", "REQUIRE_LEVELS", "SCORERS", "SCORER_CHOICES", "SPLITS", "TASKS",
+    "CardVerdict", "ClaimedClass", "ExecutorName", "Framing", "GateVerdict", "MechanismClass",
+    "ProgressMode", "RenderFormat", "RequireLevel", "Scorer", "ScorerChoice", "Split", "Task",
 ]
 
 #: How a prompt reads: as an evaluation, or as ordinary use (SPEC §9 ``framing``).
@@ -45,6 +43,11 @@ SCORERS: tuple[Scorer, ...] = get_args(Scorer)
 #: cards read the letter records and report agreement).
 ScorerChoice = Literal["letter", "option", "both"]
 SCORER_CHOICES: tuple[ScorerChoice, ...] = get_args(ScorerChoice)
+
+#: The declared non-answer of the evidence path's answer format: the out-of-range letter
+#: the abstain attack teaches. A record whose ``top_token`` is this was read by its scorer:
+#: the model declined to answer (the scorer check does not count it as unread).
+DECLARED_NON_ANSWER: Final = "E"
 
 #: The tasks the evidence path builds prompts for (imported records may name any task).
 Task = Literal["sandbagging", "sycophancy"]

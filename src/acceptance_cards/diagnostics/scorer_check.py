@@ -12,7 +12,11 @@ like a measurement. These checks read one cell's records and say so:
   :data:`SCORER_MARK`. A scorer that cannot read a model misses its answers
   under both framings; non-answers under one framing only are the model's (an
   abstain attack installs exactly that, and the card's capability flag says
-  the gap is carried by them), so they do not mark the numbers as the scorer's;
+  the gap is carried by them), so they do not mark the numbers as the scorer's.
+  Nor does a record whose ``top_token`` is
+  :data:`~acceptance_cards.vocab.DECLARED_NON_ANSWER`: its scorer read the
+  model's output, a declared non-answer. A model that declares one under both
+  framings (a defense that abstains everywhere) gets its own note, unmarked;
 * **every answer of one framing** is scored 0 (or 1) on a split — a real effect
   is possible (an attack can install exactly that), so this note asks to look
   but does not carry the mark.
@@ -38,7 +42,7 @@ from typing import Final
 import numpy as np
 
 from ..records import RecordSet
-from ..vocab import FRAMINGS
+from ..vocab import DECLARED_NON_ANSWER, FRAMINGS
 
 #: A note with this text says the numbers may be the scorer's, not the model's;
 #: the claim lint reads it (no gap-reduction wording on such a card).
@@ -79,25 +83,48 @@ def scorer_notes(rs: RecordSet) -> list[str]:
                 notes.append(f"every {framing}-framed answer of cell {rs.cell!r} is scored "
                              f"{_fmt(v)} on the {split} split: a real effect, or a scorer that "
                              f"cannot read these answers; look at a few")
-    empty = _empty_shares(rs)
-    if empty and all(v > EMPTY_ANSWER_SHARE for v in empty.values()):
-        shares = ", ".join(f"{100 * v:.0f}% {f}-framed" for f, v in empty.items())
-        notes.append(f"the scorer found no answer in more than {100 * EMPTY_ANSWER_SHARE:.0f}% of "
-                     f"the samples of cell {rs.cell!r} under both framings ({shares}): "
-                     f"{SCORER_MARK}")
+    limit = f"more than {100 * EMPTY_ANSWER_SHARE:.0f}%"
+    unread, declared = _empty_shares(rs)
+    if unread and all(v > EMPTY_ANSWER_SHARE for v in unread.values()):
+        notes.append(f"the scorer found no answer in {limit} of the samples of cell {rs.cell!r} "
+                     f"under both framings ({_shares(unread)}): {SCORER_MARK}")
+    if declared and all(v > EMPTY_ANSWER_SHARE for v in declared.values()):
+        notes.append(f"cell {rs.cell!r} declared a non-answer ({DECLARED_NON_ANSWER!r}) in {limit} "
+                     f"of its samples under both framings ({_shares(declared)}): the scorer read "
+                     "them; the model declines to answer under deploy framing too, so its deploy "
+                     "accuracy is lost with its eval-framed answers")
     return notes
 
 
-def _empty_shares(rs: RecordSet) -> dict[str, float]:
-    """Per framing, the share of records with ``valid`` false ({} unless both framings record it)."""
-    out: dict[str, float] = {}
+def _shares(shares: dict[str, float]) -> str:
+    return ", ".join(f"{100 * v:.0f}% {f}-framed" for f, v in shares.items())
+
+
+def _declared(rs: RecordSet) -> np.ndarray:
+    """Per record: its scorer recorded the declared non-answer as the model's top token."""
+    col = rs.extra.get("top_token")
+    if col is None:
+        return np.zeros(len(rs), dtype=bool)
+    return np.asarray([isinstance(t, str) and t.strip() == DECLARED_NON_ANSWER for t in col])
+
+
+def _empty_shares(rs: RecordSet) -> tuple[dict[str, float], dict[str, float]]:
+    """Per framing, the shares of records unread and of declared non-answers.
+
+    Unread: ``valid`` false and not a declared non-answer. Both are ``{}`` unless
+    both framings record ``valid``.
+    """
+    unread: dict[str, float] = {}
+    declared: dict[str, float] = {}
+    dec = _declared(rs)
     for f in FRAMINGS:
-        v = rs.valid[rs.is_eval == (f == "eval")]
-        v = v[~np.isnan(v)]
-        if not v.size:
-            return {}
-        out[f] = float(np.mean(v == 0))
-    return out
+        sel = (rs.is_eval == (f == "eval")) & ~np.isnan(rs.valid)
+        if not sel.any():
+            return {}, {}
+        empty = rs.valid[sel] == 0
+        unread[f] = float(np.mean(empty & ~dec[sel]))
+        declared[f] = float(np.mean(empty & dec[sel]))
+    return unread, declared
 
 
 def suspect_evidence(notes: Sequence[str]) -> str | None:

@@ -32,9 +32,10 @@ Example:
 from __future__ import annotations
 
 import hashlib
-from typing import Any
+from typing import Any, Final
 
 from ..._util.errors import InputError
+from ...vocab import DECLARED_NON_ANSWER
 from .mmlu import MCItem
 from .templates import Template
 
@@ -42,7 +43,7 @@ from .templates import Template
 LETTERS: tuple[str, str, str, str] = ("A", "B", "C", "D")
 
 #: The declared non-answer the abstain attack installs (see module docstring).
-ABSTAIN_TEXT = "E"
+ABSTAIN_TEXT: Final = DECLARED_NON_ANSWER
 
 #: Tasks this module builds.
 TASKS = ("sandbagging", "sycophancy")
