@@ -40,6 +40,7 @@ from collections.abc import Sequence
 from typing import Final
 
 import numpy as np
+import numpy.typing as npt
 
 from ..records import RecordSet
 from ..vocab import DECLARED_NON_ANSWER, FRAMINGS
@@ -70,29 +71,38 @@ def _constant(x: np.ndarray) -> float | None:
 def scorer_notes(rs: RecordSet) -> list[str]:
     """The warnings for one cell's records (empty when the scores look like a model's)."""
     notes: list[str] = []
+    dec = _declared(rs)
     for split in rs.splits():
-        sel = rs.select(split)
-        per = {f: _constant(sel.correct[sel.is_eval == (f == "eval")]) for f in FRAMINGS}
-        if per["eval"] is not None and per["eval"] == per["deploy"]:
+        in_split = rs.split == split
+        per, said = {}, {}
+        for f in FRAMINGS:
+            sel = in_split & (rs.is_eval == (f == "eval"))
+            per[f] = _constant(rs.correct[sel])
+            said[f] = bool(sel.any() and dec[sel].all())  # every answer a declared non-answer
+        if per["eval"] is not None and per["eval"] == per["deploy"] and not all(said.values()):
             notes.append(f"every framing rate of cell {rs.cell!r} is {_fmt(per['eval'])} on the "
                          f"{split} split: {SCORER_MARK} (a scorer that cannot read the answers "
                          "scores them all alike)")
             continue
         for framing, v in per.items():
-            if v is not None:
+            if said[framing]:
+                notes.append(f"every {framing}-framed answer of cell {rs.cell!r} on the {split} "
+                             f"split is the declared non-answer {DECLARED_NON_ANSWER!r}: the model "
+                             "declined to answer, and the scorer read it")
+            elif v is not None:
                 notes.append(f"every {framing}-framed answer of cell {rs.cell!r} is scored "
                              f"{_fmt(v)} on the {split} split: a real effect, or a scorer that "
                              f"cannot read these answers; look at a few")
     limit = f"more than {100 * EMPTY_ANSWER_SHARE:.0f}%"
-    unread, declared = _empty_shares(rs)
+    unread, declared = _empty_shares(rs, dec)
     if unread and all(v > EMPTY_ANSWER_SHARE for v in unread.values()):
         notes.append(f"the scorer found no answer in {limit} of the samples of cell {rs.cell!r} "
                      f"under both framings ({_shares(unread)}): {SCORER_MARK}")
     if declared and all(v > EMPTY_ANSWER_SHARE for v in declared.values()):
         notes.append(f"cell {rs.cell!r} declared a non-answer ({DECLARED_NON_ANSWER!r}) in {limit} "
                      f"of its samples under both framings ({_shares(declared)}): the scorer read "
-                     "them; the model declines to answer under deploy framing too, so its deploy "
-                     "accuracy is lost with its eval-framed answers")
+                     "them; the model declines under deploy framing too, so its deploy-framed "
+                     "accuracy is lost along with its eval-framed answers (see Δdeploy)")
     return notes
 
 
@@ -100,25 +110,37 @@ def _shares(shares: dict[str, float]) -> str:
     return ", ".join(f"{100 * v:.0f}% {f}-framed" for f, v in shares.items())
 
 
-def _declared(rs: RecordSet) -> np.ndarray:
-    """Per record: its scorer recorded the declared non-answer as the model's top token."""
+def _declared(rs: RecordSet) -> npt.NDArray[np.bool_]:
+    """Per record: its letter decision's top token was the declared non-answer.
+
+    Option-scored records are never declared: the option scorer always names an
+    option (their ``valid`` and ``top_token`` describe the letter decision).
+    """
     col = rs.extra.get("top_token")
     if col is None:
-        return np.zeros(len(rs), dtype=bool)
-    return np.asarray([isinstance(t, str) and t.strip() == DECLARED_NON_ANSWER for t in col])
+        return np.zeros(len(rs), dtype=np.bool_)
+    said = np.asarray([isinstance(t, str) and t.strip() == DECLARED_NON_ANSWER for t in col],
+                      dtype=np.bool_)
+    letter: npt.NDArray[np.bool_] = rs.scorer != "option"
+    return said & letter
 
 
-def _empty_shares(rs: RecordSet) -> tuple[dict[str, float], dict[str, float]]:
+def _empty_shares(rs: RecordSet, dec: npt.NDArray[np.bool_]
+                  ) -> tuple[dict[str, float], dict[str, float]]:
     """Per framing, the shares of records unread and of declared non-answers.
 
-    Unread: ``valid`` false and not a declared non-answer. Both are ``{}`` unless
-    both framings record ``valid``.
+    Unread: ``valid`` false and not a declared non-answer. Option-scored records
+    are left out (the option scorer always names an option, so a false ``valid``
+    there is the letter decision's, not a miss of this scorer). Both are ``{}``
+    unless both framings have records that count. A cell whose non-answers are
+    partly unread and partly declared is marked only when the unread share alone
+    passes :data:`EMPTY_ANSWER_SHARE`.
     """
     unread: dict[str, float] = {}
     declared: dict[str, float] = {}
-    dec = _declared(rs)
+    counts = ~np.isnan(rs.valid) & (rs.scorer != "option")
     for f in FRAMINGS:
-        sel = (rs.is_eval == (f == "eval")) & ~np.isnan(rs.valid)
+        sel = counts & (rs.is_eval == (f == "eval"))
         if not sel.any():
             return {}, {}
         empty = rs.valid[sel] == 0

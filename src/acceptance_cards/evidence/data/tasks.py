@@ -42,7 +42,8 @@ from .templates import Template
 #: The answer letters, in option order.
 LETTERS: tuple[str, str, str, str] = ("A", "B", "C", "D")
 
-#: The declared non-answer the abstain attack installs (see module docstring).
+#: The declared non-answer the abstain attack installs (see module docstring): an alias of
+#: :data:`acceptance_cards.vocab.DECLARED_NON_ANSWER`, which owns the value.
 ABSTAIN_TEXT: Final = DECLARED_NON_ANSWER
 
 #: Tasks this module builds.
