@@ -71,7 +71,10 @@ def _constant(x: np.ndarray) -> float | None:
 def scorer_notes(rs: RecordSet) -> list[str]:
     """The warnings for one cell's records (empty when the scores look like a model's)."""
     notes: list[str] = []
-    dec = _declared(rs)
+    # the option scorer always names an option: its records' `valid` and `top_token`
+    # describe the letter decision, so they are neither unread nor declared
+    letter: npt.NDArray[np.bool_] = rs.scorer != "option"
+    dec = _declared(rs) & letter
     for split in rs.splits():
         in_split = rs.split == split
         per, said = {}, {}
@@ -94,7 +97,7 @@ def scorer_notes(rs: RecordSet) -> list[str]:
                              f"{_fmt(v)} on the {split} split: a real effect, or a scorer that "
                              f"cannot read these answers; look at a few")
     limit = f"more than {100 * EMPTY_ANSWER_SHARE:.0f}%"
-    unread, declared = _empty_shares(rs, dec)
+    unread, declared = _empty_shares(rs, dec, letter)
     if unread and all(v > EMPTY_ANSWER_SHARE for v in unread.values()):
         notes.append(f"the scorer found no answer in {limit} of the samples of cell {rs.cell!r} "
                      f"under both framings ({_shares(unread)}): {SCORER_MARK}")
@@ -111,34 +114,27 @@ def _shares(shares: dict[str, float]) -> str:
 
 
 def _declared(rs: RecordSet) -> npt.NDArray[np.bool_]:
-    """Per record: its letter decision's top token was the declared non-answer.
-
-    Option-scored records are never declared: the option scorer always names an
-    option (their ``valid`` and ``top_token`` describe the letter decision).
-    """
+    """Per record: its recorded top token was the declared non-answer."""
     col = rs.extra.get("top_token")
     if col is None:
         return np.zeros(len(rs), dtype=np.bool_)
-    said = np.asarray([isinstance(t, str) and t.strip() == DECLARED_NON_ANSWER for t in col],
+    return np.asarray([isinstance(t, str) and t.strip() == DECLARED_NON_ANSWER for t in col],
                       dtype=np.bool_)
-    letter: npt.NDArray[np.bool_] = rs.scorer != "option"
-    return said & letter
 
 
-def _empty_shares(rs: RecordSet, dec: npt.NDArray[np.bool_]
+def _empty_shares(rs: RecordSet, dec: npt.NDArray[np.bool_], letter: npt.NDArray[np.bool_]
                   ) -> tuple[dict[str, float], dict[str, float]]:
     """Per framing, the shares of records unread and of declared non-answers.
 
-    Unread: ``valid`` false and not a declared non-answer. Option-scored records
-    are left out (the option scorer always names an option, so a false ``valid``
-    there is the letter decision's, not a miss of this scorer). Both are ``{}``
-    unless both framings have records that count. A cell whose non-answers are
+    Unread: ``valid`` false and not a declared non-answer (``dec``). Only
+    letter-scored records count (``letter``). Both are ``{}`` unless both
+    framings have records that count. A cell whose non-answers are
     partly unread and partly declared is marked only when the unread share alone
     passes :data:`EMPTY_ANSWER_SHARE`.
     """
     unread: dict[str, float] = {}
     declared: dict[str, float] = {}
-    counts = ~np.isnan(rs.valid) & (rs.scorer != "option")
+    counts = ~np.isnan(rs.valid) & letter
     for f in FRAMINGS:
         sel = counts & (rs.is_eval == (f == "eval"))
         if not sel.any():
